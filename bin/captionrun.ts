@@ -1,0 +1,69 @@
+// The `captionrun` CLI: a thin dispatcher. Each subcommand lives with its part and is loaded only when
+// called, so `captionrun operator` never loads TensorFlow.js and `validate` starts fast.
+import { readFileSync } from 'node:fs';
+import { CaptionrunError } from '../lib/errors.js';
+import { ExitCode } from '../lib/exit-codes.js';
+import type { Command } from '../lib/cli/command.js';
+
+interface Entry {
+  summary: string;
+  load: () => Promise<Command>;
+}
+
+const commands: Record<string, Entry> = {
+  validate: {
+    summary: 'check CaptionTrainingRun YAML files against the API',
+    load: async () => (await import('../lib/api/validate-command.js')).validateCommand,
+  },
+};
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  const lines = Object.entries(commands).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`);
+  return `Usage: captionrun COMMAND [options]
+
+Train image-captioning models that survive crashes, locally or on Kubernetes.
+
+Commands:
+${lines.join('\n')}
+
+Run \`captionrun COMMAND --help\` for a command's options.
+Options: -h, --help; -v, --version
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '-h' || name === '--help' || name === 'help') {
+    const topic = name === 'help' ? rest[0] : undefined;
+    if (topic && commands[topic]) return (await commands[topic].load()).run(['--help']);
+    process.stdout.write(usage());
+    return name === undefined ? ExitCode.Usage : ExitCode.Ok;
+  }
+  if (name === '-v' || name === '--version') {
+    process.stdout.write(`${version()}\n`);
+    return ExitCode.Ok;
+  }
+  const entry = commands[name];
+  if (!entry) {
+    process.stderr.write(`captionrun: unknown command "${name}"\n\n${usage()}`);
+    return ExitCode.Usage;
+  }
+  try {
+    return await (await entry.load()).run(rest);
+  } catch (err) {
+    if (err instanceof CaptionrunError) {
+      process.stderr.write(`captionrun ${name}: ${err.describe()}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`captionrun ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    return ExitCode.Failure;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

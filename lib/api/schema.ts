@@ -1,0 +1,487 @@
+// The CaptionTrainingRun v1alpha1 schema: the single source for the CRD's openAPIV3Schema and for ajv.
+// Cross-field rules are CEL (`x-kubernetes-validations`) so the apiserver enforces them at admission;
+// validate.ts evaluates the same rules so `captionrun validate` and the trainer agree with admission.
+import { bool, defaulted, int, intOrAuto, num, obj, oneOf, str, stringMap, type Schema } from './schema-helpers.js';
+
+export const GROUP = 'captionrun.dev';
+export const VERSION = 'v1alpha1';
+export const KIND = 'CaptionTrainingRun';
+export const PLURAL = 'captiontrainingruns';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+/** Worker pods are named `<run>-worker-<rank>-<attempt>`; 40 keeps that within the 63-character label limit. */
+export const MAX_RUN_NAME = 40;
+export const MAX_TOTAL_GPUS = 512;
+
+export const ENCODERS = ['inceptionv3', 'densenet121'] as const;
+export const DECODERS = ['lstm', 'gru'] as const;
+export const ATTENTIONS = ['bahdanau', 'luong'] as const;
+export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
+export const PHASES = ['Pending', 'Running', 'Restarting', 'Succeeded', 'Failed', 'Suspended'] as const;
+
+const dataset = obj(
+  'Where the images and reference captions come from.',
+  {
+    format: oneOf('Dataset layout.', DATASET_FORMATS),
+    source: str(
+      'Images and captions: an s3://bucket/prefix URI or a directory path. A flickr8k directory holds captions.txt ' +
+        '(Kaggle) or Flickr8k.token.txt plus the split lists and an Images/ folder; a karpathy source is the dataset_*.json ' +
+        'file next to its images. Not used by the synthetic format.',
+      { minLength: 1, pattern: '^(s3://[a-z0-9.-]{3,63}(/.*)?|file://.+|/.+|\\./.*|[^:]+)$' },
+    ),
+    trainSplit: str('Split to train on.', { default: 'train', minLength: 1, maxLength: 63 }),
+    validationSplit: str(
+      'Split to validate on each epoch. Defaults to the format\'s own name: "dev" (flickr8k), "val" (karpathy); ' +
+        'the synthetic format holds out 10 % of its images.',
+      { minLength: 1, maxLength: 63 },
+    ),
+    synthetic: obj('Options of the seeded synthetic scene generator (format: synthetic only).', {
+      images: int('Number of images; rendered on demand, never stored.', 10, 100000, { default: 1000 }),
+      seed: int('Generator seed: the same seed gives the same images and captions.', 0, 2147483647, { default: 1 }),
+      imageSize: int('Rendered image side in pixels (resized to the encoder\'s input later).', 32, 512, { default: 128 }),
+      maxObjects: int('Most shapes per image.', 1, 4, { default: 2 }),
+      noise: num('Pixel noise amplitude, 0 for clean images.', { minimum: 0, maximum: 1, default: 0 }),
+    }),
+  },
+  {
+    required: ['format'],
+    'x-kubernetes-validations': [
+      {
+        rule: "self.format == 'synthetic' || has(self.source)",
+        message: 'spec.dataset.source is required for format flickr8k or karpathy: set an s3:// URI or a directory path',
+        fieldPath: '.source',
+        reason: 'FieldValueRequired',
+      },
+      {
+        rule: "!has(self.synthetic) || self.format == 'synthetic'",
+        message: 'spec.dataset.synthetic is only used with format: synthetic; remove it or change the format',
+        fieldPath: '.synthetic',
+        reason: 'FieldValueForbidden',
+      },
+    ],
+  },
+);
+
+const model = obj(
+  'The captioning model: a frozen CNN encoder and a recurrent decoder with attention.',
+  {
+    encoder: oneOf(
+      'CNN feature extractor: inceptionv3 (8x8x2048 map) or densenet121 (7x7x1024 map).',
+      ENCODERS,
+      { default: 'inceptionv3' },
+    ),
+    encoderWeights: str(
+      'Encoder weights: "pretrained" (InceptionV3 only: the Keras ImageNet weights shipped in the nsfwjs package), ' +
+        '"random" (explicit random initialisation, marked as such in logs, status and report), or a TensorFlow.js ' +
+        'layers model URI (file://, https://, s3://). No pretrained DenseNet121 weights ship with captionrun.',
+      { default: 'pretrained', pattern: '^(pretrained|random|(file|https?|s3)://.+|/.+)$' },
+    ),
+    decoder: oneOf('Recurrent cell of the decoder.', DECODERS, { default: 'gru' }),
+    attention: oneOf('Attention over the encoder\'s spatial map: additive (bahdanau) or multiplicative (luong, "general").', ATTENTIONS, {
+      default: 'bahdanau',
+    }),
+    embeddingDim: int('Word embedding size.', 8, 1024, { default: 256 }),
+    hiddenDim: int('Recurrent state size.', 8, 4096, { default: 512 }),
+    attentionDim: int('Attention projection size.', 8, 1024, { default: 256 }),
+    dropout: num('Dropout before the output projection.', { minimum: 0, maximum: 0.9, default: 0.3 }),
+  },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: "self.encoder != 'densenet121' || self.encoderWeights != 'pretrained'",
+        message:
+          'spec.model.encoderWeights: no pretrained DenseNet121 weights ship with captionrun; set a TensorFlow.js ' +
+          "layers model URI or 'random' (explicit random initialisation)",
+        fieldPath: '.encoderWeights',
+      },
+    ],
+  },
+);
+
+const training = obj(
+  'Optimisation settings. Fields set to "auto" are sized from the dataset and the measured memory; the chosen ' +
+    'values are logged and reported in status.hyperparameters.',
+  {
+    epochs: int('Passes over the training split.', 1, 10000, { default: 10 }),
+    batchSize: intOrAuto('Images per step per GPU.', 'spec.training.batchSize', 1, 4096),
+    learningRate: num('Adam learning rate. Omit to scale 1e-3 linearly with the global batch size (relative to 64).', {
+      exclusiveMinimum: 0,
+      maximum: 1,
+    }),
+    maxCaptionLength: intOrAuto(
+      'Longest caption in tokens; "auto" takes the 95th percentile of the tokenised training captions.',
+      'spec.training.maxCaptionLength',
+      4,
+      200,
+    ),
+    vocabularySize: intOrAuto(
+      'Vocabulary cap; "auto" keeps every word seen at least minWordCount times.',
+      'spec.training.vocabularySize',
+      10,
+      100000,
+    ),
+    minWordCount: int('Words seen fewer times become <unk> (with vocabularySize: auto).', 1, 1000, { default: 2 }),
+    teacherForcingRatio: num(
+      'Probability of feeding the ground-truth word at each decoder step; below 1 enables scheduled sampling.',
+      { minimum: 0, maximum: 1, default: 1 },
+    ),
+    gradientCheckpointing: defaulted(obj('Recompute blocks of decoder steps in the backward pass to save memory.', {
+      enabled: bool('Turn gradient checkpointing on.', { default: false }),
+      blockSteps: int('Decoder time steps per recomputed block.', 1, 200, { default: 5 }),
+    })),
+    lrSchedule: defaulted(obj('Learning-rate schedule.', {
+      type: oneOf(
+        'constant; plateau (ReduceLROnPlateau on the validation metric); cosine (linear warmup, then cosine decay).',
+        ['constant', 'plateau', 'cosine'],
+        { default: 'plateau' },
+      ),
+      warmupSteps: int('Linear warmup steps (cosine).', 0, 1000000, { default: 0 }),
+      factor: num('Multiplier applied on a plateau.', { exclusiveMinimum: 0, maximum: 0.99, default: 0.5 }),
+      patience: int('Epochs without improvement before a plateau step.', 1, 100, { default: 2 }),
+      minLearningRate: num('Lowest learning rate the schedule goes to.', { minimum: 0, maximum: 1, default: 1e-6 }),
+    })),
+    validationMetric: oneOf(
+      'Metric that drives the plateau schedule, early stopping and keepBest: bleu4 (higher is better), loss, or none.',
+      ['bleu4', 'loss', 'none'],
+      { default: 'bleu4' },
+    ),
+    earlyStoppingPatience: int('Stop after this many epochs without improvement; 0 turns it off.', 0, 1000, {
+      default: 0,
+    }),
+    gradientClipNorm: num('Clip the global gradient norm to this value; 0 turns clipping off.', {
+      minimum: 0,
+      maximum: 1000,
+      default: 5,
+    }),
+    attentionRegularization: num('Weight of the doubly-stochastic attention penalty.', {
+      minimum: 0,
+      maximum: 100,
+      default: 1,
+    }),
+    seed: int('Seed of every random choice: a resumed run follows the trajectory of an uninterrupted one.', 0, 2147483647, {
+      default: 42,
+    }),
+    precision: oneOf(
+      'float32, or float16-storage: features and checkpoint transfers in IEEE half precision, all math in float32 ' +
+        '(TensorFlow.js has no float16 math).',
+      ['float32', 'float16-storage'],
+      { default: 'float16-storage' },
+    ),
+  },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: "self.lrSchedule.type != 'plateau' || self.validationMetric != 'none'",
+        message: "spec.training.lrSchedule.type: plateau needs spec.training.validationMetric (bleu4 or loss); choose a metric or another schedule",
+        fieldPath: '.lrSchedule.type',
+      },
+      {
+        rule: "self.earlyStoppingPatience == 0 || self.validationMetric != 'none'",
+        message: 'spec.training.earlyStoppingPatience needs spec.training.validationMetric (bleu4 or loss)',
+        fieldPath: '.earlyStoppingPatience',
+      },
+    ],
+  },
+);
+
+const resources = obj(
+  'The gang of trainer pods: one process per GPU, data-parallel.',
+  {
+    workers: int('Number of worker pods.', 1, 64, { default: 1 }),
+    gpusPerWorker: int('nvidia.com/gpu per worker pod; 0 trains on CPU.', 0, 8, { default: 1 }),
+    image: str('Trainer image; the operator\'s configured default when empty.', { maxLength: 512 }),
+    imagePullPolicy: oneOf('Image pull policy of the trainer containers.', ['Always', 'IfNotPresent', 'Never']),
+    requests: stringMap('Container resource requests besides GPUs, e.g. {cpu: "8", memory: 32Gi}.'),
+    limits: stringMap('Container resource limits besides GPUs.'),
+    nodeSelector: stringMap('Node labels the worker pods must match.'),
+    tolerations: {
+      type: 'array',
+      description: 'Tolerations of the worker pods (core/v1 Toleration).',
+      maxItems: 32,
+      items: obj('A toleration.', {
+        key: str('Taint key.', { maxLength: 316 }),
+        operator: oneOf('Key operator.', ['Exists', 'Equal']),
+        value: str('Taint value.', { maxLength: 63 }),
+        effect: oneOf('Taint effect.', ['NoSchedule', 'PreferNoSchedule', 'NoExecute']),
+        tolerationSeconds: int('Seconds a NoExecute taint is tolerated.', 0, 86400 * 365),
+      }),
+    },
+    priorityClassName: str('PriorityClass of the worker pods.', { maxLength: 253 }),
+    serviceAccountName: str('ServiceAccount of the worker pods (needs no API access).', { maxLength: 253 }),
+    terminationGracePeriodSeconds: int(
+      'Grace period of a worker pod: long enough to finish the step and write a final checkpoint on eviction.',
+      10,
+      3600,
+      { default: 120 },
+    ),
+  },
+  {
+    'x-kubernetes-validations': [
+      {
+        rule: `self.workers * (self.gpusPerWorker == 0 ? 1 : self.gpusPerWorker) <= ${MAX_TOTAL_GPUS}`,
+        message: `spec.resources: workers x gpusPerWorker must be at most ${MAX_TOTAL_GPUS}`,
+        fieldPath: '.workers',
+      },
+    ],
+  },
+);
+
+const s3Store = obj(
+  'An S3-compatible bucket.',
+  {
+    bucket: str('Bucket name.', { minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$' }),
+    prefix: str('Key prefix; checkpoints go to <prefix>/<namespace>/<run>/ckpt-<step>/.', { default: 'captionrun', maxLength: 512 }),
+    endpoint: str('Endpoint URL of an S3-compatible server (MinIO, Ceph); empty for AWS.', {
+      maxLength: 512,
+      pattern: '^https?://.+',
+    }),
+    region: str('Region.', { default: 'us-east-1', maxLength: 64 }),
+    forcePathStyle: bool('Path-style addressing (MinIO and most S3-compatible servers need it).', { default: false }),
+    credentialsSecret: str(
+      'Secret in the run\'s namespace with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; passed to pods only by secretKeyRef.',
+      { maxLength: 253 },
+    ),
+    useWorkloadIdentity: bool('Take credentials from the pod\'s identity (IRSA, workload identity) instead of a Secret.'),
+  },
+  {
+    required: ['bucket'],
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.credentialsSecret) || (has(self.useWorkloadIdentity) && self.useWorkloadIdentity)',
+        message:
+          'spec.checkpoint.store.s3 needs credentials: set credentialsSecret (a Secret with AWS_ACCESS_KEY_ID and ' +
+          'AWS_SECRET_ACCESS_KEY) or useWorkloadIdentity: true',
+        reason: 'FieldValueRequired',
+      },
+    ],
+  },
+);
+
+const checkpoint = obj(
+  'Where and how often checkpoints are written, and how many are kept.',
+  {
+    store: obj(
+      'Checkpoint store: exactly one of s3, pvc or local.',
+      {
+        s3: s3Store,
+        pvc: obj(
+          'A PersistentVolumeClaim mounted into every worker.',
+          {
+            claimName: str('Claim name.', { minLength: 1, maxLength: 253 }),
+            subPath: str('Directory inside the volume.', { default: 'captionrun', maxLength: 512 }),
+          },
+          { required: ['claimName'] },
+        ),
+        local: obj(
+          'A local directory (the local quickstart; not reachable from a cluster).',
+          { path: str('Directory path.', { minLength: 1 }) },
+          { required: ['path'] },
+        ),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: '(has(self.s3) ? 1 : 0) + (has(self.pvc) ? 1 : 0) + (has(self.local) ? 1 : 0) == 1',
+            message: 'spec.checkpoint.store: set exactly one of s3, pvc or local',
+          },
+        ],
+      },
+    ),
+    everySteps: int('Write a checkpoint every N optimizer steps.', 1, 10000000),
+    everyEpoch: bool('Write a checkpoint at the end of every epoch.', { default: true }),
+    keepLast: int('Newest checkpoints kept.', 1, 1000, { default: 3 }),
+    keepBest: int('Best checkpoints by the validation metric kept besides the newest ones.', 0, 100, { default: 1 }),
+    hash: oneOf('Digest of every checkpoint file.', ['sha256', 'blake3'], { default: 'sha256' }),
+    whenBusy: oneOf(
+      'A save requested while the previous one is still uploading: wait for it, or skip this one (counted in metrics).',
+      ['wait', 'skip'],
+      { default: 'skip' },
+    ),
+  },
+  {
+    required: ['store'],
+    'x-kubernetes-validations': [
+      {
+        rule: 'has(self.everySteps) || self.everyEpoch',
+        message: 'spec.checkpoint: set everySteps or everyEpoch: true, or no checkpoint is ever written',
+        fieldPath: '.everyEpoch',
+      },
+    ],
+  },
+);
+
+const restartPolicy = obj('How failures are retried: the gang is relaunched from the latest valid checkpoint.', {
+  backoffLimit: int('Relaunches before the run is marked Failed.', 0, 1000, { default: 6 }),
+  backoffSeconds: int('Wait before the first relaunch; doubles each time.', 0, 3600, { default: 10 }),
+  maxBackoffSeconds: int('Upper bound of the wait between relaunches.', 1, 86400, { default: 300 }),
+  retryableExitCodes: {
+    type: 'array',
+    description:
+      'Exit codes that are retried. When unset, every failure is retried except the trainer\'s permanent codes ' +
+      '(2 usage, 3 invalid configuration or data). Signals, OOMKilled, evictions and lost nodes are always retried.',
+    maxItems: 255,
+    'x-kubernetes-list-type': 'set',
+    items: { type: 'integer', minimum: 1, maximum: 255 },
+  },
+});
+
+const evaluation = obj('Evaluation after training.', {
+  beamSize: int('Beam width for the final captions; 1 is greedy.', 1, 20, { default: 3 }),
+  llm: obj(
+    'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) captioning the same images for comparison.',
+    {
+      endpoint: str('Base URL, e.g. http://vllm:8000/v1.', { pattern: '^https?://.+', maxLength: 512 }),
+      model: str('Model name served by the endpoint.', { minLength: 1, maxLength: 256 }),
+      apiKeySecret: obj(
+        'Secret key holding the API key, if the endpoint needs one.',
+        { name: str('Secret name.', { maxLength: 253 }), key: str('Key in the Secret.', { maxLength: 253 }) },
+        { required: ['name', 'key'] },
+      ),
+    },
+    { required: ['endpoint', 'model'] },
+  ),
+  report: defaulted(obj('The HTML report.', { enabled: bool('Write the report at the end of the run.', { default: true }) })),
+});
+
+const monitoring = obj('Alert thresholds used by the trainer\'s health monitor and the alert rules.', {
+  thresholds: defaulted(obj('Thresholds.', {
+    gpuMemoryPercent: int('GPU memory use that raises an alert.', 1, 100, { default: 95 }),
+    gpuIdlePercent: int('GPU utilisation below which a Running run counts as idle.', 0, 100, { default: 5 }),
+    diskFreePercent: int('Free space on the cache or checkpoint volume below which an alert fires.', 1, 99, {
+      default: 10,
+    }),
+    checkpointStaleSeconds: int('Time without a committed checkpoint that raises an alert.', 60, 604800, {
+      default: 1800,
+    }),
+  })),
+  alertmanagerURL: str('Alertmanager base URL the trainer posts to directly in local mode.', {
+    pattern: '^https?://.+',
+    maxLength: 512,
+  }),
+});
+
+export const specSchema: Schema = obj(
+  'Desired state of a captioning training run.',
+  {
+    dataset,
+    model: defaulted(model),
+    training: defaulted(training),
+    resources: defaulted(resources),
+    checkpoint,
+    restartPolicy: defaulted(restartPolicy),
+    evaluation: defaulted(evaluation),
+    monitoring: defaulted(monitoring),
+    suspend: bool('Delete the gang after a final checkpoint; unset to resume from it.', { default: false }),
+  },
+  {
+    required: ['dataset', 'checkpoint'],
+    'x-kubernetes-validations': [
+      {
+        rule: "self.checkpoint.keepBest == 0 || self.training.validationMetric != 'none'",
+        message:
+          'spec.checkpoint.keepBest needs spec.training.validationMetric (bleu4 or loss) to rank checkpoints; ' +
+          'set keepBest: 0 or choose a metric',
+        fieldPath: '.checkpoint.keepBest',
+      },
+    ],
+  },
+);
+
+const time = (description: string): Schema => str(description, { format: 'date-time', maxLength: 64 });
+
+export const statusSchema: Schema = obj('Observed state, written by the operator.', {
+  phase: oneOf('Lifecycle phase.', PHASES),
+  conditions: {
+    type: 'array',
+    description: 'Standard conditions (Ready, Progressing, Failed, Suspended) explaining the phase.',
+    maxItems: 16,
+    'x-kubernetes-list-type': 'map',
+    'x-kubernetes-list-map-keys': ['type'],
+    items: obj(
+      'A metav1.Condition.',
+      {
+        type: str('Condition type.', { maxLength: 316 }),
+        status: oneOf('Condition status.', ['True', 'False', 'Unknown']),
+        observedGeneration: int('Generation the condition was computed from.', 0, Number.MAX_SAFE_INTEGER),
+        lastTransitionTime: time('When the status last changed.'),
+        reason: str('CamelCase reason.', { maxLength: 1024 }),
+        message: str('Human-readable explanation.', { maxLength: 32768 }),
+      },
+      { required: ['type', 'status', 'lastTransitionTime', 'reason', 'message'] },
+    ),
+  },
+  observedGeneration: int('Spec generation this status describes.', 0, Number.MAX_SAFE_INTEGER),
+  attempt: int('Launch attempt of the current gang (0 for the first).', 0, 1000000),
+  epoch: int('Current epoch.', 0, 1000000),
+  step: int('Optimizer steps completed.', 0, Number.MAX_SAFE_INTEGER),
+  loss: num('Latest training loss.'),
+  valBleu4: num('Latest validation BLEU-4.'),
+  restarts: int('Gang relaunches so far.', 0, 1000000),
+  lastFailure: obj('The failure that caused the latest relaunch.', {
+    reason: str('Classified reason (OOMKilled, Evicted, NodeLost, Error, ...).'),
+    message: str('Detail: exit code, signal, last log line.', { maxLength: 4096 }),
+    pod: str('Pod that failed.'),
+    exitCode: int('Exit code of the failed container.', -1000, 1000),
+    time: time('When it was seen.'),
+  }),
+  lastCheckpoint: obj('The newest committed and verified checkpoint.', {
+    name: str('Checkpoint name (ckpt-<step>).'),
+    uri: str('Checkpoint URI.'),
+    step: int('Step it holds.', 0, Number.MAX_SAFE_INTEGER),
+    digest: str('Digest of its manifest.'),
+    time: time('When it was committed.'),
+  }),
+  resumedFrom: str('Checkpoint URI the current gang resumed from.'),
+  workers: obj('Worker pods of the current gang.', {
+    ready: int('Running workers.', 0, 1000),
+    total: int('Desired workers.', 0, 1000),
+  }),
+  hyperparameters: obj('Values chosen for fields set to "auto".', {
+    batchSize: int('Images per step per GPU.', 1, 1000000),
+    learningRate: num('Learning rate.'),
+    maxCaptionLength: int('Longest caption in tokens.', 1, 100000),
+    vocabularySize: int('Vocabulary size.', 1, 10000000),
+  }),
+  reportURI: str('URI of the HTML report.'),
+  startTime: time('When the first gang started.'),
+  completionTime: time('When the run ended.'),
+});
+
+export const runSchema: Schema = {
+  type: 'object',
+  description:
+    'A CaptionTrainingRun trains a CNN-RNN image captioner on a gang of GPU pods and relaunches it from the ' +
+    'latest valid checkpoint whenever a pod fails.',
+  properties: {
+    apiVersion: { type: 'string', description: 'captionrun.dev/v1alpha1', enum: [API_VERSION] },
+    kind: { type: 'string', description: KIND, enum: [KIND] },
+    metadata: {
+      type: 'object',
+      description: 'Standard object metadata.',
+      properties: {
+        name: {
+          type: 'string',
+          description: `Run name: a DNS label of at most ${MAX_RUN_NAME} characters.`,
+          maxLength: MAX_RUN_NAME,
+          pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$',
+        },
+        namespace: { type: 'string', description: 'Namespace.', maxLength: 63 },
+      },
+      required: ['name'],
+    },
+    spec: specSchema,
+    status: statusSchema,
+  },
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  additionalProperties: false,
+  'x-kubernetes-validations': [
+    {
+      rule:
+        "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Pending' || " +
+        'self.spec.model == oldSelf.spec.model',
+      message:
+        'spec.model is immutable once the run has started (checkpoints hold weights of this architecture); ' +
+        'create a new run to change it',
+      fieldPath: '.spec.model',
+    },
+  ],
+};

@@ -1,0 +1,182 @@
+// TypeScript view of the CaptionTrainingRun API. The schema in schema.ts is the source of truth for
+// validation and the CRD; these types describe a spec after validation filled in its defaults
+// (validate.ts returns them), so defaulted fields are not optional here.
+import type { ATTENTIONS, DATASET_FORMATS, DECODERS, ENCODERS, PHASES } from './schema.js';
+
+export type Encoder = (typeof ENCODERS)[number];
+export type Decoder = (typeof DECODERS)[number];
+export type Attention = (typeof ATTENTIONS)[number];
+export type DatasetFormat = (typeof DATASET_FORMATS)[number];
+export type Phase = (typeof PHASES)[number];
+export type Auto = 'auto';
+
+export interface SyntheticOptions {
+  images: number;
+  seed: number;
+  imageSize: number;
+  maxObjects: number;
+  noise: number;
+}
+
+export interface DatasetSpec {
+  format: DatasetFormat;
+  source?: string;
+  trainSplit: string;
+  validationSplit?: string;
+  synthetic?: SyntheticOptions;
+}
+
+export interface ModelSpec {
+  encoder: Encoder;
+  /** "pretrained", "random", or a tfjs layers model URI. */
+  encoderWeights: string;
+  decoder: Decoder;
+  attention: Attention;
+  embeddingDim: number;
+  hiddenDim: number;
+  attentionDim: number;
+  dropout: number;
+}
+
+export interface TrainingSpec {
+  epochs: number;
+  batchSize: number | Auto;
+  /** Absent: 1e-3 scaled linearly with the global batch size. */
+  learningRate?: number;
+  maxCaptionLength: number | Auto;
+  vocabularySize: number | Auto;
+  minWordCount: number;
+  teacherForcingRatio: number;
+  gradientCheckpointing: { enabled: boolean; blockSteps: number };
+  lrSchedule: {
+    type: 'constant' | 'plateau' | 'cosine';
+    warmupSteps: number;
+    factor: number;
+    patience: number;
+    minLearningRate: number;
+  };
+  validationMetric: 'bleu4' | 'loss' | 'none';
+  earlyStoppingPatience: number;
+  gradientClipNorm: number;
+  attentionRegularization: number;
+  seed: number;
+  precision: 'float32' | 'float16-storage';
+}
+
+export interface Toleration {
+  key?: string;
+  operator?: 'Exists' | 'Equal';
+  value?: string;
+  effect?: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  tolerationSeconds?: number;
+}
+
+export interface ResourcesSpec {
+  workers: number;
+  gpusPerWorker: number;
+  image?: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  requests?: Record<string, string>;
+  limits?: Record<string, string>;
+  nodeSelector?: Record<string, string>;
+  tolerations?: Toleration[];
+  priorityClassName?: string;
+  serviceAccountName?: string;
+  terminationGracePeriodSeconds: number;
+}
+
+export interface S3StoreSpec {
+  bucket: string;
+  prefix: string;
+  endpoint?: string;
+  region: string;
+  forcePathStyle: boolean;
+  credentialsSecret?: string;
+  useWorkloadIdentity?: boolean;
+}
+
+export interface CheckpointSpec {
+  store: {
+    s3?: S3StoreSpec;
+    pvc?: { claimName: string; subPath: string };
+    local?: { path: string };
+  };
+  everySteps?: number;
+  everyEpoch: boolean;
+  keepLast: number;
+  keepBest: number;
+  hash: 'sha256' | 'blake3';
+  whenBusy: 'wait' | 'skip';
+}
+
+export interface RestartPolicySpec {
+  backoffLimit: number;
+  backoffSeconds: number;
+  maxBackoffSeconds: number;
+  retryableExitCodes?: number[];
+}
+
+export interface EvaluationSpec {
+  beamSize: number;
+  llm?: { endpoint: string; model: string; apiKeySecret?: { name: string; key: string } };
+  report: { enabled: boolean };
+}
+
+export interface MonitoringSpec {
+  thresholds: {
+    gpuMemoryPercent: number;
+    gpuIdlePercent: number;
+    diskFreePercent: number;
+    checkpointStaleSeconds: number;
+  };
+  alertmanagerURL?: string;
+}
+
+export interface CaptionTrainingRunSpec {
+  dataset: DatasetSpec;
+  model: ModelSpec;
+  training: TrainingSpec;
+  resources: ResourcesSpec;
+  checkpoint: CheckpointSpec;
+  restartPolicy: RestartPolicySpec;
+  evaluation: EvaluationSpec;
+  monitoring: MonitoringSpec;
+  suspend: boolean;
+}
+
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export interface CaptionTrainingRunStatus {
+  phase?: Phase;
+  conditions?: Condition[];
+  observedGeneration?: number;
+  attempt?: number;
+  epoch?: number;
+  step?: number;
+  loss?: number;
+  valBleu4?: number;
+  restarts?: number;
+  lastFailure?: { reason?: string; message?: string; pod?: string; exitCode?: number; time?: string };
+  lastCheckpoint?: { name?: string; uri?: string; step?: number; digest?: string; time?: string };
+  resumedFrom?: string;
+  workers?: { ready?: number; total?: number };
+  hyperparameters?: { batchSize?: number; learningRate?: number; maxCaptionLength?: number; vocabularySize?: number };
+  reportURI?: string;
+  startTime?: string;
+  completionTime?: string;
+}
+
+export interface CaptionTrainingRun {
+  apiVersion: 'captionrun.dev/v1alpha1';
+  kind: 'CaptionTrainingRun';
+  metadata: { name: string; namespace?: string; [key: string]: unknown };
+  spec: CaptionTrainingRunSpec;
+  status?: CaptionTrainingRunStatus;
+}

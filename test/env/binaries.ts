@@ -1,0 +1,24 @@
+// Locates the test cluster's upstream binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
+// etcd, minio), building them once with build-binaries.sh into a cache outside the repo.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type UpstreamBinary = 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'etcd' | 'minio';
+
+let cached: string | undefined;
+
+/** The directory holding every upstream binary; builds them the first time (minutes), then returns at once. */
+export function binDir(): string {
+  if (cached) return cached;
+  const script = fileURLToPath(new URL('./build-binaries.sh', import.meta.url));
+  cached = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  return cached;
+}
+
+export function binary(name: UpstreamBinary): string {
+  const path = join(binDir(), name);
+  if (!existsSync(path)) throw new Error(`${path} is missing after build-binaries.sh; delete ${binDir()} and rerun it`);
+  return path;
+}
