@@ -20,7 +20,7 @@ if [ "$tier" = all ] || [ "$tier" = unit ]; then
   # Static checks first: a type error or a drifted CRD fails fast, before any cluster starts.
   npx tsc -p tsconfig.json --noEmit
   npx eslint .
-  npx tsx lib/api/generate-crd.ts --check
+  npx tsx hack/generate.ts --check
 fi
 # One file at a time: the integration files share one machine's ports and CPUs.
 exec node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"

@@ -1,0 +1,35 @@
+// The Prometheus metrics captionrun exports: one list shared by the trainer (health monitor), the operator
+// and the alert rules in manifests/monitoring, so a renamed metric cannot silently break an alert.
+// Every per-run series carries the labels `namespace` and `run`; trainer series add `rank`, GPU series `gpu`.
+
+export const TrainerMetrics = {
+  /** GPU memory in use, per device (absent, not zero, on machines without GPUs). */
+  gpuMemoryUsedBytes: 'captionrun_gpu_memory_used_bytes',
+  gpuMemoryTotalBytes: 'captionrun_gpu_memory_total_bytes',
+  /** GPU utilisation from 0 to 1, per device. */
+  gpuUtilizationRatio: 'captionrun_gpu_utilization_ratio',
+  /** Free and total bytes of the volumes the trainer writes to; label `volume` is "cache" or "checkpoint". */
+  diskFreeBytes: 'captionrun_disk_free_bytes',
+  diskTotalBytes: 'captionrun_disk_total_bytes',
+  /** Unix time of the newest committed, verified checkpoint. */
+  checkpointLastCommitTimestampSeconds: 'captionrun_checkpoint_last_commit_timestamp_seconds',
+  trainStepsTotal: 'captionrun_train_steps_total',
+  /** The run's spec.monitoring.thresholds, exported so that the alert rules compare against each run's own. */
+  thresholdGpuMemoryPercent: 'captionrun_threshold_gpu_memory_percent',
+  thresholdGpuIdlePercent: 'captionrun_threshold_gpu_idle_percent',
+  thresholdDiskFreePercent: 'captionrun_threshold_disk_free_percent',
+  thresholdCheckpointStaleSeconds: 'captionrun_threshold_checkpoint_stale_seconds',
+} as const;
+
+export const OperatorMetrics = {
+  /** 1 for the run's current phase (label `phase`), one series per phase, kube-state-metrics style. */
+  runPhase: 'captionrun_run_phase',
+  /** Gang relaunches of a run. */
+  runRestartsTotal: 'captionrun_run_restarts_total',
+  reconcileDurationSeconds: 'captionrun_reconcile_duration_seconds',
+  reconcileErrorsTotal: 'captionrun_reconcile_errors_total',
+  workqueueDepth: 'captionrun_workqueue_depth',
+} as const;
+
+/** The scrape job name the operator's ServiceMonitor and the OperatorDown rule agree on. */
+export const OPERATOR_JOB = 'captionrun-operator';
