@@ -1,0 +1,20 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { createLogger } from '../../lib/telemetry/logger.js';
+import { currentBackend, initBackend, tf } from '../../trainer-image/backend.js';
+
+test('without the native packages the backend falls back to wasm, logs the choice and why the others were skipped', async () => {
+  const lines: string[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(chunk.toString()), cb()) });
+  const name = await initBackend(undefined, createLogger({}, sink));
+  assert.equal(name, 'wasm');
+  assert.equal(tf.getBackend(), 'wasm');
+  assert.equal(currentBackend(), 'wasm');
+  const logged = JSON.parse(lines[0] as string) as { backend: string; skipped: string[] };
+  assert.equal(logged.backend, 'wasm');
+  assert.match(logged.skipped.join(' '), /tensorflow-gpu/);
+  assert.equal(await initBackend('cpu', createLogger({}, sink)), 'cpu');
+  assert.equal(tf.getBackend(), 'cpu');
+  await assert.rejects(initBackend('tpu' as 'cpu'), /unknown backend/);
+});

@@ -1,0 +1,64 @@
+// The one place the trainer picks its TensorFlow.js backend and the one module everyone imports `tf` from,
+// so model code never depends on which backend is underneath. Order of preference: tfjs-node-gpu (CUDA),
+// tfjs-node (native CPU), wasm (SIMD, single-threaded in Node), cpu (pure JS, slow). The native packages
+// are optional peer dependencies: they are imported dynamically and skipped when absent.
+import * as tf from '@tensorflow/tfjs';
+import { logger as defaultLogger, type Logger } from '../lib/telemetry/logger.js';
+
+export { tf };
+
+export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+interface Candidate {
+  name: BackendName;
+  /** The tf backend name registered by the package (both native packages register "tensorflow"). */
+  registered: string;
+  load: () => Promise<unknown>;
+}
+
+// Module names held in variables so TypeScript does not try to resolve packages that are not installed.
+const NODE_GPU = '@tensorflow/tfjs-node-gpu';
+const NODE_CPU = '@tensorflow/tfjs-node';
+
+const candidates: Candidate[] = [
+  { name: 'tensorflow-gpu', registered: 'tensorflow', load: () => import(NODE_GPU) },
+  { name: 'tensorflow', registered: 'tensorflow', load: () => import(NODE_CPU) },
+  { name: 'wasm', registered: 'wasm', load: () => import('@tensorflow/tfjs-backend-wasm') },
+  { name: 'cpu', registered: 'cpu', load: async () => undefined },
+];
+
+let chosen: BackendName | undefined;
+
+/**
+ * Selects and initialises the fastest available backend (or `preferred`, falling back down the list when it
+ * cannot load) and logs the choice. Idempotent: later calls return the first choice unless `preferred` differs.
+ * Env CAPTIONRUN_BACKEND overrides the default preference, e.g. to force "cpu" in a test.
+ */
+export async function initBackend(preferred?: BackendName, log: Logger = defaultLogger): Promise<BackendName> {
+  const want = preferred ?? (process.env.CAPTIONRUN_BACKEND as BackendName | undefined);
+  if (want !== undefined && !BACKENDS.includes(want)) {
+    throw new Error(`unknown backend "${String(want)}"; expected one of ${BACKENDS.join(', ')}`);
+  }
+  if (chosen !== undefined && (want === undefined || want === chosen)) return chosen;
+  const start = want === undefined ? 0 : BACKENDS.indexOf(want);
+  const skipped: string[] = [];
+  for (const c of candidates.slice(start)) {
+    try {
+      await c.load();
+      if (!(await tf.setBackend(c.registered))) throw new Error('setBackend returned false');
+      await tf.ready();
+      chosen = c.name;
+      log.info({ backend: c.name, skipped, tfjs: tf.version.tfjs }, `tensorflow.js backend: ${c.name}`);
+      return c.name;
+    } catch (err) {
+      skipped.push(`${c.name}: ${(err as Error).message.split('\n')[0] ?? ''}`);
+    }
+  }
+  throw new Error(`no TensorFlow.js backend could be initialised (${skipped.join('; ')})`);
+}
+
+/** The backend chosen by initBackend, or undefined before it ran. */
+export function currentBackend(): BackendName | undefined {
+  return chosen;
+}
