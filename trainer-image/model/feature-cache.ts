@@ -1,0 +1,152 @@
+// Content-addressed feature cache on local disk: each image is encoded once per (encoder, weights, input
+// size). The key digests the image bytes themselves, so renamed or duplicated files still hit and an edited
+// file misses. Entries are float16 by default (float32 on request), each with a sha256 trailer: an entry
+// that fails its digest (torn write, bit rot) is reported, deleted and recomputed, never used.
+//
+// File layout: <dir>/<encoder>-<inputSize>-<weights digest 16>/<key[0..2]>/<key>.feat
+//   "CRF1" | u32 header length | header JSON | map values | pooled values | sha256(all before)
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageSource } from '../data/dataset.js';
+import { float16ToFloat32, float32ToFloat16 } from './float16.js';
+
+export type CacheDtype = 'float16' | 'float32';
+
+export interface Features {
+  /** regions x channels, row-major over the spatial map. */
+  map: Float32Array;
+  /** channels. */
+  pooled: Float32Array;
+}
+
+export interface FeatureShape {
+  encoder: string;
+  weightsDigest: string;
+  inputSize: number;
+  regions: number;
+  channels: number;
+}
+
+interface Header extends FeatureShape {
+  key: string;
+  dtype: CacheDtype;
+}
+
+const MAGIC = Buffer.from('CRF1');
+const DIGEST_BYTES = 32;
+
+/** sha256 of the image as stored: the file's bytes, or raw pixels with their dimensions. */
+export function imageDigest(src: ImageSource): string {
+  const hash = createHash('sha256');
+  if (src.kind === 'raw') hash.update(`raw:${src.width}x${src.height}x${src.channels}:`);
+  hash.update(src.data);
+  return hash.digest('hex');
+}
+
+export interface CacheStats {
+  hits: number;
+  misses: number;
+  corrupt: number;
+  bytesWritten: number;
+}
+
+export class FeatureCache {
+  readonly stats: CacheStats = { hits: 0, misses: 0, corrupt: 0, bytesWritten: 0 };
+  /** Called with the entry's path and why, whenever a corrupt entry is found (it is then deleted). */
+  onCorrupt: (path: string, reason: string) => void = () => {};
+
+  constructor(
+    readonly dir: string,
+    readonly dtype: CacheDtype = 'float16',
+  ) {}
+
+  /** The directory of one encoder configuration: changing weights or input size can never hit old entries. */
+  namespace(shape: FeatureShape): string {
+    return join(this.dir, `${shape.encoder}-${shape.inputSize}-${shape.weightsDigest.slice(0, 16)}`);
+  }
+
+  path(shape: FeatureShape, key: string): string {
+    return join(this.namespace(shape), key.slice(0, 2), `${key}.feat`);
+  }
+
+  /** The cached features, or undefined on a miss or a corrupt entry (which is deleted). */
+  async get(shape: FeatureShape, key: string): Promise<Features | undefined> {
+    const path = this.path(shape, key);
+    let buf: Buffer;
+    try {
+      buf = await readFile(path);
+    } catch {
+      this.stats.misses++;
+      return undefined;
+    }
+    const problem = this.check(buf, shape, key);
+    if (typeof problem === 'string') {
+      this.stats.corrupt++;
+      this.stats.misses++;
+      this.onCorrupt(path, problem);
+      await rm(path, { force: true });
+      return undefined;
+    }
+    this.stats.hits++;
+    return problem;
+  }
+
+  /** Writes atomically (temp file + rename), so a crash mid-write leaves no entry rather than a torn one. */
+  async put(shape: FeatureShape, key: string, features: Features): Promise<void> {
+    if (features.map.length !== shape.regions * shape.channels || features.pooled.length !== shape.channels) {
+      throw new Error(`features for ${key} do not match ${shape.regions}x${shape.channels}`);
+    }
+    const header: Header = { key, dtype: this.dtype, ...pick(shape) };
+    const json = Buffer.from(JSON.stringify(header));
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(json.length);
+    const values = (a: Float32Array) => (this.dtype === 'float16' ? float32ToFloat16(a) : a);
+    const map = values(features.map);
+    const pooled = values(features.pooled);
+    const body = Buffer.concat([MAGIC, len, json, bytes(map), bytes(pooled)]);
+    const digest = createHash('sha256').update(body).digest();
+    const path = this.path(shape, key);
+    await mkdir(join(path, '..'), { recursive: true });
+    const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, Buffer.concat([body, digest]));
+    await rename(tmp, path);
+    this.stats.bytesWritten += body.length + DIGEST_BYTES;
+  }
+
+  private check(buf: Buffer, shape: FeatureShape, key: string): Features | string {
+    if (buf.length < MAGIC.length + 4 + DIGEST_BYTES || !buf.subarray(0, 4).equals(MAGIC)) return 'not a feature cache entry';
+    const body = buf.subarray(0, buf.length - DIGEST_BYTES);
+    if (!createHash('sha256').update(body).digest().equals(buf.subarray(buf.length - DIGEST_BYTES))) return 'digest mismatch';
+    const jsonLength = buf.readUInt32LE(4);
+    let header: Header;
+    try {
+      header = JSON.parse(buf.subarray(8, 8 + jsonLength).toString('utf8')) as Header;
+    } catch {
+      return 'unreadable header';
+    }
+    const expected = { key, ...pick(shape) };
+    for (const [k, v] of Object.entries(expected)) if (header[k as keyof Header] !== v) return `header ${k} is ${String(header[k as keyof Header])}, expected ${String(v)}`;
+    const width = header.dtype === 'float16' ? 2 : 4;
+    const count = shape.regions * shape.channels + shape.channels;
+    const start = 8 + jsonLength;
+    if (body.length - start !== count * width) return `holds ${body.length - start} value bytes, expected ${count * width}`;
+    // Copy into a fresh, aligned buffer: typed-array views need their element alignment.
+    const raw = new Uint8Array(body.subarray(start)).buffer;
+    const all = header.dtype === 'float16' ? float16ToFloat32(new Uint16Array(raw)) : new Float32Array(raw);
+    return { map: all.subarray(0, shape.regions * shape.channels), pooled: all.subarray(shape.regions * shape.channels) };
+  }
+}
+
+function pick(shape: FeatureShape): FeatureShape {
+  return { encoder: shape.encoder, weightsDigest: shape.weightsDigest, inputSize: shape.inputSize, regions: shape.regions, channels: shape.channels };
+}
+
+function bytes(a: Uint16Array | Float32Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+/** Bytes one entry takes on disk for this shape and dtype (header size varies by a few bytes). */
+export function entryBytes(shape: FeatureShape, dtype: CacheDtype): number {
+  return (shape.regions * shape.channels + shape.channels) * (dtype === 'float16' ? 2 : 4);
+}
