@@ -88,7 +88,15 @@ export function stringMap(description: string): Schema {
   return { type: 'object', description, additionalProperties: { type: 'string', maxLength: 1024 } };
 }
 
-/** An optional object that defaults to {} so that its fields' own defaults apply when it is left out. */
+/**
+ * An optional object that, when left out, takes its fields' own defaults. The default spells those values out
+ * rather than being {}: the apiserver checks a default against the object's CEL rules as written, without
+ * applying nested defaults first, so {} fails every rule that reads a field ("no such key").
+ */
 export function defaulted(schema: Schema): Schema {
-  return { ...schema, default: {} };
+  const value: Record<string, unknown> = {};
+  for (const [name, property] of Object.entries(schema.properties ?? {})) {
+    if (property.default !== undefined) value[name] = property.default;
+  }
+  return { ...schema, default: value };
 }

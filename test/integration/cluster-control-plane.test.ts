@@ -1,0 +1,82 @@
+// The generated CRD against a real kube-apiserver: it is accepted, kubectl shows its printer columns and
+// explains its fields, and bad specs are refused at admission by the OpenAPI schema and by the CEL rules.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
+import { startCluster, type Cluster } from '../env/cluster.js';
+import { kubectl } from '../env/kubectl.js';
+import { waitFor } from '../env/wait.js';
+
+const repo = new URL('../../', import.meta.url);
+const crdPath = new URL('crds/captiontrainingruns.captionrun.dev.yaml', repo).pathname;
+const quickstart = readFileSync(new URL('manifests/examples/quickstart.yaml', repo), 'utf8');
+
+let cluster: Cluster;
+
+before(async () => {
+  cluster = await startCluster();
+  const applied = await kubectl(cluster.kubeconfigPath, ['apply', '-f', crdPath]);
+  assert.equal(applied.code, 0, `the apiserver rejected the CRD:\n${applied.stderr}`);
+  // `kubectl wait` fails outright while status.conditions is still absent, so poll instead.
+  await waitFor('the CRD to be Established', async () => {
+    const res = await kubectl(cluster.kubeconfigPath, [
+      'get', 'crd', 'captiontrainingruns.captionrun.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}',
+    ]);
+    return res.stdout === 'True' ? true : undefined;
+  }, { timeoutMs: 60_000 });
+});
+
+after(async () => {
+  await cluster?.stop();
+});
+
+function withName(manifest: string, name: string): string {
+  return manifest.replace(/^ {2}name: .*$/m, `  name: ${name}`);
+}
+
+test('kubectl get captionruns prints every printer column of the CRD', async () => {
+  const created = await kubectl(cluster.kubeconfigPath, ['apply', '-f', '-'], quickstart);
+  assert.equal(created.code, 0, created.stderr);
+  const crd = parse(readFileSync(crdPath, 'utf8')) as {
+    spec: { versions: { additionalPrinterColumns?: { name: string }[] }[] };
+  };
+  const columns = crd.spec.versions[0]?.additionalPrinterColumns?.map((c) => c.name.toUpperCase()) ?? [];
+  assert.ok(columns.length >= 8, `expected the printer columns of the design, got ${columns.join(', ')}`);
+
+  const listed = await kubectl(cluster.kubeconfigPath, ['get', 'captionruns']);
+  assert.equal(listed.code, 0, listed.stderr);
+  const [header = '', ...rows] = listed.stdout.trim().split('\n');
+  assert.deepEqual(header.trim().split(/\s+/), ['NAME', ...columns]);
+  assert.ok(rows.some((r) => r.startsWith('quickstart ')), listed.stdout);
+});
+
+test('kubectl explain shows the schema descriptions', async () => {
+  const explained = await kubectl(cluster.kubeconfigPath, ['explain', 'captiontrainingruns.spec.model.decoder']);
+  assert.equal(explained.code, 0, explained.stderr);
+  assert.match(explained.stdout, /Recurrent cell of the decoder/);
+});
+
+test('an enum violation is rejected by the schema with the field named', async () => {
+  const bad = withName(quickstart, 'bad-decoder').replace('decoder: gru', 'decoder: lstn');
+  const res = await kubectl(cluster.kubeconfigPath, ['apply', '-f', '-'], bad);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /spec\.model\.decoder: Unsupported value: "lstn"/);
+  const get = await kubectl(cluster.kubeconfigPath, ['get', 'captionrun', 'bad-decoder']);
+  assert.match(get.stderr, /NotFound/);
+});
+
+test('a CEL rule violation is rejected with the rule message', async () => {
+  const bad = withName(quickstart, 'bad-dataset').replace('format: synthetic', 'format: flickr8k');
+  const res = await kubectl(cluster.kubeconfigPath, ['apply', '-f', '-'], bad);
+  assert.notEqual(res.code, 0);
+  assert.match(res.stderr, /spec\.dataset\.source: Required value: spec\.dataset\.source is required for format flickr8k/);
+});
+
+test('defaults fill in the parts of the spec a user leaves out', async () => {
+  const res = await kubectl(cluster.kubeconfigPath, ['get', 'captionrun', 'quickstart', '-o', 'json']);
+  assert.equal(res.code, 0, res.stderr);
+  const run = JSON.parse(res.stdout) as { spec: { resources: { terminationGracePeriodSeconds?: number }; evaluation?: unknown } };
+  assert.equal(typeof run.spec.resources.terminationGracePeriodSeconds, 'number');
+  assert.ok(run.spec.evaluation, 'evaluation is defaulted when omitted');
+});
