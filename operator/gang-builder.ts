@@ -1,0 +1,175 @@
+// Builds the children of a run: one headless Service and `workers` trainer pods. Pure functions of the run,
+// the attempt and the operator's settings, so the same inputs always produce the same objects.
+import type { V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { checkpointLocation, type CheckpointLocation } from './checkpoint-location.js';
+import {
+  ANNOTATION_RESUME_FROM,
+  LABEL_ATTEMPT,
+  LABEL_MANAGED_BY,
+  LABEL_RANK,
+  LABEL_RUN,
+  MANAGED_BY,
+  MASTER_PORT,
+  masterAddress,
+  ownerReference,
+  serviceName,
+  WORKER_CONTAINER,
+  workerPodName,
+} from './gang-names.js';
+import type { StoredRun } from './run-object.js';
+
+export interface GangSettings {
+  /** Image used when spec.resources.image is empty (the operator's --trainer-image). */
+  trainerImage: string;
+  /** Overrides the image's entrypoint; unset in production, where the image runs `captionrun`. */
+  trainerCommand?: string[];
+  clusterDomain: string;
+  /**
+   * How long pods stay bound to a node that stopped reporting before the taint manager evicts them. The
+   * Kubernetes default (300 s) leaves a whole gang idle for five minutes when one node dies.
+   */
+  nodeLostTolerationSeconds: number;
+}
+
+const CACHE_DIR = '/var/cache/captionrun';
+const NODE_LOST_TAINTS = ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready'];
+
+export function childLabels(run: string, attempt?: number, rank?: number): Record<string, string> {
+  const labels: Record<string, string> = { [LABEL_RUN]: run, [LABEL_MANAGED_BY]: MANAGED_BY };
+  if (attempt !== undefined) labels[LABEL_ATTEMPT] = String(attempt);
+  if (rank !== undefined) labels[LABEL_RANK] = String(rank);
+  return labels;
+}
+
+export function buildService(run: StoredRun): V1Service {
+  const name = run.metadata.name;
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: serviceName(name), namespace: run.metadata.namespace, labels: childLabels(name), ownerReferences: [ownerReference(run)] },
+    spec: {
+      clusterIP: 'None',
+      selector: { [LABEL_RUN]: name },
+      // Workers rendezvous before any of them is Ready, so their DNS records must exist from the start.
+      publishNotReadyAddresses: true,
+      ports: [{ name: 'rendezvous', port: MASTER_PORT, targetPort: MASTER_PORT, protocol: 'TCP' }],
+    },
+  };
+}
+
+export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, resumeFrom: string | undefined, settings: GangSettings): V1Pod {
+  const { name, namespace } = run.metadata;
+  const resources = run.spec.resources;
+  const location = checkpointLocation(run.spec.checkpoint.store, namespace, name);
+  const podName = workerPodName(name, rank, attempt);
+  const localWorldSize = Math.max(resources.gpusPerWorker, 1);
+  const args = ['trainer'];
+  if (resumeFrom) args.push('--resume-from', resumeFrom);
+
+  const env: V1EnvVar[] = [
+    { name: 'MASTER_ADDR', value: masterAddress(name, namespace, attempt, settings.clusterDomain) },
+    { name: 'MASTER_PORT', value: String(MASTER_PORT) },
+    { name: 'WORLD_SIZE', value: String(resources.workers * localWorldSize) },
+    { name: 'RANK', value: String(rank * localWorldSize) },
+    { name: 'LOCAL_WORLD_SIZE', value: String(localWorldSize) },
+    { name: 'NODE_RANK', value: String(rank) },
+    { name: 'NNODES', value: String(resources.workers) },
+    { name: 'CAPTIONRUN_RUN', value: JSON.stringify({ apiVersion: run.apiVersion, kind: run.kind, metadata: { name, namespace, uid: run.metadata.uid }, spec: run.spec }) },
+    { name: 'CAPTIONRUN_ATTEMPT', value: String(attempt) },
+    { name: 'CAPTIONRUN_CHECKPOINT_URI', value: location.uri },
+    { name: 'CAPTIONRUN_CACHE_DIR', value: CACHE_DIR },
+    { name: 'HOME', value: '/tmp' },
+    ...storeEnv(location),
+  ];
+  const mounts: V1VolumeMount[] = [
+    { name: 'tmp', mountPath: '/tmp' },
+    { name: 'cache', mountPath: CACHE_DIR },
+  ];
+  const volumes: V1Volume[] = [
+    { name: 'tmp', emptyDir: {} },
+    { name: 'cache', emptyDir: {} },
+  ];
+  if (location.kind === 'pvc') {
+    mounts.push({ name: 'checkpoints', mountPath: '/checkpoints' });
+    volumes.push({ name: 'checkpoints', persistentVolumeClaim: { claimName: location.claimName } });
+  }
+
+  const gpus: Record<string, string> = resources.gpusPerWorker > 0 ? { 'nvidia.com/gpu': String(resources.gpusPerWorker) } : {};
+  const container: V1Container = {
+    name: WORKER_CONTAINER,
+    image: resources.image || settings.trainerImage,
+    imagePullPolicy: resources.imagePullPolicy,
+    args,
+    env,
+    ports: [{ name: 'rendezvous', containerPort: MASTER_PORT, protocol: 'TCP' }],
+    resources: {
+      requests: { ...resources.requests, ...gpus },
+      limits: { ...resources.limits, ...gpus },
+    },
+    volumeMounts: mounts,
+    // The trainer writes its last progress line there; on a crash the log tail explains the failure instead.
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+  };
+  if (settings.trainerCommand) container.command = settings.trainerCommand;
+
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: podName,
+      namespace,
+      labels: childLabels(name, attempt, rank),
+      annotations: resumeFrom ? { [ANNOTATION_RESUME_FROM]: resumeFrom } : {},
+      ownerReferences: [ownerReference(run)],
+    },
+    spec: {
+      restartPolicy: 'Never',
+      hostname: podName,
+      subdomain: serviceName(name),
+      terminationGracePeriodSeconds: resources.terminationGracePeriodSeconds,
+      serviceAccountName: resources.serviceAccountName,
+      automountServiceAccountToken: false,
+      priorityClassName: resources.priorityClassName,
+      nodeSelector: resources.nodeSelector,
+      tolerations: [...(resources.tolerations ?? []), ...nodeLostTolerations(resources.tolerations ?? [], settings)] as V1Toleration[],
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 65532,
+        runAsGroup: 65532,
+        fsGroup: 65532,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      containers: [container],
+      volumes,
+    },
+  };
+}
+
+function storeEnv(location: CheckpointLocation): V1EnvVar[] {
+  if (location.kind !== 's3') return [];
+  const env: V1EnvVar[] = [{ name: 'AWS_REGION', value: location.region }];
+  if (location.endpoint) env.push({ name: 'AWS_ENDPOINT_URL_S3', value: location.endpoint });
+  if (location.credentialsSecret) {
+    for (const key of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
+      env.push({ name: key, valueFrom: { secretKeyRef: { name: location.credentialsSecret, key } } });
+    }
+  }
+  return env;
+}
+
+/** Tolerations for node loss, unless the spec already says how long to tolerate it. */
+function nodeLostTolerations(own: readonly { key?: string }[], settings: GangSettings): V1Toleration[] {
+  return NODE_LOST_TAINTS.filter((key) => !own.some((t) => t.key === key)).map((key) => ({
+    key,
+    operator: 'Exists',
+    effect: 'NoExecute',
+    tolerationSeconds: settings.nodeLostTolerationSeconds,
+  }));
+}

@@ -1,0 +1,17 @@
+// The run succeeds when every worker of the current gang exited 0.
+import { ConditionType, setCondition } from './conditions.js';
+import { isSucceeded } from './pod-state.js';
+import type { PolicyContext } from './run-plan.js';
+
+export function applySuccessPolicy(ctx: PolicyContext): boolean {
+  const { gang, plan } = ctx;
+  if (gang.current.size < gang.workers || ![...gang.current.values()].every(isSucceeded)) return false;
+  const generation = ctx.run.metadata.generation;
+  plan.status.phase = 'Succeeded';
+  plan.status.completionTime = ctx.nowIso;
+  plan.status.workers = { ready: 0, total: gang.workers };
+  plan.status.conditions = setCondition(plan.status.conditions ?? [], { type: ConditionType.Ready, status: 'False', reason: 'Succeeded', message: 'training finished' }, ctx.nowIso, generation);
+  plan.status.conditions = setCondition(plan.status.conditions, { type: ConditionType.Progressing, status: 'False', reason: 'Succeeded', message: `all ${gang.workers} workers exited 0` }, ctx.nowIso, generation);
+  plan.events.push({ type: 'Normal', reason: 'Succeeded', message: `training finished: all ${gang.workers} workers exited 0` });
+  return true;
+}
