@@ -18,12 +18,27 @@ export interface Digest {
   hex(): string;
 }
 
+// Instantiating a hash-wasm hasher costs a WebAssembly instance (~0.5 ms); verifying a checkpoint needs one
+// per file, so finished hashers are reset and reused. An abandoned digest is simply garbage-collected.
+const idle: Record<HashAlgorithm, IHasher[]> = { sha256: [], blake3: [] };
+const MAX_IDLE = 8;
+
 export async function createDigest(algorithm: HashAlgorithm): Promise<Digest> {
-  const hasher: IHasher = algorithm === 'sha256' ? await createSHA256() : await createBLAKE3(256);
+  const hasher: IHasher = idle[algorithm].pop() ?? (algorithm === 'sha256' ? await createSHA256() : await createBLAKE3(256));
   hasher.init();
+  let done = false;
   return {
-    update: (chunk) => void hasher.update(chunk),
-    hex: () => hasher.digest('hex'),
+    update: (chunk) => {
+      if (done) throw new Error('digest already finished');
+      hasher.update(chunk);
+    },
+    hex: () => {
+      if (done) throw new Error('digest already finished');
+      done = true;
+      const hex = hasher.digest('hex');
+      if (idle[algorithm].length < MAX_IDLE) idle[algorithm].push(hasher);
+      return hex;
+    },
   };
 }
 
