@@ -112,7 +112,7 @@ export async function* streamFeatures(
             const miss = misses[m] as (typeof misses)[number];
             // slice, not subarray: each image's features must own their memory, not pin the whole batch.
             const features = { map: out.map.slice(k * mapLength, (k + 1) * mapLength), pooled: out.pooled.slice(k * shape.channels, (k + 1) * shape.channels) };
-            found[miss.index] = features;
+            found[miss.index] = cache.asStored(features);
             await cache.put(shape, miss.key, features);
           }),
         );

@@ -92,6 +92,15 @@ export class FeatureCache {
     return problem;
   }
 
+  /**
+   * The features exactly as a later get() will return them (rounded to float16 when that is the dtype), so
+   * a run that computed its features and a resumed run that read them from the cache see identical numbers.
+   */
+  asStored(features: Features): Features {
+    if (this.dtype === 'float32') return features;
+    return { map: float16ToFloat32(float32ToFloat16(features.map)), pooled: float16ToFloat32(float32ToFloat16(features.pooled)) };
+  }
+
   /** Writes atomically (temp file + rename), so a crash mid-write leaves no entry rather than a torn one. */
   async put(shape: FeatureShape, key: string, features: Features): Promise<void> {
     if (features.map.length !== shape.regions * shape.channels || features.pooled.length !== shape.channels) {

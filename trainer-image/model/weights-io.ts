@@ -63,7 +63,18 @@ export async function readLayersModelFiles(uri: string): Promise<ModelArtifacts>
       }
     }
   }
+  const have = parts.reduce((n, p) => n + p.byteLength, 0);
+  const need = specs.reduce((n, w) => n + specBytes(w), 0);
+  if (have !== need) {
+    throw new InvalidInputError(`weight shards hold ${have} bytes but the manifest needs ${need}: truncated or mismatched files`, { file: path });
+  }
   return { modelTopology: json.modelTopology, weightSpecs: specs, weightData: concat(parts), format: json.format, generatedBy: json.generatedBy, convertedBy: json.convertedBy };
+}
+
+function specBytes(w: tf.io.WeightsManifestEntry): number {
+  const count = w.shape.reduce((n, d) => n * d, 1);
+  const dtype = w.quantization?.dtype ?? w.dtype;
+  return count * (dtype === 'uint8' || dtype === 'bool' ? 1 : dtype === 'uint16' || dtype === 'float16' ? 2 : 4);
 }
 
 export function concat(parts: Uint8Array[]): ArrayBuffer {
