@@ -1,11 +1,11 @@
 // Locates the test cluster's upstream binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
-// etcd, minio), building them once with build-binaries.sh into a cache outside the repo.
+// etcd, minio, helm), building them once with build-binaries.sh into a cache outside the repo.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type UpstreamBinary = 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'etcd' | 'minio';
+export type UpstreamBinary = 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'etcd' | 'minio' | 'helm';
 
 let cached: string | undefined;
 
