@@ -49,7 +49,7 @@ test('weights load by Keras name from a tfjs layers directory; the digest names 
   assert.notEqual(other.digest, digest);
   const again = await loadDenseNet121({ weights: 'random', inputSize: 64, seed: 7 });
   assert.equal(again.digest, other.digest, 'seeded random weights are reproducible');
-  tf.dispose([source, model, other.model, again.model]);
+  for (const m of [source, model, other.model, again.model]) m.dispose();
 
   const shard = join(dir, (await readdir(dir)).find((f) => f.endsWith('.bin')) as string);
   await truncate(shard, 1000);
