@@ -15,6 +15,10 @@ const commands: Record<string, Entry> = {
     summary: 'check CaptionTrainingRun YAML files against the API',
     load: async () => (await import('../lib/api/validate-command.js')).validateCommand,
   },
+  checkpoints: {
+    summary: 'list and verify the checkpoints of a run (S3 or a directory)',
+    load: async () => (await import('../lib/checkpoint/checkpoints-command.js')).checkpointsCommand,
+  },
 };
 
 function version(): string {

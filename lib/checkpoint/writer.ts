@@ -27,7 +27,12 @@ export interface Snapshot {
 }
 
 export type SaveResult =
-  | { accepted: true; name: string; /** Settles when MANIFEST.json is committed, or with the save's error. */ committed: Promise<Manifest> }
+  | {
+      accepted: true;
+      name: string;
+      /** Settles once the save is over (MANIFEST.json committed, retention applied), or with the save's error. */
+      committed: Promise<Manifest>;
+    }
   | { accepted: false; reason: 'busy' };
 
 export interface WriterOptions {
@@ -56,6 +61,7 @@ export class CheckpointWriter {
   private inflightError: Error | undefined;
   private pending = new Map<number, Pending>();
   private slotRelease = new Map<number, () => void>();
+  private committedManifests = new Map<number, Manifest>();
   private parent: string | null;
   private closed = false;
   private readonly metrics: CheckpointMetrics;
@@ -148,14 +154,13 @@ export class CheckpointWriter {
   private onReply(msg: WorkerReply): void {
     const p = this.pending.get(msg.id);
     if (msg.type === 'committed') {
-      this.pending.delete(msg.id);
       this.metrics.saveDuration.observe(msg.seconds);
       this.metrics.savedBytes.inc(msg.bytes);
       this.metrics.saves.inc({ result: 'committed' });
       this.metrics.lastCommit.set(Date.now() / 1000);
       if (p) this.metrics.lagSeconds.set((performance.now() - p.requestedAt) / 1000);
       this.logger.info({ checkpoint: checkpointName(msg.manifest.step), bytes: msg.bytes, seconds: msg.seconds }, 'checkpoint committed');
-      p?.resolve(msg.manifest);
+      this.committedManifests.set(msg.id, msg.manifest);
     } else if (msg.type === 'failed') {
       this.pending.delete(msg.id);
       const err = toError(msg.error);
@@ -165,7 +170,11 @@ export class CheckpointWriter {
       p?.reject(err);
     } else {
       if (msg.deleted.length > 0) this.metrics.deleted.inc(msg.deleted.length);
+      const manifest = this.committedManifests.get(msg.id);
+      this.committedManifests.delete(msg.id);
+      this.pending.delete(msg.id);
       this.release(msg.id);
+      if (manifest) p?.resolve(manifest);
     }
   }
 
