@@ -19,6 +19,14 @@ const commands: Record<string, Entry> = {
     summary: 'list and verify the checkpoints of a run (S3 or a directory)',
     load: async () => (await import('../lib/checkpoint/checkpoints-command.js')).checkpointsCommand,
   },
+  train: {
+    summary: 'train a run locally; a supervisor relaunches the trainer from its checkpoints when it crashes',
+    load: async () => (await import('../trainer-image/local/train-command.js')).trainCommand,
+  },
+  trainer: {
+    summary: 'the training process itself (what pods and `train` launch; resumes from the latest checkpoint)',
+    load: async () => (await import('../trainer-image/train/trainer-command.js')).trainerCommand,
+  },
 };
 
 function version(): string {

@@ -1,0 +1,175 @@
+// The caption decoder ("Show, Attend and Tell" family), read top to bottom:
+//   1. parameters: embedding, initial-state projections, attention, one recurrent cell, output projection;
+//   2. initialState: h0 (and c0) from the mean of the image's regions;
+//   3. step: one word in, next-word logits and attention weights out.
+// Two orderings, after the papers the attentions come from:
+//   bahdanau: attend with h_{t-1};  h_t = cell([e_t; context], s_{t-1});  o_t = h_t
+//   luong:    h_t = cell(e_t, s_{t-1});  attend with h_t;  o_t = tanh(W_c [h_t; context])
+//   logits = dropout(o_t) W_out + b_out
+// Parameters are plain named tensors (no layers API) so that training, gradient checkpointing, beam search
+// and checkpoints all see the same flat, ordered list.
+import { tf } from '../backend.js';
+import { CounterRng, Stream } from '../train/rng.js';
+import { attend, attentionKeys, attentionShapes, keyParameterNames, type AttentionKind } from './attention.js';
+import { cellShapes, cellStep, stateSize, type CellKind, type Tensors } from './decoder-cells.js';
+
+export interface DecoderConfig {
+  cell: CellKind;
+  attention: AttentionKind;
+  vocabSize: number;
+  embeddingDim: number;
+  hiddenDim: number;
+  attentionDim: number;
+  /** Channels of one encoder region (2048 for InceptionV3, 1024 for DenseNet121). */
+  featureDim: number;
+  dropout: number;
+}
+
+/** Parameter names and shapes in a fixed order: the order of gradients, Adam moments and checkpoint files. */
+export function parameterShapes(cfg: DecoderConfig): [string, number[]][] {
+  const cellInput = cfg.attention === 'bahdanau' ? cfg.embeddingDim + cfg.featureDim : cfg.embeddingDim;
+  const shapes: Record<string, number[]> = {
+    embedding: [cfg.vocabSize, cfg.embeddingDim],
+    'init.Wh': [cfg.featureDim, cfg.hiddenDim],
+    'init.bh': [cfg.hiddenDim],
+    ...(cfg.cell === 'lstm' ? { 'init.Wc': [cfg.featureDim, cfg.hiddenDim], 'init.bc': [cfg.hiddenDim] } : {}),
+    ...attentionShapes(cfg.attention, cfg.featureDim, cfg.hiddenDim, cfg.attentionDim),
+    ...cellShapes(cfg.cell, 'cell', cellInput, cfg.hiddenDim),
+    ...(cfg.attention === 'luong' ? { 'luong.Wc': [cfg.hiddenDim + cfg.featureDim, cfg.hiddenDim] } : {}),
+    'out.W': [cfg.hiddenDim, cfg.vocabSize],
+    'out.b': [cfg.vocabSize],
+  };
+  return Object.entries(shapes);
+}
+
+/** The parameters step() reads (not the initial-state or per-image attention-key ones), in order. */
+export function stepParameterNames(cfg: DecoderConfig): string[] {
+  const perCaption = new Set(keyParameterNames(cfg.attention));
+  return parameterShapes(cfg)
+    .map(([name]) => name)
+    .filter((name) => !name.startsWith('init.') && !perCaption.has(name));
+}
+
+/**
+ * Seeded initial values: Glorot-uniform matrices, zero biases (LSTM forget gate +1), N(0, 0.1) embedding.
+ * Drawn on the host from the counter RNG so the same seed gives the same bytes on every backend.
+ */
+export function initialValues(cfg: DecoderConfig, seed: number): Map<string, Float32Array> {
+  const values = new Map<string, Float32Array>();
+  parameterShapes(cfg).forEach(([name, shape], index) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(size);
+    const rng = new CounterRng(seed, Stream.Init, index);
+    if (name === 'embedding') {
+      for (let i = 0; i < size; i++) data[i] = 0.1 * rng.normal();
+    } else if (shape.length === 2) {
+      const limit = Math.sqrt(6 / ((shape[0] as number) + (shape[1] as number)));
+      for (let i = 0; i < size; i++) data[i] = (2 * rng.uniform() - 1) * limit;
+    } else if (name === 'cell.b' && cfg.cell === 'lstm') {
+      data.fill(1, cfg.hiddenDim, 2 * cfg.hiddenDim);
+    }
+    values.set(name, data);
+  });
+  return values;
+}
+
+export interface Decoder {
+  cfg: DecoderConfig;
+  /** Trainable parameters, in parameterShapes order. */
+  params: Map<string, tf.Variable>;
+}
+
+// tfjs variable names must be unique per process; tests and benches hold several decoders at once.
+let instances = 0;
+
+export function createDecoder(cfg: DecoderConfig, values: Map<string, Float32Array>): Decoder {
+  const instance = ++instances;
+  const params = new Map<string, tf.Variable>();
+  for (const [name, shape] of parameterShapes(cfg)) {
+    const data = values.get(name);
+    if (!data) throw new Error(`decoder parameter ${name} has no value`);
+    params.set(name, tf.variable(tf.tensor(data, shape, 'float32'), true, `decoder${instance}/${name}`));
+  }
+  return { cfg, params };
+}
+
+export function disposeDecoder(decoder: Decoder): void {
+  for (const v of decoder.params.values()) v.dispose();
+}
+
+/**
+ * Embedding lookup as one-hot x matrix: its gradient is a plain matmul. tf.gather's gradient needs the
+ * UnsortedSegmentSum kernel, which the wasm backend lacks.
+ */
+export function embed(p: Tensors, tokens: tf.Tensor1D, vocabSize: number): tf.Tensor2D {
+  return tf.matMul(oneHot(tokens, vocabSize), p.embedding as tf.Tensor2D);
+}
+
+/**
+ * Float32 one-hot rows for (float or int) ids. Built as int32 and cast: the wasm backend's OneHot kernel
+ * ignores a float32 dtype and writes integer bits into a float32 tensor (tfjs 4.22).
+ */
+export function oneHot(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(tf.cast(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
+}
+
+/** h0 (and c0) = tanh(mean over regions of the features x W + b). */
+export function initialState(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D): tf.Tensor2D[] {
+  const mean = tf.mean(features, 1) as tf.Tensor2D;
+  const h = tf.tanh(tf.add(tf.matMul(mean, p['init.Wh'] as tf.Tensor2D), p['init.bh'] as tf.Tensor)) as tf.Tensor2D;
+  if (cfg.cell === 'gru') return [h];
+  const c = tf.tanh(tf.add(tf.matMul(mean, p['init.Wc'] as tf.Tensor2D), p['init.bc'] as tf.Tensor)) as tf.Tensor2D;
+  return [h, c];
+}
+
+export function precomputeKeys(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D): tf.Tensor3D {
+  return attentionKeys(cfg.attention, p, features);
+}
+
+export interface StepResult {
+  state: tf.Tensor2D[];
+  logits: tf.Tensor2D;
+  alpha: tf.Tensor2D;
+}
+
+/**
+ * One decoder step. `dropoutMask` ([batch, hidden], already scaled by 1/(1-p)) is drawn by the caller
+ * from the seeded RNG so that a step and its recomputation drop the same units; omit it to decode.
+ */
+export function step(
+  cfg: DecoderConfig,
+  p: Tensors,
+  features: tf.Tensor3D,
+  keys: tf.Tensor3D,
+  state: tf.Tensor2D[],
+  tokens: tf.Tensor1D,
+  dropoutMask?: tf.Tensor2D,
+): StepResult {
+  const e = embed(p, tokens, cfg.vocabSize);
+  let next: tf.Tensor2D[];
+  let out: tf.Tensor2D;
+  let alpha: tf.Tensor2D;
+  if (cfg.attention === 'bahdanau') {
+    const a = attend('bahdanau', p, features, keys, state[0] as tf.Tensor2D);
+    next = cellStep(cfg.cell, p, 'cell', tf.concat([e, a.context], 1), state);
+    out = next[0] as tf.Tensor2D;
+    alpha = a.alpha;
+  } else {
+    next = cellStep(cfg.cell, p, 'cell', e, state);
+    const a = attend('luong', p, features, keys, next[0] as tf.Tensor2D);
+    out = tf.tanh(tf.matMul(tf.concat([next[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
+    alpha = a.alpha;
+  }
+  if (dropoutMask) out = tf.mul(out, dropoutMask);
+  const logits = tf.add(tf.matMul(out, p['out.W'] as tf.Tensor2D), p['out.b'] as tf.Tensor) as tf.Tensor2D;
+  return { state: next, logits, alpha };
+}
+
+export function numStateTensors(cfg: DecoderConfig): number {
+  return stateSize(cfg.cell);
+}
+
+/** The parameters as a name -> tensor record (what step() and friends read). */
+export function paramRecord(decoder: Decoder): Tensors {
+  return Object.fromEntries(decoder.params);
+}

@@ -1,0 +1,123 @@
+// The training objective, unrolled over the caption: masked cross-entropy of every next word plus the
+// doubly-stochastic attention penalty  lambda * sum_r (1 - sum_t alpha_{t,r})^2  (Xu et al. 2015, eq. 14),
+// averaged over the batch. Teacher forcing feeds the ground-truth previous word; with scheduled sampling a
+// per-(sample, step) coin decides between it and the model's own previous argmax.
+//
+// The time steps are processed in blocks so that gradient checkpointing can wrap each block. A block maps
+// a packed tensor [batch, carry] to [batch, carry + 1 + regions]: the recurrent state and the previous
+// prediction are carried, the block's summed loss and attention mass come out next to them.
+import { tf } from '../backend.js';
+import type { Tensors } from '../model/decoder-cells.js';
+import { initialState, numStateTensors, oneHot, precomputeKeys, step, stepParameterNames, type DecoderConfig } from '../model/decoder.js';
+import { recomputedInBackward } from './gradient-checkpointing.js';
+
+export interface CaptionBatch {
+  /** Encoder regions: [batch, regions, channels]. */
+  features: tf.Tensor3D;
+  /** Input word ids (<start> w1 ... w_{T-1}) as float32: [batch, T]. */
+  inputs: tf.Tensor2D;
+  /** Target word ids (w1 ... <end>, then padding) as float32: [batch, T]. */
+  targets: tf.Tensor2D;
+  /** 1 where a target is a real word or <end>, 0 on padding: [batch, T]. */
+  mask: tf.Tensor2D;
+}
+
+/** The step's random draws, made on the host from the seeded RNG (see noise.ts). */
+export interface StepNoise {
+  /** Inverted-dropout masks [T, batch, hidden], or undefined when dropout is 0. */
+  dropout?: tf.Tensor3D;
+  /** 1 = feed the ground-truth word, 0 = feed the model's previous prediction: [batch, T]; undefined = always 1. */
+  teacherCoins?: tf.Tensor2D;
+}
+
+export interface LossOptions {
+  attentionRegularization: number;
+  /** Decoder steps per block; every block is recomputed in the backward pass when `checkpointing` is set. */
+  blockSteps: number;
+  checkpointing: boolean;
+}
+
+export interface CaptionLoss {
+  total: tf.Scalar;
+  crossEntropy: tf.Scalar;
+}
+
+export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch, noise: StepNoise, opts: LossOptions): CaptionLoss {
+  const [batchSize, steps] = batch.inputs.shape;
+  const regions = batch.features.shape[1];
+  const names = stepParameterNames(cfg);
+  const params = names.map((n) => p[n] as tf.Tensor);
+  const keys = precomputeKeys(cfg, p, batch.features);
+  const sampling = noise.teacherCoins !== undefined;
+  const carryWidth = numStateTensors(cfg) * cfg.hiddenDim + 1;
+  let carry: tf.Tensor2D = tf.concat([...initialState(cfg, p, batch.features), tf.zeros([batchSize, 1])], 1);
+  const lossParts: tf.Tensor[] = [];
+  const massParts: tf.Tensor[] = [];
+  const placeholder = tf.zeros([1]);
+  for (let start = 0; start < steps; start += opts.blockSteps) {
+    const k = Math.min(opts.blockSteps, steps - start);
+    const block = (xs: tf.Tensor[]): tf.Tensor => runBlock(cfg, names, k, { dropout: noise.dropout !== undefined, sampling }, xs);
+    const inputs = [
+      carry,
+      batch.features,
+      keys,
+      tf.slice(batch.inputs, [0, start], [batchSize, k]),
+      tf.slice(batch.targets, [0, start], [batchSize, k]),
+      tf.slice(batch.mask, [0, start], [batchSize, k]),
+      noise.dropout ? tf.slice(noise.dropout, [start, 0, 0], [k, batchSize, cfg.hiddenDim]) : placeholder,
+      noise.teacherCoins ? tf.slice(noise.teacherCoins, [0, start], [batchSize, k]) : placeholder,
+      ...params,
+    ];
+    const out = opts.checkpointing ? recomputedInBackward(block, differentiableInputs(params.length))(inputs) : block(inputs);
+    carry = tf.slice(out, [0, 0], [batchSize, carryWidth]) as tf.Tensor2D;
+    lossParts.push(tf.slice(out, [0, carryWidth], [batchSize, 1]));
+    massParts.push(tf.slice(out, [0, carryWidth + 1], [batchSize, regions]));
+  }
+  const words = tf.maximum(tf.sum(batch.mask), 1);
+  const crossEntropy = tf.div(tf.sum(tf.addN(lossParts)), words) as tf.Scalar;
+  const mass = tf.addN(massParts);
+  const penalty = tf.mean(tf.sum(tf.square(tf.sub(1, mass)), 1));
+  const total = tf.add(crossEntropy, tf.mul(opts.attentionRegularization, penalty)) as tf.Scalar;
+  return { total, crossEntropy };
+}
+
+// Input layout of a block: carry, features, keys, input ids, target ids, mask, dropout, coins, ...params.
+// Gradients flow into the carry, the attention keys and the parameters.
+function differentiableInputs(numParams: number): boolean[] {
+  return [true, false, true, false, false, false, false, false, ...Array<boolean>(numParams).fill(true)];
+}
+
+function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout: boolean; sampling: boolean }, xs: tf.Tensor[]): tf.Tensor {
+  const [carry, features, keys, inputs, targets, mask, dropout, coins] = xs as [
+    tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor2D,
+  ];
+  const p: Tensors = Object.fromEntries(names.map((n, i) => [n, xs[8 + i] as tf.Tensor]));
+  const batchSize = carry.shape[0];
+  const n = numStateTensors(cfg);
+  let state = Array.from({ length: n }, (_, i) => tf.slice(carry, [0, i * cfg.hiddenDim], [batchSize, cfg.hiddenDim]));
+  let previous = tf.reshape(tf.slice(carry, [0, n * cfg.hiddenDim], [batchSize, 1]), [batchSize]) as tf.Tensor1D;
+  const losses: tf.Tensor1D[] = [];
+  const masses: tf.Tensor2D[] = [];
+  for (let t = 0; t < k; t++) {
+    const truth = column(inputs, t);
+    let tokens = truth;
+    if (has.sampling) {
+      const coin = column(coins, t);
+      tokens = tf.add(tf.mul(coin, truth), tf.mul(tf.sub(1, coin), previous)) as tf.Tensor1D;
+    }
+    const drop = has.dropout ? (tf.squeeze(tf.slice(dropout, [t, 0, 0], [1, batchSize, cfg.hiddenDim]), [0]) as tf.Tensor2D) : undefined;
+    const r = step(cfg, p, features, keys, state, tokens, drop);
+    const m = column(mask, t);
+    const target = oneHot(column(targets, t), cfg.vocabSize);
+    const nll = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(r.logits)), 1)) as tf.Tensor1D;
+    losses.push(tf.mul(nll, m));
+    masses.push(tf.mul(r.alpha, tf.expandDims(m, 1)));
+    state = r.state;
+    if (has.sampling) previous = tf.cast(tf.argMax(r.logits, 1), 'float32') as tf.Tensor1D;
+  }
+  return tf.concat([...state, tf.expandDims(previous, 1), tf.expandDims(tf.addN(losses), 1), tf.addN(masses)], 1);
+}
+
+function column(x: tf.Tensor2D, t: number): tf.Tensor1D {
+  return tf.reshape(tf.slice(x, [0, t], [x.shape[0], 1]), [x.shape[0]]);
+}

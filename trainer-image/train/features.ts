@@ -1,0 +1,63 @@
+// The encoder output the decoder trains on: one [regions x channels] map per image, held in memory as
+// float32 (the feature cache stores float16; math is float32 throughout).
+import type { Logger } from '../../lib/telemetry/logger.js';
+import type { DatasetItem } from '../data/dataset.js';
+import { loadEncoder } from '../model/encoder.js';
+import { extractFeatures } from '../model/extract-features.js';
+import { FeatureCache, type Features } from '../model/feature-cache.js';
+import type { TrainConfig } from './config.js';
+
+export interface FeatureTable {
+  encoder: string;
+  regions: number;
+  channels: number;
+  /** Regions form a rows x cols grid over the image, row-major: region r covers cell (r / cols, r % cols). */
+  grid: { rows: number; cols: number };
+  /** Image ids, aligned with `features`. */
+  ids: string[];
+  /** regions * channels floats per image. */
+  features: Float32Array[];
+}
+
+export const FEATURE_CACHE_ENV = 'CAPTIONRUN_FEATURE_CACHE';
+
+/**
+ * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and InceptionV3's map is
+ * 3x3 at 139 px: one region per cell, at a fifth of the 299 px cost. Real photographs use the encoder's
+ * native size (299 InceptionV3, 224 DenseNet121).
+ */
+export function encoderInputSize(config: TrainConfig): number | undefined {
+  if (config.dataset.format !== 'synthetic') return undefined;
+  return config.encoder.name === 'inceptionv3' ? 139 : 96;
+}
+
+/** Encodes every item through the feature cache (each image is encoded once per encoder configuration). */
+export async function loadFeatureTable(config: TrainConfig, items: readonly DatasetItem[], log: Logger): Promise<FeatureTable> {
+  const encoder = await loadEncoder(
+    { encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed },
+    log,
+  );
+  try {
+    const cache = new FeatureCache(process.env[FEATURE_CACHE_ENV] ?? '.captionrun/features');
+    let lastLog = 0;
+    const { features, summary } = await extractFeatures(items, encoder, cache, {
+      onProgress: (p) => {
+        if (Date.now() - lastLog < 5000 && p.done < p.total) return;
+        lastLog = Date.now();
+        log.info(p, `features: ${p.done}/${p.total} images (${p.hits} cached, ${p.encoded} encoded)`);
+      },
+    });
+    for (const bad of summary.bad) log.warn(bad, `skipping image ${bad.id}: ${bad.message}`);
+    const kept = items.filter((it) => features.has(it.id));
+    return {
+      encoder: `${encoder.name}@${encoder.inputSize}`,
+      regions: encoder.mapSize * encoder.mapSize,
+      channels: encoder.channels,
+      grid: { rows: encoder.mapSize, cols: encoder.mapSize },
+      ids: kept.map((it) => it.id),
+      features: kept.map((it) => (features.get(it.id) as Features).map),
+    };
+  } finally {
+    encoder.dispose();
+  }
+}

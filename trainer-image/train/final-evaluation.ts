@@ -1,0 +1,64 @@
+// The end of a run: beam-search captions for every validation image, their BLEU-4, and the outputs a user
+// keeps (decoder weights, vocabulary, captions with attention weights, metrics) written to one directory.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { tf } from '../backend.js';
+import type { DatasetItem } from '../data/dataset.js';
+import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
+import { beamSearch } from '../model/decoder-search.js';
+import { paramRecord, parameterShapes, type Decoder } from '../model/decoder.js';
+import { corpusBleu4 } from './interim-bleu.js';
+import { packTensors, type TrainerState } from './snapshot.js';
+import type { ValidationSet } from './validation.js';
+
+export interface GeneratedCaption {
+  id: string;
+  caption: string;
+  references: string[];
+  /** Attention weights over the map's regions for each word of `caption`. */
+  attention: number[][];
+}
+
+export interface FinalResult {
+  bleu4: number;
+  beamSize: number;
+  captions: GeneratedCaption[];
+  outputDir: string;
+}
+
+export function beamCaptions(decoder: Decoder, set: ValidationSet, items: readonly DatasetItem[], vocabulary: Vocabulary, beamSize: number, maxWords: number): GeneratedCaption[] {
+  const p = paramRecord(decoder);
+  return set.table.features.map((map, i) => {
+    const features = tf.tensor3d(map, [1, set.table.regions, set.table.channels]);
+    const c = beamSearch(decoder.cfg, p, features, beamSize, { startId: START_ID, endId: END_ID, maxLength: maxWords });
+    features.dispose();
+    const item = items[i] as DatasetItem;
+    return { id: item.id, caption: vocabulary.decode(c.tokens).join(' '), references: item.captions, attention: c.alphas.map((a) => Array.from(a, (x) => Math.round(x * 1e4) / 1e4)) };
+  });
+}
+
+export async function finalEvaluation(
+  decoder: Decoder,
+  set: ValidationSet,
+  items: readonly DatasetItem[],
+  vocabulary: Vocabulary,
+  state: TrainerState,
+  beamSize: number,
+  outputDir: string,
+): Promise<FinalResult> {
+  const captions = beamCaptions(decoder, set, items, vocabulary, beamSize, state.hyperparameters.maxCaptionLength - 2);
+  const bleu4 = corpusBleu4(
+    captions.map((c) => (c.caption === '' ? [] : c.caption.split(' '))),
+    set.references,
+  );
+  const dir = resolve(outputDir);
+  await mkdir(dir, { recursive: true });
+  const names = parameterShapes(decoder.cfg).map(([n]) => n);
+  await writeFile(join(dir, 'decoder.f32'), packTensors(names.map((n) => decoder.params.get(n) as tf.Tensor)));
+  await writeFile(join(dir, 'decoder.json'), `${JSON.stringify({ config: decoder.cfg, parameters: parameterShapes(decoder.cfg), dtype: 'float32', byteOrder: 'little-endian' }, null, 2)}\n`);
+  await writeFile(join(dir, 'vocabulary.json'), `${JSON.stringify(vocabulary.toJSON())}\n`);
+  await writeFile(join(dir, 'captions.json'), `${JSON.stringify({ beamSize, grid: set.table.grid, captions }, null, 1)}\n`);
+  const metrics = { valBleu4: bleu4, beamSize, step: state.step, epochs: state.cursor.epoch, hyperparameters: state.hyperparameters, history: state.history };
+  await writeFile(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  return { bleu4, beamSize, captions, outputDir: dir };
+}

@@ -1,0 +1,72 @@
+// From the dataset spec to what the loop trains on: the splits, their encoder features, the vocabulary
+// (built from the training captions, or the checkpoint's on resume) and the (image, caption) examples.
+import { InvalidInputError } from '../../lib/errors.js';
+import type { Logger } from '../../lib/telemetry/logger.js';
+import type { Dataset, DatasetItem } from '../data/dataset.js';
+import { openSynthetic } from '../data/synthetic.js';
+import { tokenize, type Vocabulary } from '../data/tokenizer.js';
+import type { Example } from './batches.js';
+import type { TrainConfig } from './config.js';
+import { loadFeatureTable, type FeatureTable } from './features.js';
+import { buildVocabulary, resolveMaxCaptionLength } from './hyperparameters.js';
+import type { TrainingData } from './loop.js';
+
+export function openDataset(config: TrainConfig): Dataset {
+  const spec = config.dataset;
+  if (spec.format === 'synthetic') return openSynthetic(spec.synthetic ?? {});
+  throw new InvalidInputError(`dataset format "${spec.format}" has no loader in this trainer yet; use format: synthetic`, { field: 'spec.dataset.format' });
+}
+
+/** The validation split: the spec's, or the dataset's conventional one ("val", "dev"). */
+export function validationItems(dataset: Dataset, config: TrainConfig): DatasetItem[] {
+  const name = config.dataset.validationSplit ?? dataset.splits.find((s) => s === 'val' || s === 'dev');
+  return name === undefined ? [] : dataset.items(name);
+}
+
+export interface PreparedData {
+  data: TrainingData;
+  maxCaptionLength: number;
+  /** Validation items aligned with data.val.table, for final captions and attention checks. */
+  valItems: DatasetItem[];
+}
+
+export async function prepareData(config: TrainConfig, restored: { vocabulary: Vocabulary; maxCaptionLength: number } | undefined, log: Logger): Promise<PreparedData> {
+  const dataset = openDataset(config);
+  for (const p of dataset.problems) log.warn(p, `dataset: ${p.message}`);
+  const trainItems = dataset.items(config.dataset.trainSplit);
+  const valItems = validationItems(dataset, config);
+  const captions = trainItems.flatMap((it) => it.captions);
+  const vocabulary = restored?.vocabulary ?? buildVocabulary(config.training, captions);
+  const maxCaptionLength = restored?.maxCaptionLength ?? resolveMaxCaptionLength(config.training, captions);
+  log.info({ source: dataset.source, train: trainItems.length, val: valItems.length, vocabulary: vocabulary.size, maxCaptionLength }, 'dataset opened');
+  const trainTable = await loadFeatureTable(config, trainItems, log);
+  const valTable = await loadFeatureTable(config, valItems, log);
+  const keptVal = alignItems(valTable, valItems);
+  return {
+    data: {
+      vocabulary,
+      train: { table: trainTable, examples: examplesOf(trainTable, alignItems(trainTable, trainItems), vocabulary, maxCaptionLength) },
+      val: {
+        table: valTable,
+        references: keptVal.map((it) => it.captions.map((c) => tokenize(c))),
+        examples: examplesOf(valTable, keptVal, vocabulary, maxCaptionLength),
+      },
+    },
+    maxCaptionLength,
+    valItems: keptVal,
+  };
+}
+
+function alignItems(table: FeatureTable, items: readonly DatasetItem[]): DatasetItem[] {
+  const byId = new Map(items.map((it) => [it.id, it]));
+  return table.ids.map((id) => byId.get(id) as DatasetItem);
+}
+
+export function examplesOf(table: FeatureTable, items: readonly DatasetItem[], vocabulary: Vocabulary, maxCaptionLength: number): Example[] {
+  const out: Example[] = [];
+  items.forEach((item, image) => {
+    for (const caption of item.captions) out.push({ image, ids: vocabulary.encode(caption, maxCaptionLength) });
+  });
+  if (table.features.length !== items.length) throw new Error('feature table and items are not aligned');
+  return out;
+}

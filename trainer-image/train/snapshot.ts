@@ -1,0 +1,133 @@
+// What a checkpoint holds and how it maps onto the trainer: decoder weights and Adam moments as raw
+// little-endian float32 (never float16: resuming must reproduce the uninterrupted run bit for bit), the
+// vocabulary, and one JSON state with everything else (data cursor, RNG, LR schedule, resolved
+// hyperparameters, config, metrics history). Capturing copies tensors to host buffers; that is all the
+// training loop pays — serialising, hashing and upload happen in the checkpoint writer.
+import { tf } from '../backend.js';
+import { Vocabulary, type VocabularyJSON } from '../data/tokenizer.js';
+import { parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
+import type { Adam } from './adam.js';
+import type { DataCursor } from './batches.js';
+import type { TrainConfig } from './config.js';
+import type { Hyperparameters } from './hyperparameters.js';
+import type { LrScheduleState } from './lr-schedule.js';
+
+export const WEIGHTS_FILE = 'decoder.f32';
+export const ADAM_M_FILE = 'adam-m.f32';
+export const ADAM_V_FILE = 'adam-v.f32';
+export const VOCABULARY_FILE = 'vocabulary.json';
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  trainLoss: number;
+  valBleu4?: number;
+  valLoss?: number;
+  learningRate: number;
+}
+
+/** The JSON half of a checkpoint. */
+export interface TrainerState {
+  formatVersion: 1;
+  /** Optimizer steps completed. */
+  step: number;
+  cursor: DataCursor;
+  /** The counter RNG needs only its seed: every draw is keyed by the step or epoch it belongs to. */
+  rng: { seed: number; keyedBy: 'step' };
+  lrSchedule: LrScheduleState;
+  adamSteps: number;
+  early: { best: number | null; epochsWithoutImprovement: number };
+  /** Training loss summed over the current epoch so far, so a resumed epoch reports the same mean. */
+  epochLoss: { sum: number; steps: number };
+  hyperparameters: Hyperparameters;
+  decoder: DecoderConfig;
+  config: TrainConfig;
+  history: EpochRecord[];
+  /** Set by the last checkpoint of a run that ran to completion (or stopped early). */
+  finished: boolean;
+}
+
+export interface SnapshotFile {
+  name: string;
+  data: Uint8Array;
+}
+
+export interface Snapshot {
+  step: number;
+  epoch: number;
+  files: SnapshotFile[];
+  state: TrainerState;
+  metrics?: Record<string, number>;
+}
+
+export function captureSnapshot(decoder: Decoder, adam: Adam, vocabulary: Vocabulary, state: TrainerState, metrics?: Record<string, number>): Snapshot {
+  const names = parameterShapes(decoder.cfg).map(([n]) => n);
+  const files: SnapshotFile[] = [
+    { name: WEIGHTS_FILE, data: packTensors(names.map((n) => decoder.params.get(n) as tf.Tensor)) },
+    { name: ADAM_M_FILE, data: packTensors(names.map((n) => adam.m.get(n) as tf.Tensor)) },
+    { name: ADAM_V_FILE, data: packTensors(names.map((n) => adam.v.get(n) as tf.Tensor)) },
+    { name: VOCABULARY_FILE, data: new TextEncoder().encode(JSON.stringify(vocabulary.toJSON())) },
+  ];
+  return { step: state.step, epoch: state.cursor.epoch, files, state: structuredClone(state), metrics };
+}
+
+export interface RestoredParts {
+  state: TrainerState;
+  vocabulary: Vocabulary;
+  weights: Map<string, Float32Array>;
+  adamM: Map<string, Float32Array>;
+  adamV: Map<string, Float32Array>;
+}
+
+/** Splits a loaded checkpoint back into its parts; throws when a file is missing or the wrong size. */
+export function readSnapshot(files: Map<string, Uint8Array>, state: unknown): RestoredParts {
+  const s = state as TrainerState;
+  if (s.formatVersion !== 1) throw new Error(`trainer state formatVersion ${String(s.formatVersion)} is not 1`);
+  const file = (name: string): Uint8Array => {
+    const data = files.get(name);
+    if (!data) throw new Error(`checkpoint has no ${name}`);
+    return data;
+  };
+  const shapes = parameterShapes(s.decoder);
+  const vocabulary = Vocabulary.fromJSON(JSON.parse(new TextDecoder().decode(file(VOCABULARY_FILE))) as VocabularyJSON);
+  return {
+    state: s,
+    vocabulary,
+    weights: unpackTensors(file(WEIGHTS_FILE), shapes),
+    adamM: unpackTensors(file(ADAM_M_FILE), shapes),
+    adamV: unpackTensors(file(ADAM_V_FILE), shapes),
+  };
+}
+
+/** Overwrites Adam's moments and step count with restored values. */
+export function restoreAdam(adam: Adam, m: Map<string, Float32Array>, v: Map<string, Float32Array>, steps: number): void {
+  for (const [name, variable] of adam.m) variable.assign(tf.tensor(m.get(name) as Float32Array, variable.shape));
+  for (const [name, variable] of adam.v) variable.assign(tf.tensor(v.get(name) as Float32Array, variable.shape));
+  adam.t = steps;
+}
+
+export function packTensors(tensors: tf.Tensor[]): Uint8Array {
+  const total = tensors.reduce((n, t) => n + t.size, 0);
+  const out = new Float32Array(total);
+  let offset = 0;
+  for (const t of tensors) {
+    out.set(t.dataSync() as Float32Array, offset);
+    offset += t.size;
+  }
+  return new Uint8Array(out.buffer);
+}
+
+export function unpackTensors(data: Uint8Array, shapes: [string, number[]][]): Map<string, Float32Array> {
+  const total = shapes.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
+  if (data.byteLength !== total * 4) throw new Error(`tensor file holds ${data.byteLength} bytes, the model needs ${total * 4}`);
+  // Copy: the loaded bytes may sit at an offset that is not a multiple of 4.
+  const floats = new Float32Array(data.slice().buffer);
+  const out = new Map<string, Float32Array>();
+  let offset = 0;
+  for (const [name, shape] of shapes) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    out.set(name, floats.slice(offset, offset + size));
+    offset += size;
+  }
+  return out;
+}
