@@ -4,6 +4,7 @@
 // are optional peer dependencies: they are imported dynamically and skipped when absent.
 import * as tf from '@tensorflow/tfjs';
 import { logger as defaultLogger, type Logger } from '../lib/telemetry/logger.js';
+import { importTfjsNode } from './native/tfjs-node.js';
 
 export { tf };
 
@@ -23,7 +24,8 @@ const NODE_CPU = '@tensorflow/tfjs-node';
 
 const candidates: Candidate[] = [
   { name: 'tensorflow-gpu', registered: 'tensorflow', load: () => import(NODE_GPU) },
-  { name: 'tensorflow', registered: 'tensorflow', load: () => import(NODE_CPU) },
+  // CAPTIONRUN_TFJS_NODE_PATH can point this at a build made by native/setup-native.sh.
+  { name: 'tensorflow', registered: 'tensorflow', load: () => importTfjsNode(NODE_CPU) },
   { name: 'wasm', registered: 'wasm', load: () => import('@tensorflow/tfjs-backend-wasm') },
   { name: 'cpu', registered: 'cpu', load: async () => undefined },
 ];
