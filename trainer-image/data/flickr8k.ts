@@ -1,0 +1,123 @@
+// Flickr8k from a local directory: captions from Kaggle's captions.txt ("image,caption" CSV) or the original
+// Flickr8k.token.txt ("<image>#<n>\t<caption>"), split lists Flickr_8k.{train,dev,test}Images.txt, and
+// images in Images/ (Kaggle) or Flicker8k_Dataset/ (original zip). Without split lists, every 10th image
+// (in file-name order) is "dev" and the rest "train".
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidInputError } from '../../lib/errors.js';
+import { selectSplit, type Dataset } from './dataset.js';
+import { dropMissingImages, exists, fileItem, localSource } from './files.js';
+
+export const FLICKR8K_SPLITS = ['train', 'dev', 'test'] as const;
+const SPLIT_FILES: Record<string, string> = { train: 'Flickr_8k.trainImages.txt', dev: 'Flickr_8k.devImages.txt', test: 'Flickr_8k.testImages.txt' };
+const IMAGE_DIRS = ['Images', 'Flicker8k_Dataset', 'Flickr8k_Dataset', 'images', '.'];
+const TEXT_DIRS = ['.', 'Flickr8k_text'];
+
+export interface OpenOptions {
+  /** Above this fraction of missing images the dataset is refused (default 0.05). */
+  maxMissingFraction?: number;
+}
+
+/** Parses one CSV line of exactly two fields (image, caption), quotes as RFC 4180; undefined if malformed. */
+export function parseCsvPair(line: string): [string, string] | undefined {
+  const fields: string[] = [];
+  let i = 0;
+  while (i <= line.length) {
+    if (line[i] === '"') {
+      let value = '';
+      i++;
+      for (;;) {
+        if (i >= line.length) return undefined;
+        if (line[i] === '"') {
+          if (line[i + 1] === '"') {
+            value += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        value += line[i++];
+      }
+      fields.push(value);
+      if (i < line.length && line[i] !== ',') return undefined;
+      i++;
+    } else {
+      const comma = fields.length === 0 ? line.indexOf(',', i) : -1;
+      const end = comma < 0 ? line.length : comma;
+      fields.push(line.slice(i, end));
+      i = end + 1;
+    }
+  }
+  return fields.length === 2 ? [fields[0] as string, fields[1] as string] : undefined;
+}
+
+const IMAGE_NAME = /^[^/\\]+\.(jpe?g|png)$/i;
+
+/** image name -> captions, from captions.txt (Kaggle) or Flickr8k.token.txt; every bad line is an error with its line number. */
+export async function readFlickrCaptions(file: string): Promise<Map<string, string[]>> {
+  const text = await readFile(file, 'utf8');
+  const lines = text.split(/\r?\n/);
+  const kaggle = /^image,caption$/i.test((lines[0] ?? '').trim());
+  const captions = new Map<string, string[]>();
+  lines.forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '' || (kaggle && index === 0)) return;
+    let image: string | undefined;
+    let caption: string | undefined;
+    if (kaggle) [image, caption] = parseCsvPair(line) ?? [];
+    else {
+      const m = /^([^#\t]+)#\d+\t(.*)$/.exec(line);
+      [image, caption] = m ? [m[1], m[2]] : [];
+    }
+    if (image === undefined || caption === undefined || !IMAGE_NAME.test(image.trim()) || caption.trim() === '') {
+      const expected = kaggle ? 'image.jpg,caption text' : '<image>.jpg#<n><TAB>caption text';
+      throw new InvalidInputError(`caption line does not parse (expected "${expected}"): ${JSON.stringify(line.slice(0, 80))}`, {
+        file: `${file}:${index + 1}`,
+      });
+    }
+    const list = captions.get(image.trim()) ?? [];
+    list.push(caption.trim());
+    captions.set(image.trim(), list);
+  });
+  if (captions.size === 0) throw new InvalidInputError('caption file holds no captions', { file });
+  return captions;
+}
+
+async function firstExisting(paths: string[]): Promise<string | undefined> {
+  for (const p of paths) if (await exists(p)) return p;
+  return undefined;
+}
+
+export async function openFlickr8k(source: string | undefined, options: OpenOptions = {}): Promise<Dataset> {
+  const dir = localSource(source, 'flickr8k');
+  const captionFile = await firstExisting(TEXT_DIRS.flatMap((d) => [join(dir, d, 'captions.txt'), join(dir, d, 'Flickr8k.token.txt')]));
+  if (captionFile === undefined) {
+    throw new InvalidInputError('no captions.txt or Flickr8k.token.txt found', { file: dir, field: 'spec.dataset.source' });
+  }
+  const captions = await readFlickrCaptions(captionFile);
+  const imageDir = (await firstExisting(IMAGE_DIRS.map((d) => join(dir, d)))) ?? dir;
+  const splitOf = new Map<string, string>();
+  let listed = false;
+  for (const split of FLICKR8K_SPLITS) {
+    const file = await firstExisting(TEXT_DIRS.map((d) => join(dir, d, SPLIT_FILES[split] as string)));
+    if (file === undefined) continue;
+    listed = true;
+    for (const name of (await readFile(file, 'utf8')).split(/\r?\n/)) if (name.trim() !== '') splitOf.set(name.trim(), split);
+  }
+  const names = [...captions.keys()].sort();
+  if (!listed) names.forEach((n, i) => splitOf.set(n, i % 10 === 9 ? 'dev' : 'train'));
+  const candidates = names.flatMap((name) => {
+    const split = splitOf.get(name);
+    if (split === undefined) return [];
+    const path = join(imageDir, name);
+    return [{ item: fileItem(name, split, captions.get(name) as string[], path), path }];
+  });
+  const { items, problems } = await dropMissingImages(candidates, dir, options.maxMissingFraction ?? 0.05);
+  for (const [name, split] of splitOf) {
+    if (!captions.has(name)) problems.push({ id: name, file: captionFile, message: `listed in the ${split} split but has no captions` });
+  }
+  const splits = FLICKR8K_SPLITS.filter((s) => items.some((it) => it.split === s));
+  const described = `${dir} (${captionFile.endsWith('captions.txt') ? 'captions.txt' : 'Flickr8k.token.txt'}${listed ? '' : ', no split lists: every 10th image is dev'})`;
+  return { format: 'flickr8k', source: described, splits, items: (split) => selectSplit(items, split, dir, FLICKR8K_SPLITS), problems };
+}
