@@ -1,6 +1,6 @@
 // `npm run generate`: writes every derived file from its single source; `--check` exits 1 when a committed
 // file has drifted. Sources: lib/api/schema.ts (the CRD) and manifests/monitoring/captionrun.rules.yaml
-// (the PrometheusRule). Add a derived file here, never by hand.
+// (the PrometheusRule), each also copied into the Helm chart. Add a derived file here, never by hand.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,9 +31,17 @@ function prometheusRule(): Artifact {
 }
 
 export function artifacts(): Artifact[] {
+  const crd = header('lib/api/schema.ts') + yaml(buildCrd());
+  const rulesSource = 'manifests/monitoring/captionrun.rules.yaml';
   return [
-    { path: join(root, 'crds/captiontrainingruns.captionrun.dev.yaml'), content: header('lib/api/schema.ts') + yaml(buildCrd()) },
+    { path: join(root, 'crds/captiontrainingruns.captionrun.dev.yaml'), content: crd },
     prometheusRule(),
+    // Helm reads only files inside the chart, so the chart carries copies of the CRD and the rules.
+    { path: join(root, 'charts/captionrun/crds/captiontrainingruns.captionrun.dev.yaml'), content: crd },
+    {
+      path: join(root, 'charts/captionrun/files/captionrun.rules.yaml'),
+      content: header(rulesSource) + readFileSync(join(root, rulesSource), 'utf8'),
+    },
   ];
 }
 

@@ -12,6 +12,9 @@ ETCD_VERSION=${ETCD_VERSION:-v3.5.17}
 MINIO_VERSION=${MINIO_VERSION:-v0.0.0-20260212201848-7aac2a2c5b7c}
 # Helm 3.17 is the release line that supports Kubernetes 1.32.
 HELM_VERSION=${HELM_VERSION:-v3.17.4}
+# The Prometheus operator's CRDs (ServiceMonitor, PrometheusRule), so the chart's optional monitoring objects
+# are checked by the apiserver against their real schemas; the module ships them as YAML.
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.79.2}
 CACHE=${CAPTIONRUN_CACHE:-$HOME/.cache/captionrun}
 export GOFLAGS="-mod=mod -trimpath" CGO_ENABLED=0
 
@@ -65,8 +68,27 @@ dirs=(
       "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" helm.sh/helm/v3/cmd/helm)"
 )
 
+monitoring_crds() {
+  local dir="$CACHE/tools/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION"
+  if [ ! -f "$dir/.complete" ]; then
+    log "fetching the Prometheus operator CRDs $PROMETHEUS_OPERATOR_VERSION"
+    local work src
+    work=$(mktemp -d)
+    printf 'module captionrun.dev/crds\ngo 1.23\n' > "$work/go.mod"
+    src=$(cd "$work" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" \
+      | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
+    rm -rf "$work"
+    mkdir -p "$dir"
+    cp "$src"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$dir/"
+    chmod 644 "$dir"/*.yaml
+    touch "$dir/.complete"
+  fi
+  echo "$dir"
+}
+dirs+=("$(monitoring_crds)")
+
 # One directory of links, named by every version in it, is what the harness puts first on PATH.
-BIN="$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-minio-${MINIO_VERSION##*-}-helm-$HELM_VERSION"
+BIN="$CACHE/bin/k8s-$K8S_VERSION-etcd-$ETCD_VERSION-minio-${MINIO_VERSION##*-}-helm-$HELM_VERSION-promop-$PROMETHEUS_OPERATOR_VERSION"
 mkdir -p "$BIN"
 for d in "${dirs[@]}"; do
   for f in "$d"/*; do ln -sfn "$f" "$BIN/$(basename "$f")"; done
