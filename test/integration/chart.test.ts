@@ -122,3 +122,12 @@ test('helm uninstall removes everything but the CRD', () => {
   assert.equal(run('kubectl', ['get', 'clusterrole', 'cr-captionrun']).status, 1, 'the ClusterRole is gone');
   ok('kubectl', 'get', 'crd', 'captiontrainingruns.captionrun.dev');
 });
+
+for (const dir of ['manifests', 'manifests/monitoring']) {
+  test(`kubectl apply -k ${dir} passes the apiserver's dry run`, () => {
+    const r = run('kubectl', ['apply', '-k', dir, '--dry-run=server']);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /deployment.apps\/captionrun (created|configured|unchanged) \(server dry run\)/);
+    if (dir.endsWith('monitoring')) assert.match(r.out, /prometheusrule.monitoring.coreos.com\/captionrun created/);
+  });
+}
