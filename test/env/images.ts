@@ -1,0 +1,51 @@
+// What a container image means on a machine without a container runtime: the image's ENTRYPOINT and the
+// programs on its PATH, as local command lines. captionrun's own images run this checkout's CLI.
+import { fileURLToPath } from 'node:url';
+
+export interface ImageRuntime {
+  /** The argv the image starts when the container sets no `command` (its ENTRYPOINT). */
+  entrypoint?: string[];
+  /** Programs the image has on its PATH, each mapped to the local argv that runs it. */
+  programs?: Record<string, string[]>;
+  /** The image's WORKDIR. */
+  workingDir?: string;
+  env?: Record<string, string>;
+}
+
+/** Keyed by an image reference ("captionrun/trainer:dev") or a repository ("captionrun/trainer"). */
+export type ImageMap = Record<string, ImageRuntime>;
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
+  const cli = [process.execPath, `${repoRoot}bin/captionrun`];
+  const captionrun: ImageRuntime = { entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot };
+  return { 'captionrun/trainer': captionrun, 'captionrun/operator': captionrun, captionrun };
+}
+
+/** The repository of an image reference: registry host, tag and digest removed. */
+export function imageRepository(image: string): string {
+  const withoutDigest = image.split('@')[0] ?? image;
+  const lastSlash = withoutDigest.lastIndexOf('/');
+  const colon = withoutDigest.lastIndexOf(':');
+  const repo = colon > lastSlash ? withoutDigest.slice(0, colon) : withoutDigest;
+  const [first, ...rest] = repo.split('/');
+  // A first component with a dot, a colon or "localhost" is a registry host, as in the Docker reference grammar.
+  return rest.length > 0 && first !== undefined && (/[.:]/.test(first) || first === 'localhost') ? rest.join('/') : repo;
+}
+
+/** The runtime of an image: exact reference, then repository, then a repository ending in a known one. */
+export function resolveImage(images: ImageMap, image: string): ImageRuntime | undefined {
+  const repo = imageRepository(image);
+  return images[image] ?? images[repo] ?? Object.entries(images).find(([key]) => repo.endsWith(`/${key}`))?.[1];
+}
+
+/** The local argv of a container: Kubernetes' command/args rules, with image programs mapped to local ones. */
+export function containerArgv(runtime: ImageRuntime | undefined, command: string[] | undefined, args: string[] | undefined): string[] {
+  if (command && command.length > 0) {
+    const [program = '', ...rest] = command;
+    const local = runtime?.programs?.[program];
+    return [...(local ?? [program]), ...rest, ...(args ?? [])];
+  }
+  return [...(runtime?.entrypoint ?? []), ...(args ?? [])];
+}
