@@ -11,6 +11,10 @@ interface Entry {
 }
 
 const commands: Record<string, Entry> = {
+  operator: {
+    summary: 'run the Kubernetes operator that reconciles CaptionTrainingRuns',
+    load: async () => (await import('../operator/operator-command.js')).operatorCommand,
+  },
   validate: {
     summary: 'check CaptionTrainingRun YAML files against the API',
     load: async () => (await import('../lib/api/validate-command.js')).validateCommand,
@@ -23,9 +27,17 @@ const commands: Record<string, Entry> = {
     summary: 'train a run locally; a supervisor relaunches the trainer from its checkpoints when it crashes',
     load: async () => (await import('../trainer-image/local/train-command.js')).trainCommand,
   },
+  'extract-features': {
+    summary: 'encode a dataset\'s images once into the content-addressed feature cache',
+    load: async () => (await import('../trainer-image/model/extract-features-command.js')).extractFeaturesCommand,
+  },
   trainer: {
     summary: 'the training process itself (what pods and `train` launch; resumes from the latest checkpoint)',
     load: async () => (await import('../trainer-image/train/trainer-command.js')).trainerCommand,
+  },
+  evaluate: {
+    summary: 'score captions: BLEU-1..4, ROUGE-L, CIDEr-D as the COCO toolkit, GloVe similarity, error analysis',
+    load: async () => (await import('../trainer-image/eval/evaluate-command.js')).evaluateCommand,
   },
 };
 
