@@ -11,10 +11,6 @@ interface Entry {
 }
 
 const commands: Record<string, Entry> = {
-  operator: {
-    summary: 'run the Kubernetes operator that reconciles CaptionTrainingRuns',
-    load: async () => (await import('../operator/operator-command.js')).operatorCommand,
-  },
   validate: {
     summary: 'check CaptionTrainingRun YAML files against the API',
     load: async () => (await import('../lib/api/validate-command.js')).validateCommand,
@@ -34,10 +30,6 @@ const commands: Record<string, Entry> = {
   trainer: {
     summary: 'the training process itself (what pods and `train` launch; resumes from the latest checkpoint)',
     load: async () => (await import('../trainer-image/train/trainer-command.js')).trainerCommand,
-  },
-  evaluate: {
-    summary: 'score captions: BLEU-1..4, ROUGE-L, CIDEr-D as the COCO toolkit, GloVe similarity, error analysis',
-    load: async () => (await import('../trainer-image/eval/evaluate-command.js')).evaluateCommand,
   },
 };
 
