@@ -31,6 +31,10 @@ const commands: Record<string, Entry> = {
     summary: 'the training process itself (what pods and `train` launch; resumes from the latest checkpoint)',
     load: async () => (await import('../trainer-image/train/trainer-command.js')).trainerCommand,
   },
+  evaluate: {
+    summary: 'score captions: BLEU-1..4, ROUGE-L, CIDEr-D as the COCO toolkit, GloVe similarity, error analysis',
+    load: async () => (await import('../trainer-image/eval/evaluate-command.js')).evaluateCommand,
+  },
 };
 
 function version(): string {
