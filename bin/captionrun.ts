@@ -11,6 +11,10 @@ interface Entry {
 }
 
 const commands: Record<string, Entry> = {
+  operator: {
+    summary: 'run the Kubernetes operator that reconciles CaptionTrainingRuns',
+    load: async () => (await import('../operator/operator-command.js')).operatorCommand,
+  },
   validate: {
     summary: 'check CaptionTrainingRun YAML files against the API',
     load: async () => (await import('../lib/api/validate-command.js')).validateCommand,

@@ -4,6 +4,7 @@ import type { V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V
 import { checkpointLocation, type CheckpointLocation } from './checkpoint-location.js';
 import {
   ANNOTATION_RESUME_FROM,
+  ANNOTATION_RUN_SPEC,
   LABEL_ATTEMPT,
   LABEL_MANAGED_BY,
   LABEL_RANK,
@@ -32,6 +33,8 @@ export interface GangSettings {
 }
 
 const CACHE_DIR = '/var/cache/captionrun';
+const RUN_SPEC_DIR = '/etc/captionrun';
+const RUN_SPEC_FILE = 'run.yaml';
 const NODE_LOST_TAINTS = ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready'];
 
 export function childLabels(run: string, attempt?: number, rank?: number): Record<string, string> {
@@ -63,8 +66,9 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
   const location = checkpointLocation(run.spec.checkpoint.store, namespace, name);
   const podName = workerPodName(name, rank, attempt);
   const localWorldSize = Math.max(resources.gpusPerWorker, 1);
-  const args = ['trainer'];
-  if (resumeFrom) args.push('--resume-from', resumeFrom);
+  // The trainer resumes from the latest valid checkpoint itself (`--resume auto`); the operator looked up
+  // the same one and records it on the pod and in status.resumedFrom.
+  const args = ['trainer', '--resume', 'auto', `${RUN_SPEC_DIR}/${RUN_SPEC_FILE}`];
 
   const env: V1EnvVar[] = [
     { name: 'MASTER_ADDR', value: masterAddress(name, namespace, attempt, settings.clusterDomain) },
@@ -74,20 +78,24 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     { name: 'LOCAL_WORLD_SIZE', value: String(localWorldSize) },
     { name: 'NODE_RANK', value: String(rank) },
     { name: 'NNODES', value: String(resources.workers) },
-    { name: 'CAPTIONRUN_RUN', value: JSON.stringify({ apiVersion: run.apiVersion, kind: run.kind, metadata: { name, namespace, uid: run.metadata.uid }, spec: run.spec }) },
     { name: 'CAPTIONRUN_ATTEMPT', value: String(attempt) },
     { name: 'CAPTIONRUN_CHECKPOINT_URI', value: location.uri },
-    { name: 'CAPTIONRUN_CACHE_DIR', value: CACHE_DIR },
+    { name: 'CAPTIONRUN_CACHE', value: CACHE_DIR },
     { name: 'HOME', value: '/tmp' },
     ...storeEnv(location),
   ];
+  if (resumeFrom) env.push({ name: 'CAPTIONRUN_RESUME_FROM', value: resumeFrom });
   const mounts: V1VolumeMount[] = [
     { name: 'tmp', mountPath: '/tmp' },
     { name: 'cache', mountPath: CACHE_DIR },
+    { name: 'run-spec', mountPath: RUN_SPEC_DIR, readOnly: true },
   ];
   const volumes: V1Volume[] = [
     { name: 'tmp', emptyDir: {} },
     { name: 'cache', emptyDir: {} },
+    // The spec the gang was launched with, from the pod's own annotation: a spec edited later changes the
+    // next attempt, never the processes of a running one.
+    { name: 'run-spec', downwardAPI: { items: [{ path: RUN_SPEC_FILE, fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_RUN_SPEC}']` } }] } },
   ];
   if (location.kind === 'pvc') {
     mounts.push({ name: 'checkpoints', mountPath: '/checkpoints' });
@@ -126,7 +134,11 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
       name: podName,
       namespace,
       labels: childLabels(name, attempt, rank),
-      annotations: resumeFrom ? { [ANNOTATION_RESUME_FROM]: resumeFrom } : {},
+      annotations: {
+        // JSON is YAML, so the trainer reads this file like any spec file.
+        [ANNOTATION_RUN_SPEC]: JSON.stringify({ apiVersion: run.apiVersion, kind: run.kind, metadata: { name, namespace }, spec: run.spec }),
+        ...(resumeFrom ? { [ANNOTATION_RESUME_FROM]: resumeFrom } : {}),
+      },
       ownerReferences: [ownerReference(run)],
     },
     spec: {
@@ -141,9 +153,10 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
       tolerations: [...(resources.tolerations ?? []), ...nodeLostTolerations(resources.tolerations ?? [], settings)] as V1Toleration[],
       securityContext: {
         runAsNonRoot: true,
-        runAsUser: 65532,
-        runAsGroup: 65532,
-        fsGroup: 65532,
+        // The trainer image's own user (trainer-image/Dockerfile).
+        runAsUser: 10001,
+        runAsGroup: 10001,
+        fsGroup: 10001,
         seccompProfile: { type: 'RuntimeDefault' },
       },
       containers: [container],

@@ -69,8 +69,8 @@ test('pods are owned by the run, never restart, request GPUs and run restricted'
   assert.deepEqual(c?.securityContext?.capabilities?.drop, ['ALL']);
   assert.equal(pod.spec?.securityContext?.runAsNonRoot, true);
   assert.equal(pod.spec?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
-  assert.deepEqual(c?.volumeMounts?.map((m) => m.mountPath).sort(), ['/tmp', '/var/cache/captionrun']);
-  assert.ok(pod.spec?.volumes?.every((v) => v.emptyDir !== undefined));
+  assert.deepEqual(c?.volumeMounts?.filter((m) => !m.readOnly).map((m) => m.mountPath).sort(), ['/tmp', '/var/cache/captionrun']);
+  assert.ok(pod.spec?.volumes?.every((v) => v.emptyDir !== undefined || v.downwardAPI !== undefined));
 });
 
 test('credentials reach the pod only by secretKeyRef and the store is the run directory', () => {
@@ -79,15 +79,20 @@ test('credentials reach the pod only by secretKeyRef and the store is the run di
   assert.deepEqual(e.get('AWS_SECRET_ACCESS_KEY'), { secret: 's3-creds/AWS_SECRET_ACCESS_KEY' });
   assert.equal(e.get('CAPTIONRUN_CHECKPOINT_URI')?.value, 's3://ckpts/runs/ml/flickr');
   assert.equal(e.get('AWS_ENDPOINT_URL_S3')?.value, 'http://minio:9000');
-  for (const [name, v] of e) if (name !== 'CAPTIONRUN_RUN') assert.ok(!/secret/i.test(v.value ?? ''), `${name} carries a secret value`);
+  for (const [name, v] of e) assert.ok(!/secret/i.test(v.value ?? ''), `${name} carries a secret value`);
 });
 
-test('the resume point is an argument and an annotation; the image defaults to the operator flag', () => {
+test('the pod carries its spec and resume point; the image defaults to the operator flag', () => {
   const fresh = buildWorkerPod(run(), 0, 0, undefined, settings);
-  assert.deepEqual(fresh.spec?.containers[0]?.args, ['trainer']);
+  assert.deepEqual(fresh.spec?.containers[0]?.args, ['trainer', '--resume', 'auto', '/etc/captionrun/run.yaml']);
   assert.equal(fresh.spec?.containers[0]?.image, settings.trainerImage);
+  const spec = JSON.parse(fresh.metadata?.annotations?.['captionrun.dev/run-spec'] ?? '{}') as { metadata: unknown; spec: { resources: { workers: number } } };
+  assert.deepEqual(spec.metadata, { name: 'flickr', namespace: 'ml' });
+  assert.equal(spec.spec.resources.workers, 1);
+  const item = fresh.spec?.volumes?.find((v) => v.downwardAPI)?.downwardAPI?.items?.[0];
+  assert.equal(item?.fieldRef?.fieldPath, "metadata.annotations['captionrun.dev/run-spec']");
   const resumed = buildWorkerPod(run({ resources: { image: 'my/trainer:dev' } }), 1, 2, 's3://ckpts/runs/ml/flickr/ckpt-000000000040', settings);
-  assert.deepEqual(resumed.spec?.containers[0]?.args, ['trainer', '--resume-from', 's3://ckpts/runs/ml/flickr/ckpt-000000000040']);
+  assert.equal(env(resumed).get('CAPTIONRUN_RESUME_FROM')?.value, 's3://ckpts/runs/ml/flickr/ckpt-000000000040');
   assert.equal(resumed.metadata?.annotations?.['captionrun.dev/resume-from'], 's3://ckpts/runs/ml/flickr/ckpt-000000000040');
   assert.equal(resumed.spec?.containers[0]?.image, 'my/trainer:dev');
 });

@@ -1,0 +1,103 @@
+// `captionrun operator`: runs the controller against the cluster from a kubeconfig or in-cluster config.
+import { existsSync, readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Command } from '../lib/cli/command.js';
+import { parseCommandArgs } from '../lib/cli/command.js';
+import { UsageError } from '../lib/errors.js';
+import { ExitCode } from '../lib/exit-codes.js';
+import { createLogger } from '../lib/telemetry/logger.js';
+import { Operator } from './operator.js';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+export const operatorCommand: Command = {
+  name: 'operator',
+  summary: 'run the Kubernetes operator that reconciles CaptionTrainingRuns into trainer gangs',
+  usage: `Usage: captionrun operator [options]
+
+Watches CaptionTrainingRuns and runs each as a gang of trainer pods behind a headless Service. When a pod
+fails, is evicted or loses its node, the gang is replaced by a new attempt that resumes from the latest
+valid checkpoint; failures count against spec.restartPolicy.backoffLimit, graceful stops (exit 75) do not.
+
+Options:
+  --kubeconfig FILE          kubeconfig to use (default: $KUBECONFIG, then the in-cluster service account)
+  --namespace NS             watch only this namespace (default: all namespaces)
+  --trainer-image IMAGE      trainer image for runs that leave spec.resources.image empty
+                             (default: $CAPTIONRUN_TRAINER_IMAGE)
+  --metrics-addr HOST:PORT   serve /metrics, /healthz and /readyz here (default :8080)
+  --leader-elect             only the holder of the Lease reconciles (run two replicas for failover)
+  --lease-name NAME          Lease for --leader-elect (default captionrun-operator)
+  --lease-namespace NS       its namespace (default: the pod's namespace, else --namespace, else default)
+  --workers N                runs reconciled in parallel (default 4)
+  --force-delete-after SEC   force-delete pods stuck terminating on a NotReady node this long past their
+                             grace period (default 60)
+  --node-lost-seconds SEC    tolerate an unreachable node this long before its pods are evicted (default 60)
+  -h, --help                 show this help
+
+Exit codes: 0 stopped by SIGTERM/SIGINT, 1 lost the leader lease or failed, 2 usage error.
+`,
+  async run(argv) {
+    const args = parseCommandArgs(this, argv, {
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      'trainer-image': { type: 'string' },
+      'metrics-addr': { type: 'string', default: ':8080' },
+      'leader-elect': { type: 'boolean', default: false },
+      'lease-name': { type: 'string', default: 'captionrun-operator' },
+      'lease-namespace': { type: 'string' },
+      workers: { type: 'string', default: '4' },
+      'force-delete-after': { type: 'string', default: '60' },
+      'node-lost-seconds': { type: 'string', default: '60' },
+    });
+    if (!args) return ExitCode.Ok;
+    const v = args.values;
+    if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`, { hint: 'see `captionrun operator --help`' });
+    const trainerImage = v['trainer-image'] ?? process.env.CAPTIONRUN_TRAINER_IMAGE;
+    if (!trainerImage) throw new UsageError('no trainer image', { hint: 'pass --trainer-image or set CAPTIONRUN_TRAINER_IMAGE' });
+
+    const kubeConfig = new KubeConfig();
+    const kubeconfigPath = v.kubeconfig ?? process.env.KUBECONFIG;
+    try {
+      if (kubeconfigPath) kubeConfig.loadFromFile(kubeconfigPath);
+      else kubeConfig.loadFromCluster();
+    } catch (err) {
+      throw new UsageError(`cannot load ${kubeconfigPath ?? 'the in-cluster config'}: ${(err as Error).message}`, { hint: 'pass --kubeconfig or set KUBECONFIG' });
+    }
+
+    const logger = createLogger({ component: 'operator' });
+    const leaseNamespace = v['lease-namespace'] ?? (existsSync(SERVICE_ACCOUNT_NAMESPACE) ? readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() : undefined) ?? v.namespace ?? 'default';
+    const operator = new Operator({
+      kubeConfig,
+      namespace: v.namespace,
+      metricsAddress: v['metrics-addr'],
+      leaderElection: v['leader-elect'] ? { namespace: leaseNamespace, name: v['lease-name'] } : undefined,
+      workers: positiveInt('--workers', v.workers),
+      settings: {
+        trainerImage,
+        clusterDomain: process.env.CAPTIONRUN_CLUSTER_DOMAIN ?? 'cluster.local',
+        nodeLostTolerationSeconds: positiveInt('--node-lost-seconds', v['node-lost-seconds']),
+        forceDeleteAfterMs: positiveInt('--force-delete-after', v['force-delete-after']) * 1000,
+        progressIntervalMs: 30_000,
+      },
+      logger,
+    });
+    const signalled = new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await operator.start();
+    const why = await Promise.race([operator.done, signalled.then(() => 'signal' as const)]);
+    if (why === 'signal') {
+      logger.info('shutting down');
+      await operator.stop();
+      return ExitCode.Ok;
+    }
+    return why === 'stopped' ? ExitCode.Ok : ExitCode.Failure;
+  },
+};
+
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} must be a non-negative integer, got "${value}"`);
+  return n;
+}

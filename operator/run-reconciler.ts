@@ -1,0 +1,220 @@
+// reconcile(namespace/name): read the run fresh from the apiserver and its pods from the informer cache,
+// let the policies decide (plan-run.ts), carry the plan out, and write the status once at the end.
+// Level-triggered and idempotent: children have deterministic names, creates tolerate AlreadyExists and
+// deletes NotFound, and the status write is optimistic (resourceVersion), so an operator killed at any
+// point and started again converges to the same state without duplicates.
+import { isDeepStrictEqual } from 'node:util';
+import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../lib/api/schema.js';
+import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
+import type { Logger } from '../lib/telemetry/logger.js';
+import type { CheckpointLocator, CheckpointRef } from './checkpoint-locator.js';
+import { ConditionType, setCondition } from './conditions.js';
+import type { EventRecorder } from './event-recorder.js';
+import { buildService, buildWorkerPod, type GangSettings } from './gang-builder.js';
+import { attemptOf, LABEL_RUN, runSelector, serviceName } from './gang-names.js';
+import type { Informer } from './informer.js';
+import { isAlreadyExists, isConflict, isNotFound, type KubeApi } from './kube-api.js';
+import type { OperatorMetricSet } from './operator-metrics.js';
+import { planRun } from './plan-run.js';
+import { isTerminating } from './pod-state.js';
+import type { RunPlan } from './run-plan.js';
+import { splitKey, type StoredRun } from './run-object.js';
+
+export interface ReconcilerSettings extends GangSettings {
+  /** Extra time a pod may stay Terminating on a NotReady node past its grace period before it is force-deleted. */
+  forceDeleteAfterMs: number;
+  /** How often a live run's newest checkpoint is read for status progress. */
+  progressIntervalMs: number;
+}
+
+export interface ReconcilerDeps {
+  api: KubeApi;
+  pods: Informer<V1Pod>;
+  services: Informer<V1Service>;
+  locator: CheckpointLocator;
+  events: EventRecorder;
+  metrics: OperatorMetricSet;
+  logger: Logger;
+  settings: ReconcilerSettings;
+}
+
+export interface ReconcileResult {
+  requeueAfterMs?: number;
+}
+
+export const runPath = (namespace: string, name: string): string => `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
+
+export class RunReconciler {
+  private readonly progressPolledAt = new Map<string, number>();
+
+  constructor(private readonly deps: ReconcilerDeps) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const { api, metrics, settings } = this.deps;
+    const { namespace, name } = splitKey(key);
+    const log = this.deps.logger.child({ run: name, namespace });
+    let run: StoredRun;
+    try {
+      run = await api.get<StoredRun>(runPath(namespace, name));
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      // Deleted: the garbage collector removes its children through their owner references.
+      metrics.forgetRun(namespace, name);
+      this.progressPolledAt.delete(key);
+      return {};
+    }
+
+    const pods = await this.podsOf(run);
+    const nodes = await this.nodeReadiness(pods);
+    const plan = planRun({
+      run,
+      pods,
+      serviceExists: this.deps.services.get(`${namespace}/${serviceName(name)}`) !== undefined,
+      nowMs: Date.now(),
+      nodeReady: (node) => nodes.get(node),
+      forceDeleteAfterMs: settings.forceDeleteAfterMs,
+    });
+
+    let failure: Error | undefined;
+    try {
+      await this.execute(run, plan, log);
+    } catch (err) {
+      failure = err as Error;
+      plan.status.conditions = setCondition(plan.status.conditions ?? [], { type: ConditionType.Progressing, status: 'False', reason: 'ReconcileError', message: failure.message.slice(0, 1024) }, new Date().toISOString(), run.metadata.generation);
+    }
+    await this.updateProgress(key, run, plan.status, log);
+
+    if (!isDeepStrictEqual(run.status ?? {}, plan.status)) {
+      try {
+        await api.put(`${runPath(namespace, name)}/status`, { ...run, status: plan.status });
+      } catch (err) {
+        // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
+        if (isConflict(err)) return { requeueAfterMs: 0 };
+        throw err;
+      }
+      for (const event of plan.events) await this.deps.events.record(run, event);
+      if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
+    }
+    metrics.observeRun(namespace, name, plan.status.phase ?? 'Pending', plan.status.restarts ?? 0);
+    if (failure) throw failure;
+
+    let requeueAfterMs = plan.requeueAfterMs;
+    const live = plan.status.phase === 'Running' || plan.status.phase === 'Pending' || plan.status.phase === 'Restarting';
+    if (live) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, settings.progressIntervalMs);
+    return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /**
+   * The run's pods from the cache; from the apiserver when the cache misses pods of a launched gang, since
+   * a missing pod relaunches the gang and a cache that has not seen our own creates yet must not cause that.
+   */
+  private async podsOf(run: StoredRun): Promise<V1Pod[]> {
+    const { namespace, name } = run.metadata;
+    const cached = this.deps.pods.list().filter((p) => p.metadata?.namespace === namespace && p.metadata.labels?.[LABEL_RUN] === name);
+    const attempt = run.status?.attempt ?? 0;
+    const launched = run.status?.workers?.total ?? 0;
+    const current = cached.filter((p) => attemptOf(p.metadata?.labels) === attempt).length;
+    if (launched === 0 || current >= run.spec.resources.workers) return cached;
+    const live = await this.deps.api.get<{ items: V1Pod[] }>(`/api/v1/namespaces/${namespace}/pods`, { labelSelector: runSelector(name) });
+    return live.items;
+  }
+
+  private async nodeReadiness(pods: readonly V1Pod[]): Promise<Map<string, boolean | undefined>> {
+    const nodes = new Map<string, boolean | undefined>();
+    for (const pod of pods) {
+      const node = pod.spec?.nodeName;
+      if (!isTerminating(pod) || node === undefined || nodes.has(node)) continue;
+      try {
+        const n = await this.deps.api.get<V1Node>(`/api/v1/nodes/${node}`);
+        nodes.set(node, n.status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True');
+      } catch (err) {
+        nodes.set(node, isNotFound(err) ? false : undefined);
+      }
+    }
+    return nodes;
+  }
+
+  private async execute(run: StoredRun, plan: RunPlan, log: Logger): Promise<void> {
+    const { api } = this.deps;
+    const { namespace } = run.metadata;
+    if (plan.createService) await ignore(api.post(`/api/v1/namespaces/${namespace}/services`, buildService(run)), isAlreadyExists);
+    for (const pod of plan.forceDeletePods) {
+      log.warn({ pod: pod.metadata?.name, node: pod.spec?.nodeName }, 'force-deleting pod stuck on a NotReady node');
+      await this.deletePod(pod, 0);
+    }
+    for (const pod of plan.deletePods) await this.deletePod(pod, undefined);
+    if (plan.launch) await this.launch(run, plan, log);
+  }
+
+  private async launch(run: StoredRun, plan: RunPlan, log: Logger): Promise<void> {
+    const launch = plan.launch;
+    if (!launch) return;
+    const { namespace } = run.metadata;
+    const { status } = plan;
+    let resumeFrom = launch.resumeFrom?.uri;
+    if (!launch.resumeFrom) {
+      let checkpoint: CheckpointRef | undefined;
+      try {
+        checkpoint = await this.deps.locator.latestValid(run);
+      } catch (err) {
+        throw new Error(`cannot read the checkpoint store to find the resume point: ${(err as Error).message}`, { cause: err });
+      }
+      resumeFrom = checkpoint?.uri;
+      if (checkpoint) applyCheckpoint(status, checkpoint);
+    }
+    for (const rank of launch.ranks) {
+      const pod = buildWorkerPod(run, rank, launch.attempt, resumeFrom, this.deps.settings);
+      await ignore(this.deps.api.post(`/api/v1/namespaces/${namespace}/pods`, pod), isAlreadyExists);
+    }
+    const workers = run.spec.resources.workers;
+    status.workers = { ready: status.workers?.ready ?? 0, total: workers };
+    if (resumeFrom) status.resumedFrom = resumeFrom;
+    else delete status.resumedFrom;
+    const from = resumeFrom ? `resuming from ${resumeFrom}` : 'starting fresh (no valid checkpoint)';
+    status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${from}` }, new Date().toISOString(), run.metadata.generation);
+    plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers, ${from}` });
+    log.info({ attempt: launch.attempt, workers, resumeFrom }, 'gang created');
+  }
+
+  private async deletePod(pod: V1Pod, gracePeriodSeconds: number | undefined): Promise<void> {
+    const { namespace, name, uid } = pod.metadata ?? {};
+    if (!namespace || !name) return;
+    const body = { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid }, ...(gracePeriodSeconds === undefined ? {} : { gracePeriodSeconds }) };
+    // NotFound: already gone. Conflict: the uid precondition failed, so it is another pod by now.
+    await ignore(this.deps.api.delete(`/api/v1/namespaces/${namespace}/pods/${name}`, body), (err) => isNotFound(err) || isConflict(err));
+  }
+
+  /** The newest checkpoint as the run's progress; best effort, at most every progressIntervalMs per run. */
+  private async updateProgress(key: string, run: StoredRun, status: CaptionTrainingRunStatus, log: Logger): Promise<void> {
+    const phaseChanged = status.phase !== run.status?.phase;
+    if (status.phase === 'Failed' && !phaseChanged) return;
+    const now = Date.now();
+    const last = this.progressPolledAt.get(key);
+    if (!phaseChanged && last !== undefined && now - last < this.deps.settings.progressIntervalMs) return;
+    this.progressPolledAt.set(key, now);
+    try {
+      const newest = await this.deps.locator.newest(run);
+      if (newest) applyCheckpoint(status, newest);
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'cannot read progress from the checkpoint store');
+    }
+  }
+}
+
+function applyCheckpoint(status: CaptionTrainingRunStatus, c: CheckpointRef): void {
+  status.lastCheckpoint = { name: c.name, uri: c.uri, step: c.step, digest: c.digest, time: c.time };
+  if ((status.step ?? -1) > c.step) return;
+  status.step = c.step;
+  status.epoch = c.epoch;
+  if (Number.isFinite(c.metrics.loss)) status.loss = c.metrics.loss;
+  if (Number.isFinite(c.metrics.valBleu4)) status.valBleu4 = c.metrics.valBleu4;
+}
+
+async function ignore(op: Promise<unknown>, harmless: (err: unknown) => boolean): Promise<void> {
+  try {
+    await op;
+  } catch (err) {
+    if (!harmless(err)) throw err;
+  }
+}
