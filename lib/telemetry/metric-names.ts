@@ -14,6 +14,12 @@ export const TrainerMetrics = {
   /** Unix time of the newest committed, verified checkpoint. */
   checkpointLastCommitTimestampSeconds: 'captionrun_checkpoint_last_commit_timestamp_seconds',
   trainStepsTotal: 'captionrun_train_steps_total',
+  /** Memory of the trainer process and of its host (or container limit), in bytes. */
+  processResidentMemoryBytes: 'captionrun_process_resident_memory_bytes',
+  hostMemoryAvailableBytes: 'captionrun_host_memory_available_bytes',
+  hostMemoryTotalBytes: 'captionrun_host_memory_total_bytes',
+  /** Protective actions the monitor took before a crash (label `action`, e.g. "prune-feature-cache"). */
+  protectiveActionsTotal: 'captionrun_protective_actions_total',
   /** The run's spec.monitoring.thresholds, exported so that the alert rules compare against each run's own. */
   thresholdGpuMemoryPercent: 'captionrun_threshold_gpu_memory_percent',
   thresholdGpuIdlePercent: 'captionrun_threshold_gpu_idle_percent',

@@ -1,0 +1,49 @@
+// Starts a trainer's health monitoring from its run spec: the monitor, its /metrics endpoint (port from
+// CAPTIONRUN_METRICS_PORT, set by the operator; 0 picks a free one), and — when the spec names an
+// Alertmanager (local mode, no Prometheus) — direct alert delivery.
+import type { CaptionTrainingRun } from '../../lib/api/types.js';
+import type { Logger } from '../../lib/telemetry/logger.js';
+import { AlertmanagerSink } from './alertmanager.js';
+import { serveMetrics } from './metrics-server.js';
+import { HealthMonitor, type LowDiskAction } from './monitor.js';
+
+export interface HealthOptions {
+  rank: number;
+  /** Volumes to watch, e.g. { volume: 'cache', path: cacheDir }. */
+  volumes: { volume: string; path: string }[];
+  logger: Logger;
+  metricsPort?: number;
+  intervalMs?: number;
+  lowDiskActions?: LowDiskAction[];
+}
+
+export interface RunningHealth {
+  monitor: HealthMonitor;
+  metricsPort: number;
+  stop(): Promise<void>;
+}
+
+export async function startHealth(run: CaptionTrainingRun, options: HealthOptions): Promise<RunningHealth> {
+  const alertmanagerURL = run.spec.monitoring.alertmanagerURL;
+  const monitor = new HealthMonitor({
+    labels: { namespace: run.metadata.namespace ?? 'default', run: run.metadata.name, rank: options.rank },
+    thresholds: run.spec.monitoring.thresholds,
+    volumes: options.volumes,
+    logger: options.logger,
+    intervalMs: options.intervalMs,
+    lowDiskActions: options.lowDiskActions,
+    alertSink: alertmanagerURL ? new AlertmanagerSink(alertmanagerURL, options.logger) : undefined,
+  });
+  const port = options.metricsPort ?? Number(process.env.CAPTIONRUN_METRICS_PORT ?? 0);
+  const server = await serveMetrics(monitor.registry, port);
+  monitor.start();
+  options.logger.info({ metricsPort: server.port, alertmanager: alertmanagerURL ?? null }, 'health monitor started');
+  return {
+    monitor,
+    metricsPort: server.port,
+    async stop() {
+      await monitor.stop();
+      await server.close();
+    },
+  };
+}
