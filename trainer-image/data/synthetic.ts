@@ -181,9 +181,10 @@ export function openSynthetic(options: Partial<SyntheticOptions> = {}): Dataset 
       split: i % 10 === 9 ? 'val' : 'train',
       captions: scene.captions,
       objects: scene.sceneObjects,
+      // Regenerated on demand rather than captured: 100,000 items would otherwise pin every scene.
       image: async (): Promise<ImageSource> => ({
         kind: 'raw',
-        data: renderScene(scene, o.imageSize, o.noise, mixSeed(o.seed, i, 1)),
+        data: renderScene(generateScene(o.seed, i, o.maxObjects), o.imageSize, o.noise, mixSeed(o.seed, i, 1)),
         width: o.imageSize,
         height: o.imageSize,
         channels: 3,
