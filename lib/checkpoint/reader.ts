@@ -8,6 +8,7 @@ import { CheckpointInvalidError, type InvalidReason } from './errors.js';
 import { MANIFEST_FILE, parseCheckpointName, STATE_FILE } from './layout.js';
 import { parseManifest, type Manifest, type ManifestFile } from './manifest.js';
 import { checkpointMetrics, type CheckpointMetrics } from './metrics.js';
+import { withRetry } from './retry.js';
 import type { CheckpointStore } from './store.js';
 
 const MAX_MANIFEST_BYTES = 16 << 20;
@@ -32,6 +33,8 @@ export interface LoadedCheckpoint {
 
 export interface ReaderOptions {
   logger?: Logger;
+  /** How long transient store failures during a download are retried before StoreUnavailableError; default 60 s. */
+  retryDeadlineMs?: number;
   registry?: Registry;
 }
 
@@ -56,7 +59,7 @@ export class CheckpointReader {
   /** Reads and checks the manifest only (no file digests): cheap, for ranking and display. */
   async inspect(name: string): Promise<CheckpointInfo> {
     const step = stepOf(name);
-    const m = await this.readManifest(name);
+    const m = await this.retry(`read ${name}/${MANIFEST_FILE}`, () => this.readManifest(name));
     return m.ok ? { name, step, valid: true, manifest: m.value } : { name, step, valid: false, reason: m.reason, detail: m.detail };
   }
 
@@ -128,16 +131,21 @@ export class CheckpointReader {
 
   private async check(name: string, keep: boolean): Promise<{ info: CheckpointInfo; files?: Map<string, Uint8Array> }> {
     const step = stepOf(name);
-    const m = await this.readManifest(name);
+    const m = await this.retry(`read ${name}/${MANIFEST_FILE}`, () => this.readManifest(name));
     if (!m.ok) return { info: { name, step, valid: false, reason: m.reason, detail: m.detail } };
     const manifest = m.value;
     const files = new Map<string, Uint8Array>();
     for (const file of manifest.files) {
-      const r = await this.readVerified(name, file, manifest.hashAlgorithm, keep);
+      const r = await this.retry(`verify ${name}/${file.name}`, () => this.readVerified(name, file, manifest.hashAlgorithm, keep));
       if (!r.ok) return { info: { name, step, valid: false, reason: r.reason, detail: r.detail, manifest } };
       if (r.value) files.set(file.name, r.value);
     }
     return { info: { name, step, valid: true, manifest }, files: keep ? files : undefined };
+  }
+
+  /** A connection lost halfway through a download says nothing about the checkpoint: read it again. */
+  private retry<T>(what: string, op: () => Promise<T>): Promise<T> {
+    return withRetry(`${this.store.uri}: ${what}`, op, { deadlineMs: this.options.retryDeadlineMs ?? 60_000, logger: this.options.logger });
   }
 
   private async readManifest(name: string): Promise<Verdict<Manifest>> {

@@ -1,5 +1,6 @@
 // The writer's background thread: serialises state, streams each file through its digest to the store,
 // commits MANIFEST.json, then applies retention — all off the training loop's thread.
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createLogger } from '../telemetry/logger.js';
 import type { HashAlgorithm } from './digest.js';
@@ -18,6 +19,7 @@ export interface WorkerConfig {
   retention?: RetentionPolicy;
   inUse: string[];
   logBindings: Record<string, unknown>;
+  nice: number;
 }
 
 export interface SaveRequest {
@@ -46,6 +48,13 @@ export type WorkerReply =
 const port = parentPort;
 if (!port) throw new Error('writer-worker.ts runs only as a worker thread');
 const config = workerData as WorkerConfig;
+// Saving is background work: on Linux a nice value applies to the calling thread only, so this lets the
+// training loop's thread win the CPU whenever both want it.
+try {
+  setPriority(config.nice);
+} catch {
+  // not permitted here: keep the default priority
+}
 const logger = createLogger({ component: 'checkpoint-writer', ...config.logBindings });
 const store = reopenStore(config.descriptor, logger);
 const reader = new CheckpointReader(store, { logger });

@@ -44,6 +44,8 @@ export interface WriterOptions {
   resumedFrom?: string | null;
   retention?: RetentionPolicy;
   producer?: Record<string, string>;
+  /** Nice value of the writer thread (Linux: per thread), so saving yields the CPU to training; default 10. */
+  workerNice?: number;
   registry?: Registry;
   logger?: Logger;
 }
@@ -102,7 +104,6 @@ export class CheckpointWriter {
       worker.postMessage(toRequest(id, snapshot, this.parent, true).request);
       this.logger.debug({ err: (err as Error).message }, 'snapshot copied instead of transferred');
     }
-    this.parent = name;
     this.metrics.blockedDuration.observe((performance.now() - requestedAt) / 1000);
     return { accepted: true, name, committed };
   }
@@ -139,6 +140,7 @@ export class CheckpointWriter {
       retention: this.options.retention,
       inUse: this.options.resumedFrom ? [this.options.resumedFrom] : [],
       logBindings: { store: this.options.store.uri },
+      nice: this.options.workerNice ?? 10,
     };
     const worker = startWorker(config);
     worker.on('message', (msg: WorkerReply) => this.onReply(msg));
@@ -161,6 +163,8 @@ export class CheckpointWriter {
       if (p) this.metrics.lagSeconds.set((performance.now() - p.requestedAt) / 1000);
       this.logger.info({ checkpoint: checkpointName(msg.manifest.step), bytes: msg.bytes, seconds: msg.seconds }, 'checkpoint committed');
       this.committedManifests.set(msg.id, msg.manifest);
+      // Only committed checkpoints become parents: a failed save leaves the chain where it was.
+      this.parent = checkpointName(msg.manifest.step);
     } else if (msg.type === 'failed') {
       this.pending.delete(msg.id);
       const err = toError(msg.error);

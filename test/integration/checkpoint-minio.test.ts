@@ -84,7 +84,7 @@ test('120 seeded random corruptions on MinIO: none loads, each is reported with 
   await store.close();
 });
 
-test('resets and 503s from the store are retried: the save commits and loads', async () => {
+test('resets and 503s from the store are retried on write and read: the save commits and loads', async () => {
   const store = openStore(`s3://${BUCKET}/ns/flaky`, { s3: s3Options({ endpoint: proxy.endpoint, retryDeadlineMs: 30_000 }) });
   const writer = new CheckpointWriter({ store, registry: new Registry() });
   const before = proxy.faultsInjected;
@@ -100,7 +100,9 @@ test('resets and 503s from the store are retried: the save commits and loads', a
   await r2.committed;
   await writer.close();
   assert.equal(proxy.faultsInjected - before, 6);
+  proxy.failNext(2, 'reset');
   const { checkpoint } = await new CheckpointReader(store).loadLatest();
+  assert.equal(proxy.faultsInjected - before, 8);
   assert.equal(checkpoint?.manifest.step, 6);
   const five = await new CheckpointReader(store).load('ckpt-000000000005');
   assert.ok(expected.equals(five.files.get('shard-0.bin') ?? new Uint8Array()));
