@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { binary } from './binaries.js';
+import { onProcessExit, signalGroup } from './processes.js';
 
 export interface MinioServer {
   endpoint: string;
@@ -45,8 +46,15 @@ export async function startMinio(options: { dataDir?: string } = {}): Promise<Mi
     {
       env: { ...process.env, MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey, MINIO_BROWSER: 'off' },
       stdio: ['ignore', 'ignore', 'pipe'],
+      // Its own process group, so the exit hook below can kill it without touching ours.
+      detached: true,
     },
   );
+  // A test that crashes, or a Ctrl-C, must not leave MinIO running and its data on disk.
+  const removeExitHook = onProcessExit(() => {
+    if (proc.pid) signalGroup(proc.pid, 'SIGKILL');
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+  });
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
@@ -62,6 +70,7 @@ export async function startMinio(options: { dataDir?: string } = {}): Promise<Mi
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
+      removeExitHook();
       throw new Error(`minio not ready within 30 s: ${stderr}`);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -90,6 +99,7 @@ export async function startMinio(options: { dataDir?: string } = {}): Promise<Mi
         await exited;
         clearTimeout(timer);
       }
+      removeExitHook();
       if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
