@@ -113,3 +113,11 @@ export function rewritePaths(value: string, paths: Map<string, string>): string 
   const pattern = new RegExp(`(?<![\\w.-])(${alternatives.join('|')})(?=/|$|[^\\w.-])`, 'g');
   return value.replace(pattern, (containerPath) => paths.get(containerPath) ?? containerPath);
 }
+
+/**
+ * Cluster DNS without a DNS server: every pod's IP is 127.0.0.1, so every Service and pod name under
+ * .svc.cluster.local resolves there. Such names in env values and args are replaced by that address.
+ */
+export function resolveClusterNames(value: string, podIP: string): string {
+  return value.replace(/(?<![\w.-])(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?\.)+svc\.cluster\.local\.?(?![\w.-])/g, podIP);
+}

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { containerArgv, resolveImage, type ImageMap } from './images.js';
-import { ContainerConfigError, containerEnvironment, expandReferences, parseQuantity, rewritePaths, type ObjectReader } from './pod-environment.js';
+import {
+  ContainerConfigError, containerEnvironment, expandReferences, parseQuantity, resolveClusterNames, rewritePaths, type ObjectReader,
+} from './pod-environment.js';
 import { signalGroup, spawnGroup, stopGroup, type GroupProcess } from './processes.js';
 
 export const POD_IP = '127.0.0.1';
@@ -191,7 +193,7 @@ export class PodRunner {
       return;
     }
     const paths = this.pathMap(c);
-    const rewrite = (s: string): string => rewritePaths(expandReferences(s, env), paths);
+    const rewrite = (s: string): string => resolveClusterNames(rewritePaths(expandReferences(s, env), paths), POD_IP);
     const argv = containerArgv(runtime, c.spec.command?.map(rewrite), c.spec.args?.map(rewrite));
     const [program, ...args] = argv;
     const startedAt = new Date();
@@ -201,7 +203,7 @@ export class PodRunner {
     }
     const processEnv: NodeJS.ProcessEnv = {};
     for (const name of HOST_ENV) if (process.env[name] !== undefined) processEnv[name] = process.env[name];
-    Object.assign(processEnv, runtime?.env, { HOSTNAME: this.name }, Object.fromEntries(Object.entries(env).map(([k, v]) => [k, rewritePaths(v, paths)])));
+    Object.assign(processEnv, runtime?.env, { HOSTNAME: this.name }, Object.fromEntries(Object.entries(env).map(([k, v]) => [k, resolveClusterNames(rewritePaths(v, paths), POD_IP)])));
     if (c.gpus.length > 0) processEnv.NVIDIA_VISIBLE_DEVICES = c.gpus.join(',');
     const cwd = c.spec.workingDir ? rewrite(c.spec.workingDir) : (runtime?.workingDir ?? c.dir);
     if (!existsSync(cwd)) mkdirSync(cwd, { recursive: true });

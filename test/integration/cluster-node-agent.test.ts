@@ -45,8 +45,10 @@ test('a pod asking for 2 GPUs is scheduled to a GPU node, runs, and succeeds wit
   await core.createNamespacedPod({
     namespace: NS,
     body: pod('two-gpus', {
-      command: ['sh', '-c', 'echo "name=$POD_NAME ns=$POD_NS ip=$POD_IP gpus=$NVIDIA_VISIBLE_DEVICES"'],
+      command: ['sh', '-c', 'echo "name=$POD_NAME ns=$POD_NS ip=$POD_IP gpus=$NVIDIA_VISIBLE_DEVICES master=$MASTER_ADDR:$(MASTER_PORT)"'],
       env: [
+        { name: 'MASTER_ADDR', value: 'run-worker-0.run.default.svc.cluster.local' },
+        { name: 'MASTER_PORT', value: '29500' },
         { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
         { name: 'POD_NS', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
         { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
@@ -65,7 +67,7 @@ test('a pod asking for 2 GPUs is scheduled to a GPU node, runs, and succeeds wit
 
   const logs = await kubectl(cluster.kubeconfigPath, ['logs', 'two-gpus']);
   assert.equal(logs.code, 0, logs.stderr);
-  assert.match(logs.stdout, /^name=two-gpus ns=default ip=127\.0\.0\.1 gpus=\d,\d\n$/);
+  assert.match(logs.stdout, /^name=two-gpus ns=default ip=127\.0\.0\.1 gpus=\d,\d master=127\.0\.0\.1:29500\n$/);
 });
 
 test('a failing process fails the pod with its exit code and the log tail as termination message', async () => {
