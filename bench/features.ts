@@ -1,0 +1,88 @@
+// `npm run bench -- features [--quick]`: encoder throughput per backend and batch size (speed-up over
+// batch 1 measured in the same run), feature-cache hit vs miss throughput on the same images, and bytes per
+// cached image in float16 vs float32. Forward passes are untimed once first (warm-up: kernel setup,
+// weight upload) and then timed. The cpu backend is ~14 s per 299 px image, so it runs batch 1 only.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { currentBackend, initBackend, type BackendName } from '../trainer-image/backend.js';
+import { openSynthetic } from '../trainer-image/data/synthetic.js';
+import { loadEncoder, type ImageEncoder } from '../trainer-image/model/encoder.js';
+import { extractFeatures } from '../trainer-image/model/extract-features.js';
+import { FeatureCache } from '../trainer-image/model/feature-cache.js';
+import { figure, type Figure } from './results.js';
+
+const ENCODERS = [
+  { encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 299 },
+  // Random weights are explicit here: throughput does not depend on the values.
+  { encoder: 'densenet121', encoderWeights: 'random', inputSize: 224 },
+] as const;
+
+async function imagesPerSecond(encoder: ImageEncoder, batch: number): Promise<number> {
+  const pixels = new Uint8Array(batch * encoder.inputSize * encoder.inputSize * 3);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
+  await encoder.encode(pixels, batch);
+  const started = performance.now();
+  await encoder.encode(pixels, batch);
+  return batch / ((performance.now() - started) / 1000);
+}
+
+async function available(name: BackendName): Promise<boolean> {
+  return (await initBackend(name)) === name && currentBackend() === name;
+}
+
+export default async function features(args: string[]): Promise<Figure[]> {
+  const quick = args.includes('--quick');
+  const figures: Figure[] = [];
+  const plan: [BackendName, number[]][] = [
+    ['tensorflow-gpu', [1, 8, 32]],
+    ['tensorflow', [1, 8, 32]],
+    ['wasm', quick ? [1, 8] : [1, 8, 32]],
+    ['cpu', [1]],
+  ];
+  for (const [backend, batches] of plan) {
+    if (!(await available(backend))) {
+      process.stderr.write(`features bench: backend ${backend} not available, skipped\n`);
+      continue;
+    }
+    for (const spec of ENCODERS) {
+      if (backend === 'cpu' && quick) continue;
+      const encoder = await loadEncoder(spec);
+      let single = 0;
+      for (const batch of batches) {
+        const rate = await imagesPerSecond(encoder, batch);
+        if (batch === 1) single = rate;
+        figures.push(figure(`${spec.encoder} ${spec.inputSize}px ${backend} batch ${batch}`, rate, 'images/s', batch === 1 ? null : single, batch === 1 ? 'reference' : '> 1x batch 1'));
+      }
+      encoder.dispose();
+    }
+  }
+
+  // Cache: the same 32 synthetic images through InceptionV3 at 139 px (the quickstart size), miss then hit.
+  await initBackend('wasm');
+  const dir = await mkdtemp(join(tmpdir(), 'bench-features-'));
+  try {
+    const items = openSynthetic({ images: quick ? 16 : 32, seed: 1 }).items();
+    const encoder = await loadEncoder({ encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 139 });
+    const cache = new FeatureCache(join(dir, 'f16'));
+    const miss = await extractFeatures(items, encoder, cache, { batchSize: 8 });
+    const hit = await extractFeatures(items, encoder, cache, { batchSize: 8 });
+    if (hit.summary.encoded !== 0) throw new Error('second pass encoded images: cache is broken');
+    const missRate = items.length / miss.summary.seconds;
+    figures.push(figure('extract inceptionv3 139px wasm, cache hit (vs miss)', items.length / hit.summary.seconds, 'images/s', missRate, '>> miss'));
+    encoder.dispose();
+
+    // Bytes per image at the default 299 px (8x8x2048 map + 2048 pooled), written through both dtypes.
+    const big = await loadEncoder({ encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 299 });
+    const few = items.slice(0, 2);
+    const half = new FeatureCache(join(dir, 'h'), 'float16');
+    const full = new FeatureCache(join(dir, 'f'), 'float32');
+    await extractFeatures(few, big, half, { batchSize: 2 });
+    await extractFeatures(few, big, full, { batchSize: 2 });
+    figures.push(figure('cache bytes per image, inceptionv3 299px, float16 (vs float32)', half.stats.bytesWritten / few.length, 'bytes', full.stats.bytesWritten / few.length, '~0.5 of float32'));
+    big.dispose();
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return figures;
+}
