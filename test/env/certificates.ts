@@ -4,7 +4,7 @@
 // EC P-256 keys: generating them takes milliseconds where RSA takes seconds on a busy 2-core machine.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export interface KeyPair {
@@ -82,9 +82,4 @@ export function createCertificateAuthority(dir: string): CertificateAuthority {
         `subjectAltName = ${[...ips.map((ip) => `IP:${ip}`), ...dnsNames.map((d) => `DNS:${d}`)].join(',')}`,
       ]),
   };
-}
-
-/** The PEM contents of a key pair, for node's tls options. */
-export function readKeyPair(pair: KeyPair): { cert: string; key: string } {
-  return { cert: readFileSync(pair.certPath, 'utf8'), key: readFileSync(pair.keyPath, 'utf8') };
 }

@@ -222,7 +222,15 @@ export class NodeAgent {
 
   private async updateNodeStatus(node: AgentNode): Promise<void> {
     if (node.partitioned || this.stopped) return;
-    const current = await node.core.readNode({ name: node.name });
+    let current: V1Node;
+    try {
+      current = await node.core.readNode({ name: node.name });
+    } catch (err) {
+      // Someone deleted the Node object: a kubelet registers again.
+      if (statusCode(err) !== 404) throw err;
+      await this.register(node);
+      return;
+    }
     // A patch rather than read-modify-write: NodeRestriction refuses any update from a node whose copy of
     // spec.taints differs from the stored one, and the node-lifecycle controller changes taints at any time.
     await node.core.patchNodeStatus(

@@ -75,6 +75,7 @@ export class PodRunner {
   startTime = new Date();
   eviction?: PodEviction;
   terminating = false;
+  private volumeRetry?: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(
@@ -105,6 +106,7 @@ export class PodRunner {
       return;
     }
     for (const c of this.containers) {
+      if (c.gpus.length > 0) continue;
       const count = parseQuantity(c.spec.resources?.limits?.['nvidia.com/gpu'] ?? c.spec.resources?.requests?.['nvidia.com/gpu'] ?? 0);
       if (count === 0) continue;
       const gpus = this.host.allocateGpus(count);
@@ -117,9 +119,11 @@ export class PodRunner {
     try {
       await this.prepareVolumes();
     } catch (err) {
-      this.log.warn({ err }, 'volume setup failed');
+      // The kubelet retries mounts (a Secret created after the pod); so do we, until the pod goes away.
+      this.log.warn({ err: String(err) }, 'volume setup failed; retrying');
       for (const c of this.containers) c.state = { kind: 'waiting', reason: 'ContainerCreating', message: String(err) };
       this.host.changed(this);
+      if (!this.terminating && !this.eviction) this.volumeRetry = setTimeout(() => void this.start(), 2000);
       return;
     }
     await Promise.all(this.containers.map((c) => this.startContainer(c)));
@@ -274,6 +278,7 @@ export class PodRunner {
   /** Stops every container: SIGTERM, SIGKILL after graceSeconds; no restarts afterwards. */
   async terminate(graceSeconds: number): Promise<void> {
     this.terminating = true;
+    clearTimeout(this.volumeRetry);
     for (const c of this.containers) {
       if (c.restartTimer) {
         clearTimeout(c.restartTimer);
@@ -379,15 +384,11 @@ export class PodRunner {
     return !!c && (c.state.kind === 'running' || !!c.restartTimer);
   }
 
-  releaseAll(): void {
+  cleanup(): void {
     for (const c of this.containers) {
       if (c.gpus.length > 0) this.host.releaseGpus(c.gpus);
       c.gpus = [];
     }
-  }
-
-  cleanup(): void {
-    this.releaseAll();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -113,6 +113,19 @@ test('a restartPolicy OnFailure pod is restarted and counts its restarts', async
   assert.equal(status?.lastState?.terminated?.exitCode, 1);
 });
 
+test('kubectl logs follows a running container to its end and tails a finished one', async () => {
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: pod('counter', { command: ['sh', '-c', 'for i in 1 2 3 4 5; do echo "line $i"; sleep 0.3; done'] }),
+  });
+  await waitForPod(core, NS, 'counter', 'to run', (p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined);
+  const followed = await kubectl(cluster.kubeconfigPath, ['logs', '-f', 'counter']);
+  assert.equal(followed.code, 0, followed.stderr);
+  assert.equal(followed.stdout, 'line 1\nline 2\nline 3\nline 4\nline 5\n');
+  const tailed = await kubectl(cluster.kubeconfigPath, ['logs', '--tail=2', 'counter']);
+  assert.equal(tailed.stdout, 'line 4\nline 5\n');
+});
+
 test('a pod asking for more GPUs than any node has stays Pending with the scheduler\'s reason', async () => {
   await core.createNamespacedPod({
     namespace: NS,
