@@ -154,8 +154,3 @@ function pick(shape: FeatureShape): FeatureShape {
 function bytes(a: Uint16Array | Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
-
-/** Bytes one entry takes on disk for this shape and dtype (header size varies by a few bytes). */
-export function entryBytes(shape: FeatureShape, dtype: CacheDtype): number {
-  return (shape.regions * shape.channels + shape.channels) * (dtype === 'float16' ? 2 : 4);
-}
