@@ -70,6 +70,29 @@ test('a pod asking for 2 GPUs is scheduled to a GPU node, runs, and succeeds wit
   assert.match(logs.stdout, /^name=two-gpus ns=default ip=127\.0\.0\.1 gpus=\d,\d master=127\.0\.0\.1:29500\n$/);
 });
 
+test('captionrun images run this checkout\'s CLI, as entrypoint and as the captionrun program', async () => {
+  const manifest = 'manifests/examples/quickstart.yaml';
+  await core.createNamespacedPod({
+    namespace: NS,
+    body: {
+      metadata: { name: 'cli', namespace: NS },
+      spec: {
+        restartPolicy: 'Never',
+        containers: [
+          { name: 'entrypoint', image: 'captionrun/trainer:dev', args: ['validate', manifest] },
+          { name: 'program', image: 'registry.example.com/captionrun/trainer:v1', command: ['captionrun', 'validate', manifest] },
+        ],
+      },
+    },
+  });
+  const done = await waitForPod(core, NS, 'cli', 'to finish', isTerminal);
+  assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.containerStatuses));
+  for (const container of ['entrypoint', 'program']) {
+    const logs = await kubectl(cluster.kubeconfigPath, ['logs', 'cli', '-c', container]);
+    assert.match(logs.stdout, /quickstart\.yaml \(quickstart\): valid/);
+  }
+});
+
 test('a failing process fails the pod with its exit code and the log tail as termination message', async () => {
   await core.createNamespacedPod({
     namespace: NS,
