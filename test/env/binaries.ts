@@ -1,7 +1,8 @@
 // Locates the test cluster's upstream binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
 // etcd, minio, helm), building them once with build-binaries.sh into a cache outside the repo.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,7 +14,13 @@ let cached: string | undefined;
 export function binDir(): string {
   if (cached) return cached;
   const script = fileURLToPath(new URL('./build-binaries.sh', import.meta.url));
-  cached = execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  // Test files, `npm run cluster` and CI may all ask at once on a fresh machine: one builds, the rest wait.
+  const cache = process.env.CAPTIONRUN_CACHE ?? join(homedir(), '.cache', 'captionrun');
+  mkdirSync(cache, { recursive: true });
+  cached = execFileSync('flock', [join(cache, 'build.lock'), 'bash', script], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).trim();
   return cached;
 }
 
