@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { tokenizeCaption } from '../../trainer-image/eval/tokenizer.js';
+import { openFlickr8k } from '../../trainer-image/data/flickr8k.js';
 import { END_ID, maxCaptionLength, PAD_ID, percentile, START_ID, tokenize, UNK_ID, Vocabulary } from '../../trainer-image/data/tokenizer.js';
 
 test('tokenize lowercases, drops punctuation and splits clitics like the PTB tokenizer', () => {
+  assert.deepEqual(tokenize('We cannot see'), ['we', 'can', 'not', 'see']);
   assert.deepEqual(tokenize('A dog\'s ball, isn\'t it?'), ['a', 'dog', "'s", 'ball', 'is', "n't", 'it']);
   assert.deepEqual(tokenize('Two  men -- playing "soccer" .'), ['two', 'men', 'playing', 'soccer']);
   assert.deepEqual(tokenize("the kids' toys at 3 o'clock"), ['the', 'kids', 'toys', 'at', '3', "o'clock"]);
   assert.deepEqual(tokenize(' . , '), []);
+  assert.deepEqual(tokenize('A snow-covered hill - cross-country -- skiing.'), ['a', 'snow-covered', 'hill', 'cross-country', 'skiing']);
 });
 
 test('vocabulary: special ids, frequency order, min count and size cap', () => {
@@ -46,4 +50,12 @@ test('percentile is nearest-rank and maxCaptionLength adds room for <start> and 
   const caps = [...Array.from({ length: 19 }, () => 'one two three'), 'one two three four five six seven eight nine ten'];
   assert.equal(maxCaptionLength(caps), 5);
   assert.throws(() => percentile([], 0.5));
+});
+
+test('training tokens equal the COCO evaluation tokens on every caption of the Flickr8k sample', async () => {
+  const dataset = await openFlickr8k('/work/shared/data/flickr8k-sample');
+  const captions = dataset.items().flatMap((it) => it.captions);
+  const differing = captions.filter((c) => tokenize(c).join(' ') !== tokenizeCaption(c));
+  assert.deepEqual(differing, []);
+  assert.ok(captions.length > 4000);
 });

@@ -15,13 +15,23 @@ export const END_ID = 2;
 export const UNK_ID = 3;
 
 const CLITIC = /^(.+?)(n't|'s|'re|'ve|'ll|'d|'m)$/;
+/** Words PTB splits in two. */
+const PTB_SPLITS: Record<string, [string, string]> = { cannot: ['can', 'not'], gonna: ['gon', 'na'], gotta: ['got', 'ta'], wanna: ['wan', 'na'] };
 
-/** Splits a caption into lowercase word tokens of [a-z0-9']; everything else separates words. */
+/**
+ * Splits a caption into lowercase word tokens of [a-z0-9'] with inner hyphens kept ("snow-covered", as PTB
+ * does); everything else, "--" included, separates words.
+ */
 export function tokenize(text: string): string[] {
   const out: string[] = [];
-  for (const raw of text.toLowerCase().split(/[^a-z0-9']+/)) {
-    const word = raw.replace(/^'+(?!s$|re$|ve$|ll$|d$|m$)|'+$/g, '');
+  for (const raw of text.toLowerCase().split(/[^a-z0-9'-]+|-{2,}/)) {
+    const word = raw.replace(/^-+|-+$/g, '').replace(/^'+(?!s$|re$|ve$|ll$|d$|m$)|'+$/g, '');
     if (word === '' || /^'+$/.test(word)) continue;
+    const split = PTB_SPLITS[word];
+    if (split) {
+      out.push(...split);
+      continue;
+    }
     const m = CLITIC.exec(word);
     if (m && m[1] !== undefined && m[2] !== undefined && !m[1].endsWith("'")) out.push(m[1], m[2]);
     else out.push(word);
