@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { MANIFEST_FILE, parseCheckpointName } from './layout.js';
-import type { CheckpointStore, StoreDescriptor } from './store.js';
+import { sourceBytes, type CheckpointStore, type FileSource, type StoreDescriptor } from './store.js';
 
 const READ_CHUNK = 1 << 20;
+const WRITE_CHUNK = 8 << 20;
 
 export class FsStore implements CheckpointStore {
   readonly uri: string;
@@ -30,16 +31,15 @@ export class FsStore implements CheckpointStore {
     }
   }
 
-  async writeFile(path: string, source: () => AsyncIterable<Uint8Array>): Promise<void> {
+  async writeFile(path: string, source: FileSource): Promise<void> {
+    const data = await sourceBytes(source);
     const target = this.resolve(path);
     const dir = dirname(target);
     await this.ensureDir(dir);
     const tmp = join(dir, `.${path.split('/').pop() ?? 'file'}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     const fh = await open(tmp, 'w', 0o644);
     try {
-      for await (const chunk of source()) {
-        for (let off = 0; off < chunk.byteLength; ) off += (await fh.write(chunk, off)).bytesWritten;
-      }
+      for (let off = 0; off < data.byteLength; ) off += (await fh.write(data, off, Math.min(WRITE_CHUNK, data.byteLength - off), off)).bytesWritten;
       await fh.sync();
     } catch (err) {
       await fh.close();

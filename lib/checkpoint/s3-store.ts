@@ -4,7 +4,6 @@
 // inside a time budget, then reported as StoreUnavailableError.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -18,7 +17,7 @@ import type { Logger } from '../telemetry/logger.js';
 import { InvalidInputError } from '../errors.js';
 import { MANIFEST_FILE, parseCheckpointName } from './layout.js';
 import { withRetry } from './retry.js';
-import type { CheckpointStore, StoreDescriptor } from './store.js';
+import { sourceBytes, type CheckpointStore, type FileSource, type StoreDescriptor } from './store.js';
 
 export interface S3StoreOptions {
   /** e.g. http://minio:9000; default: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, then AWS itself. */
@@ -85,11 +84,13 @@ export class S3Store implements CheckpointStore {
     return names;
   }
 
-  async writeFile(path: string, source: () => AsyncIterable<Uint8Array>): Promise<void> {
+  async writeFile(path: string, source: FileSource): Promise<void> {
+    const data = await sourceBytes(source);
     await this.retry(`upload ${path}`, async () => {
+      // A Uint8Array body is cut into parts as views, without copying; a retry starts the object over.
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key: this.key(path), Body: Readable.from(source(), { objectMode: false }), ChecksumAlgorithm: 'SHA256' },
+        params: { Bucket: this.bucket, Key: this.key(path), Body: data, ChecksumAlgorithm: 'SHA256' },
         partSize: this.options.partSizeBytes ?? 8 << 20,
         queueSize: this.options.queueSize ?? 4,
         leavePartsOnError: false,

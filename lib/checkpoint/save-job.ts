@@ -1,12 +1,12 @@
-// Writes one checkpoint: every file streamed through its digest as it goes to the store (the digest of
-// the bytes actually sent, computed on the way, never by reading them back), then MANIFEST.json last.
+// Writes one checkpoint: every file digested while the store uploads it (from the same immutable buffer the
+// upload reads, so nothing is ever read back from the store), then MANIFEST.json last.
 // Runs in the writer's worker thread; it is a plain function so that tests can drive it directly.
 import { createDigest, type HashAlgorithm } from './digest.js';
 import { checkpointName, MANIFEST_FILE, STATE_FILE } from './layout.js';
 import { serializeManifest, type Manifest, type ManifestFile } from './manifest.js';
 import type { CheckpointStore } from './store.js';
 
-const CHUNK = 1 << 20;
+const SLICE = 1 << 20;
 
 export interface SaveJob {
   step: number;
@@ -43,24 +43,25 @@ export async function writeCheckpoint(store: CheckpointStore, job: SaveJob, opti
     producer: options.producer,
     metrics: job.metrics,
   });
-  await store.writeFile(`${name}/${MANIFEST_FILE}`, async function* () {
-    yield manifestBytes;
-  });
+  await store.writeFile(`${name}/${MANIFEST_FILE}`, manifestBytes);
   const manifest = JSON.parse(new TextDecoder().decode(manifestBytes)) as Manifest;
   return { manifest, bytes: entries.reduce((n, e) => n + e.bytes, manifestBytes.byteLength) };
 }
 
 async function writeHashed(store: CheckpointStore, path: string, name: string, data: Uint8Array, algorithm: HashAlgorithm): Promise<ManifestFile> {
-  let digest = '';
-  await store.writeFile(path, async function* () {
-    // A fresh digest per attempt: a retried upload streams the bytes again from the start.
-    const d = await createDigest(algorithm);
-    for (let off = 0; off < data.byteLength; off += CHUNK) {
-      const chunk = data.subarray(off, Math.min(off + CHUNK, data.byteLength));
-      d.update(chunk);
-      yield chunk;
-    }
-    digest = d.hex();
-  });
+  const [, digest] = await Promise.all([store.writeFile(path, data), digestInSlices(data, algorithm)]);
   return { name, bytes: data.byteLength, digest };
+}
+
+/**
+ * Hashes in slices, yielding to the event loop between them, so that the upload's network I/O keeps
+ * flowing while the digest is computed instead of waiting for it.
+ */
+async function digestInSlices(data: Uint8Array, algorithm: HashAlgorithm): Promise<string> {
+  const d = await createDigest(algorithm);
+  for (let off = 0; off < data.byteLength; off += SLICE) {
+    d.update(data.subarray(off, Math.min(off + SLICE, data.byteLength)));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  return d.hex();
 }

@@ -11,7 +11,7 @@ import { rng } from './checkpoint-corruptions.js';
 import { crashSnapshot } from './checkpoint-crash-data.js';
 
 const child = fileURLToPath(new URL('./checkpoint-crash-child.ts', import.meta.url));
-const KILLS = 4;
+const KILLS = 3;
 let minio: MinioServer;
 let dir: string;
 

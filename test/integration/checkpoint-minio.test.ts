@@ -73,13 +73,13 @@ test('a multipart checkpoint on MinIO loads back bit-exact, and the server holds
   await store.close();
 });
 
-test('120 seeded random corruptions on MinIO: none loads, each is reported with a reason', async () => {
+test('80 seeded random corruptions on MinIO: none loads, each is reported with a reason', async () => {
   const prefix = 'ns/corrupt';
   const store = openStore(`s3://${BUCKET}/${prefix}`, { s3: s3Options() });
   const raw = rawAccess(prefix);
   const pristine = await writePristine(store, raw, 7);
-  const stats = await runCorruptionTrials(store, raw, pristine, 120, 77);
-  assert.equal(stats.trials, 120);
+  const stats = await runCorruptionTrials(store, raw, pristine, 80, 77);
+  assert.equal(stats.trials, 80);
   assert.equal(stats.corruptLoaded, 0);
   await store.close();
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { openStore } from '../../lib/checkpoint/index.js';
 import { runCorruptionTrials, writePristine, type RawAccess } from '../integration/checkpoint-corruptions.js';
 
-test('1,200 seeded random corruptions on the filesystem store: none loads, each is reported with a reason', async () => {
+test('1,000 seeded random corruptions on the filesystem store: none loads, each is reported with a reason', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'captionrun-corrupt-'));
   const store = openStore(dir);
   const raw: RawAccess = {
@@ -16,8 +16,8 @@ test('1,200 seeded random corruptions on the filesystem store: none loads, each 
     remove: (p) => rm(join(dir, p)),
   };
   const pristine = await writePristine(store, raw, 42);
-  const stats = await runCorruptionTrials(store, raw, pristine, 1200, 4242);
-  assert.equal(stats.trials, 1200);
+  const stats = await runCorruptionTrials(store, raw, pristine, 1000, 4242);
+  assert.equal(stats.trials, 1000);
   assert.equal(stats.corruptLoaded, 0);
   // Every kind of damage was exercised, and the reasons cover the rules that catch them.
   assert.equal(Object.keys(stats.byKind).length, 10, JSON.stringify(stats.byKind));
