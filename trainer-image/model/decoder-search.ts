@@ -3,7 +3,7 @@
 // attention maps can be drawn and checked against object boxes.
 import { tf } from '../backend.js';
 import type { Tensors } from './decoder-cells.js';
-import { initialState, oneHot, precomputeKeys, step, type DecoderConfig } from './decoder.js';
+import { initialState, oneHot, precomputeKeys, projectRegions, step, type DecoderConfig } from './decoder.js';
 
 export interface Caption {
   /** Word ids, without <start>, up to and excluding <end>. */
@@ -25,12 +25,13 @@ export function greedyDecode(cfg: DecoderConfig, p: Tensors, features: tf.Tensor
   const [batch, regions] = features.shape;
   const out: Caption[] = Array.from({ length: batch }, () => ({ tokens: [], alphas: [], logProb: 0 }));
   const done = new Array<boolean>(batch).fill(false);
-  const keys = tf.keep(precomputeKeys(cfg, p, features));
-  let state = initialState(cfg, p, features).map((s) => tf.keep(s));
+  const projected = projectRegions(p, features);
+  const keys = precomputeKeys(cfg, p, projected);
+  let state = initialState(cfg, p, projected);
   let tokens = new Float32Array(batch).fill(opts.startId);
   for (let t = 0; t <= opts.maxLength && !done.every(Boolean); t++) {
     const [next, words, logps, alphas] = tf.tidy(() => {
-      const r = step(cfg, p, features, keys, state, tf.tensor1d(tokens));
+      const r = step(cfg, p, projected, keys, state, tf.tensor1d(tokens));
       const logp = tf.logSoftmax(r.logits);
       const best = tf.argMax(logp, 1);
       const bestLogp = tf.sum(tf.mul(logp, oneHot(best as tf.Tensor1D, cfg.vocabSize)), 1);
@@ -54,7 +55,7 @@ export function greedyDecode(cfg: DecoderConfig, p: Tensors, features: tf.Tensor
     }
   }
   state.forEach((s) => s.dispose());
-  keys.dispose();
+  tf.dispose([projected, keys]);
   return out;
 }
 
@@ -70,8 +71,9 @@ interface Hypothesis extends Caption {
 export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D, beamSize: number, opts: SearchOptions): Caption {
   const regions = features.shape[1];
   const vocab = cfg.vocabSize;
-  const keys1 = precomputeKeys(cfg, p, features);
-  let state = initialState(cfg, p, features);
+  const projected = projectRegions(p, features);
+  const keys1 = precomputeKeys(cfg, p, projected);
+  let state = initialState(cfg, p, projected);
   let beams: Hypothesis[] = [{ tokens: [], alphas: [], logProb: 0, row: 0 }];
   const finished: Caption[] = [];
   for (let t = 0; t <= opts.maxLength && beams.length > 0; t++) {
@@ -80,7 +82,7 @@ export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D
     const { next, logps, alphas } = tf.tidy(() => {
       const gathered = state.map((s) => tf.gather(s, rows));
       const k = beams.length;
-      const feats = tf.tile(features, [k, 1, 1]) as tf.Tensor3D;
+      const feats = tf.tile(projected, [k, 1, 1]) as tf.Tensor3D;
       const keys = tf.tile(keys1, [k, 1, 1]) as tf.Tensor3D;
       const r = step(cfg, p, feats, keys, gathered, tf.tensor1d(inputs));
       return { next: r.state.map((s) => tf.keep(s)), logps: tf.logSoftmax(r.logits).dataSync(), alphas: r.alpha.dataSync() };
@@ -106,7 +108,7 @@ export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D
     beams = finished.length >= beamSize ? [] : survivors;
   }
   state.forEach((s) => s.dispose());
-  keys1.dispose();
+  tf.dispose([projected, keys1]);
   const score = (c: Caption): number => c.logProb / (c.tokens.length + 1);
   const best = [...finished].sort((a, b) => score(b) - score(a))[0];
   if (!best) throw new Error('beam search finished no hypothesis');

@@ -1,7 +1,11 @@
 // The caption decoder ("Show, Attend and Tell" family), read top to bottom:
-//   1. parameters: embedding, initial-state projections, attention, one recurrent cell, output projection;
-//   2. initialState: h0 (and c0) from the mean of the image's regions;
-//   3. step: one word in, next-word logits and attention weights out.
+//   1. parameters: region projection, embedding, initial-state projections, attention, one recurrent cell,
+//      output projection;
+//   2. projectRegions: each encoder region (2048 channels for InceptionV3) -> relu(f W_p + b_p) of
+//      embeddingDim, once per image, as the TensorFlow image-captioning tutorial's CNN_Encoder does: every
+//      later matmul then works on embeddingDim instead of 2048 channels;
+//   3. initialState: h0 (and c0) from the mean of the projected regions;
+//   4. step: one word in, next-word logits and attention weights over the regions out.
 // Two orderings, after the papers the attentions come from:
 //   bahdanau: attend with h_{t-1};  h_t = cell([e_t; context], s_{t-1});  o_t = h_t
 //   luong:    h_t = cell(e_t, s_{t-1});  attend with h_t;  o_t = tanh(W_c [h_t; context])
@@ -27,27 +31,30 @@ export interface DecoderConfig {
 
 /** Parameter names and shapes in a fixed order: the order of gradients, Adam moments and checkpoint files. */
 export function parameterShapes(cfg: DecoderConfig): [string, number[]][] {
-  const cellInput = cfg.attention === 'bahdanau' ? cfg.embeddingDim + cfg.featureDim : cfg.embeddingDim;
+  const region = cfg.embeddingDim;
+  const cellInput = cfg.attention === 'bahdanau' ? cfg.embeddingDim + region : cfg.embeddingDim;
   const shapes: Record<string, number[]> = {
+    'proj.W': [cfg.featureDim, region],
+    'proj.b': [region],
     embedding: [cfg.vocabSize, cfg.embeddingDim],
-    'init.Wh': [cfg.featureDim, cfg.hiddenDim],
+    'init.Wh': [region, cfg.hiddenDim],
     'init.bh': [cfg.hiddenDim],
-    ...(cfg.cell === 'lstm' ? { 'init.Wc': [cfg.featureDim, cfg.hiddenDim], 'init.bc': [cfg.hiddenDim] } : {}),
-    ...attentionShapes(cfg.attention, cfg.featureDim, cfg.hiddenDim, cfg.attentionDim),
+    ...(cfg.cell === 'lstm' ? { 'init.Wc': [region, cfg.hiddenDim], 'init.bc': [cfg.hiddenDim] } : {}),
+    ...attentionShapes(cfg.attention, region, cfg.hiddenDim, cfg.attentionDim),
     ...cellShapes(cfg.cell, 'cell', cellInput, cfg.hiddenDim),
-    ...(cfg.attention === 'luong' ? { 'luong.Wc': [cfg.hiddenDim + cfg.featureDim, cfg.hiddenDim] } : {}),
+    ...(cfg.attention === 'luong' ? { 'luong.Wc': [cfg.hiddenDim + region, cfg.hiddenDim] } : {}),
     'out.W': [cfg.hiddenDim, cfg.vocabSize],
     'out.b': [cfg.vocabSize],
   };
   return Object.entries(shapes);
 }
 
-/** The parameters step() reads (not the initial-state or per-image attention-key ones), in order. */
+/** The parameters step() reads (not the per-image projection, initial-state or attention-key ones), in order. */
 export function stepParameterNames(cfg: DecoderConfig): string[] {
   const perCaption = new Set(keyParameterNames(cfg.attention));
   return parameterShapes(cfg)
     .map(([name]) => name)
-    .filter((name) => !name.startsWith('init.') && !perCaption.has(name));
+    .filter((name) => !name.startsWith('init.') && !name.startsWith('proj.') && !perCaption.has(name));
 }
 
 /**
@@ -113,17 +120,24 @@ export function oneHot(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
   return tf.cast(tf.oneHot(tf.cast(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
 }
 
-/** h0 (and c0) = tanh(mean over regions of the features x W + b). */
-export function initialState(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D): tf.Tensor2D[] {
-  const mean = tf.mean(features, 1) as tf.Tensor2D;
+/** Encoder regions [batch, regions, featureDim] -> relu(f W_p + b_p): [batch, regions, embeddingDim]. */
+export function projectRegions(p: Tensors, features: tf.Tensor3D): tf.Tensor3D {
+  const [batch, regions, channels] = features.shape;
+  const flat = tf.reshape(features, [batch * regions, channels]) as tf.Tensor2D;
+  return tf.reshape(tf.relu(tf.add(tf.matMul(flat, p['proj.W'] as tf.Tensor2D), p['proj.b'] as tf.Tensor)), [batch, regions, -1]);
+}
+
+/** h0 (and c0) = tanh(mean over the projected regions x W + b). */
+export function initialState(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D): tf.Tensor2D[] {
+  const mean = tf.mean(regions, 1) as tf.Tensor2D;
   const h = tf.tanh(tf.add(tf.matMul(mean, p['init.Wh'] as tf.Tensor2D), p['init.bh'] as tf.Tensor)) as tf.Tensor2D;
   if (cfg.cell === 'gru') return [h];
   const c = tf.tanh(tf.add(tf.matMul(mean, p['init.Wc'] as tf.Tensor2D), p['init.bc'] as tf.Tensor)) as tf.Tensor2D;
   return [h, c];
 }
 
-export function precomputeKeys(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D): tf.Tensor3D {
-  return attentionKeys(cfg.attention, p, features);
+export function precomputeKeys(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D): tf.Tensor3D {
+  return attentionKeys(cfg.attention, p, regions);
 }
 
 export interface StepResult {
@@ -133,13 +147,14 @@ export interface StepResult {
 }
 
 /**
- * One decoder step. `dropoutMask` ([batch, hidden], already scaled by 1/(1-p)) is drawn by the caller
+ * One decoder step over projected regions (projectRegions) and their attention keys (precomputeKeys).
+ * `dropoutMask` ([batch, hidden], already scaled by 1/(1-p)) is drawn by the caller
  * from the seeded RNG so that a step and its recomputation drop the same units; omit it to decode.
  */
 export function step(
   cfg: DecoderConfig,
   p: Tensors,
-  features: tf.Tensor3D,
+  regions: tf.Tensor3D,
   keys: tf.Tensor3D,
   state: tf.Tensor2D[],
   tokens: tf.Tensor1D,
@@ -150,13 +165,13 @@ export function step(
   let out: tf.Tensor2D;
   let alpha: tf.Tensor2D;
   if (cfg.attention === 'bahdanau') {
-    const a = attend('bahdanau', p, features, keys, state[0] as tf.Tensor2D);
+    const a = attend('bahdanau', p, regions, keys, state[0] as tf.Tensor2D);
     next = cellStep(cfg.cell, p, 'cell', tf.concat([e, a.context], 1), state);
     out = next[0] as tf.Tensor2D;
     alpha = a.alpha;
   } else {
     next = cellStep(cfg.cell, p, 'cell', e, state);
-    const a = attend('luong', p, features, keys, next[0] as tf.Tensor2D);
+    const a = attend('luong', p, regions, keys, next[0] as tf.Tensor2D);
     out = tf.tanh(tf.matMul(tf.concat([next[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
     alpha = a.alpha;
   }

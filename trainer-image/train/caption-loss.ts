@@ -8,7 +8,7 @@
 // prediction are carried, the block's summed loss and attention mass come out next to them.
 import { tf } from '../backend.js';
 import type { Tensors } from '../model/decoder-cells.js';
-import { initialState, numStateTensors, oneHot, precomputeKeys, step, stepParameterNames, type DecoderConfig } from '../model/decoder.js';
+import { initialState, numStateTensors, oneHot, precomputeKeys, projectRegions, step, stepParameterNames, type DecoderConfig } from '../model/decoder.js';
 import { recomputedInBackward } from './gradient-checkpointing.js';
 
 export interface CaptionBatch {
@@ -47,10 +47,11 @@ export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch,
   const regions = batch.features.shape[1];
   const names = stepParameterNames(cfg);
   const params = names.map((n) => p[n] as tf.Tensor);
-  const keys = precomputeKeys(cfg, p, batch.features);
+  const projected = projectRegions(p, batch.features);
+  const keys = precomputeKeys(cfg, p, projected);
   const sampling = noise.teacherCoins !== undefined;
   const carryWidth = numStateTensors(cfg) * cfg.hiddenDim + 1;
-  let carry: tf.Tensor2D = tf.concat([...initialState(cfg, p, batch.features), tf.zeros([batchSize, 1])], 1);
+  let carry: tf.Tensor2D = tf.concat([...initialState(cfg, p, projected), tf.zeros([batchSize, 1])], 1);
   const lossParts: tf.Tensor[] = [];
   const massParts: tf.Tensor[] = [];
   const placeholder = tf.zeros([1]);
@@ -59,7 +60,7 @@ export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch,
     const block = (xs: tf.Tensor[]): tf.Tensor => runBlock(cfg, names, k, { dropout: noise.dropout !== undefined, sampling }, xs);
     const inputs = [
       carry,
-      batch.features,
+      projected,
       keys,
       tf.slice(batch.inputs, [0, start], [batchSize, k]),
       tf.slice(batch.targets, [0, start], [batchSize, k]),
@@ -81,14 +82,14 @@ export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch,
   return { total, crossEntropy };
 }
 
-// Input layout of a block: carry, features, keys, input ids, target ids, mask, dropout, coins, ...params.
-// Gradients flow into the carry, the attention keys and the parameters.
+// Input layout of a block: carry, projected regions, keys, input ids, target ids, mask, dropout, coins,
+// ...params. Gradients flow into the carry, the regions, the attention keys and the parameters.
 function differentiableInputs(numParams: number): boolean[] {
-  return [true, false, true, false, false, false, false, false, ...Array<boolean>(numParams).fill(true)];
+  return [true, true, true, false, false, false, false, false, ...Array<boolean>(numParams).fill(true)];
 }
 
 function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout: boolean; sampling: boolean }, xs: tf.Tensor[]): tf.Tensor {
-  const [carry, features, keys, inputs, targets, mask, dropout, coins] = xs as [
+  const [carry, regions, keys, inputs, targets, mask, dropout, coins] = xs as [
     tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor2D,
   ];
   const p: Tensors = Object.fromEntries(names.map((n, i) => [n, xs[8 + i] as tf.Tensor]));
@@ -106,7 +107,7 @@ function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout
       tokens = tf.add(tf.mul(coin, truth), tf.mul(tf.sub(1, coin), previous)) as tf.Tensor1D;
     }
     const drop = has.dropout ? (tf.squeeze(tf.slice(dropout, [t, 0, 0], [1, batchSize, cfg.hiddenDim]), [0]) as tf.Tensor2D) : undefined;
-    const r = step(cfg, p, features, keys, state, tokens, drop);
+    const r = step(cfg, p, regions, keys, state, tokens, drop);
     const m = column(mask, t);
     const target = oneHot(column(targets, t), cfg.vocabSize);
     const nll = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(r.logits)), 1)) as tf.Tensor1D;

@@ -1,15 +1,10 @@
-// The trainer's only dependency on lib/checkpoint: where checkpoints go, how a snapshot is saved (in the
-// background, at most one in flight) and how the latest valid one is loaded. Everything else in the
+// The trainer's only dependency on lib/checkpoint: where checkpoints go, how a snapshot is saved (by the
+// background writer, at most one in flight) and how the latest valid one is loaded. Everything else in the
 // trainer sees only this interface.
 import { readFileSync } from 'node:fs';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
-import { runUri } from '../../lib/checkpoint/layout.js';
-import { openStore } from '../../lib/checkpoint/open-store.js';
-import { CheckpointReader } from '../../lib/checkpoint/reader.js';
-import { applyRetention } from '../../lib/checkpoint/retention.js';
-import { writeCheckpoint } from '../../lib/checkpoint/save-job.js';
-import type { CheckpointStore } from '../../lib/checkpoint/store.js';
+import { CheckpointReader, CheckpointWriter, openStore, runUri, type CheckpointStore } from '../../lib/checkpoint/index.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { tf } from '../backend.js';
 import type { Snapshot } from './snapshot.js';
@@ -25,8 +20,12 @@ export interface CheckpointIO {
   latest(): Promise<LoadedState | undefined>;
   /** Fails fast, before any training, when the store refuses writes (read-only directory, denied bucket). */
   checkWritable(): Promise<void>;
-  /** Queues a save; waits only while the previous save is still in flight. */
-  save(snapshot: Snapshot): Promise<void>;
+  /**
+   * Hands a snapshot to the background writer. With `must` it first waits for the save in flight (a final
+   * or epoch-end checkpoint may not be skipped); otherwise spec.checkpoint.whenBusy decides. Returns
+   * whether the snapshot was accepted.
+   */
+  save(snapshot: Snapshot, must: boolean): Promise<boolean>;
   /** Resolves when every queued save is committed; rejects with the first save error. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -59,20 +58,23 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
     s3: s3 ? { endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.forcePathStyle } : undefined,
   });
   const reader = new CheckpointReader(store, { logger: opts.logger });
-  let inFlight: Promise<void> = Promise.resolve();
-  let failure: unknown;
-  let parent: string | null = null;
-  const producer = { captionrun: packageVersion(), node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() };
+  let writer: CheckpointWriter | undefined;
+  let resumedFrom: string | null = null;
+  const writerOf = (): CheckpointWriter => {
+    writer ??= new CheckpointWriter({
+      store,
+      hashAlgorithm: opts.spec.hash,
+      whenBusy: opts.spec.whenBusy,
+      resumedFrom,
+      retention: { keepLast: opts.spec.keepLast, keepBest: opts.spec.keepBest, metric: opts.metric, higherIsBetter: opts.higherIsBetter },
+      producer: { captionrun: packageVersion(), node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() },
+      logger: opts.logger,
+    });
+    return writer;
+  };
 
   return {
     uri,
-    async latest() {
-      const { checkpoint, invalid } = await reader.loadLatest();
-      for (const bad of invalid) opts.logger.warn({ checkpoint: bad.name, reason: bad.reason, detail: bad.detail }, `skipping invalid checkpoint ${bad.name}`);
-      if (!checkpoint) return undefined;
-      parent = checkpoint.name;
-      return { name: checkpoint.name, files: checkpoint.files, state: checkpoint.state };
-    },
     async checkWritable() {
       const probe = '.write-probe';
       try {
@@ -82,39 +84,30 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
         await store.deleteFile(probe);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? (err as { name?: string }).name ?? '';
-        const denied = ['EACCES', 'EPERM', 'EROFS', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket'].includes(code);
+        const denied = ['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST', 'AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'NoSuchBucket'].includes(code);
         const message = `checkpoint store ${uri} refuses writes: ${(err as Error).message}`;
         if (denied) throw new InvalidInputError(message, { field: 'spec.checkpoint.store', hint: 'give the trainer write access or choose another store', cause: err });
         throw err;
       }
     },
-    async save(snapshot) {
-      await inFlight;
-      if (failure) throw failure;
-      inFlight = (async () => {
-        const started = Date.now();
-        const { manifest, bytes } = await writeCheckpoint(
-          store,
-          { ...snapshot, metrics: snapshot.metrics ?? {}, parent, createdAt: new Date().toISOString() },
-          { hashAlgorithm: opts.spec.hash, producer },
-        );
-        parent = `ckpt-${String(manifest.step).padStart(12, '0')}`;
-        opts.logger.info({ checkpoint: parent, step: manifest.step, bytes, ms: Date.now() - started }, `checkpoint ${parent} committed`);
-        await applyRetention(
-          reader,
-          { keepLast: opts.spec.keepLast, keepBest: opts.spec.keepBest, metric: opts.metric, higherIsBetter: opts.higherIsBetter },
-          { logger: opts.logger },
-        );
-      })().catch((err: unknown) => {
-        failure = err;
-      });
+    async latest() {
+      const { checkpoint, invalid } = await reader.loadLatest();
+      for (const bad of invalid) opts.logger.warn({ checkpoint: bad.name, reason: bad.reason, detail: bad.detail }, `skipping invalid checkpoint ${bad.name}`);
+      if (!checkpoint) return undefined;
+      resumedFrom = checkpoint.name;
+      return { name: checkpoint.name, files: checkpoint.files, state: checkpoint.state };
+    },
+    async save(snapshot, must) {
+      const w = writerOf();
+      if (must) await w.flush();
+      const result = await w.save(snapshot);
+      return result.accepted;
     },
     async flush() {
-      await inFlight;
-      if (failure) throw failure;
+      await writer?.flush();
     },
     async close() {
-      await inFlight;
+      await writer?.close();
       await store.close();
     },
   };

@@ -80,13 +80,12 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
   const startStep = state.step;
   let lastInfoLog = 0;
 
-  const save = async (metrics?: Record<string, number>): Promise<void> => {
+  const save = async (must: boolean, metrics?: Record<string, number>): Promise<void> => {
     state.adamSteps = adam.t;
-    await ctx.checkpoints.save(captureSnapshot(decoder, adam, data.vocabulary, state, metrics));
-    lastSaved = state.step;
+    if (await ctx.checkpoints.save(captureSnapshot(decoder, adam, data.vocabulary, state, metrics), must)) lastSaved = state.step;
   };
   const stop = async (): Promise<LoopOutcome> => {
-    if (lastSaved !== state.step) await save();
+    if (lastSaved !== state.step) await save(true);
     await ctx.checkpoints.flush();
     log.info({ step: state.step, epoch: state.cursor.epoch }, `stopped on request at step ${state.step}; final checkpoint written`);
     return { kind: 'stopped', state };
@@ -96,6 +95,8 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
     const epoch = state.cursor.epoch;
     const order = epochOrder(examples.length, t.seed, epoch, config.distributed.rank);
     for (let b = state.cursor.batch; b < perEpoch; b++) {
+      // A step is synchronous tfjs work: yield once so a pending SIGTERM handler gets to run.
+      await new Promise<void>((resolve) => setImmediate(resolve));
       if (ctx.stopRequested()) return stop();
       const picked = order.slice(b * hyper.batchSize, (b + 1) * hyper.batchSize).map((i) => examples[i] as Example);
       const batch = makeBatch(data.train.table, picked);
@@ -117,7 +118,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
         log.info(progress, `step ${state.step}/${totalSteps} loss ${progress.loss} (${progress.stepsPerSecond} steps/s, ETA ${progress.etaSeconds} s)`);
       }
       const epochEndSave = config.checkpoint.everyEpoch && b === perEpoch - 1;
-      if (config.checkpoint.everySteps && state.step % config.checkpoint.everySteps === 0 && !epochEndSave) await save({ loss: r.loss });
+      if (config.checkpoint.everySteps && state.step % config.checkpoint.everySteps === 0 && !epochEndSave) await save(false, { loss: r.loss });
     }
     const trainLoss = state.epochLoss.steps > 0 ? state.epochLoss.sum / state.epochLoss.steps : Number.NaN;
     const record = endOfEpoch(ctx, state, schedule, opts, trainLoss, learningRateAt(state.lrSchedule, schedule, Math.max(0, state.step - 1)));
@@ -129,7 +130,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
     const metrics: Record<string, number> = { ...(Number.isFinite(record.trainLoss) ? { loss: record.trainLoss } : {}) };
     if (record.valBleu4 !== undefined) metrics.valBleu4 = record.valBleu4;
     if (record.valLoss !== undefined) metrics.valLoss = record.valLoss;
-    if (config.checkpoint.everyEpoch || state.finished) await save(metrics);
+    if (config.checkpoint.everyEpoch || state.finished) await save(true, metrics);
   }
   await ctx.checkpoints.flush();
   return { kind: 'finished', state };

@@ -1,9 +1,8 @@
 // From the dataset spec to what the loop trains on: the splits, their encoder features, the vocabulary
 // (built from the training captions, or the checkpoint's on resume) and the (image, caption) examples.
-import { InvalidInputError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { Dataset, DatasetItem } from '../data/dataset.js';
-import { openSynthetic } from '../data/synthetic.js';
+import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../data/open-dataset.js';
 import { tokenize, type Vocabulary } from '../data/tokenizer.js';
 import type { Example } from './batches.js';
 import type { TrainConfig } from './config.js';
@@ -11,16 +10,10 @@ import { loadFeatureTable, type FeatureTable } from './features.js';
 import { buildVocabulary, resolveMaxCaptionLength } from './hyperparameters.js';
 import type { TrainingData } from './loop.js';
 
-export function openDataset(config: TrainConfig): Dataset {
-  const spec = config.dataset;
-  if (spec.format === 'synthetic') return openSynthetic(spec.synthetic ?? {});
-  throw new InvalidInputError(`dataset format "${spec.format}" has no loader in this trainer yet; use format: synthetic`, { field: 'spec.dataset.format' });
-}
-
-/** The validation split: the spec's, or the dataset's conventional one ("val", "dev"). */
+/** The validation split: the spec's, or the format's conventional one; empty when the dataset has none. */
 export function validationItems(dataset: Dataset, config: TrainConfig): DatasetItem[] {
-  const name = config.dataset.validationSplit ?? dataset.splits.find((s) => s === 'val' || s === 'dev');
-  return name === undefined ? [] : dataset.items(name);
+  const name = config.dataset.validationSplit ?? DEFAULT_VALIDATION_SPLIT[config.dataset.format];
+  return dataset.splits.includes(name) ? dataset.items(name) : [];
 }
 
 export interface PreparedData {
@@ -31,7 +24,7 @@ export interface PreparedData {
 }
 
 export async function prepareData(config: TrainConfig, restored: { vocabulary: Vocabulary; maxCaptionLength: number } | undefined, log: Logger): Promise<PreparedData> {
-  const dataset = openDataset(config);
+  const dataset = await openDataset(config.dataset);
   for (const p of dataset.problems) log.warn(p, `dataset: ${p.message}`);
   const trainItems = dataset.items(config.dataset.trainSplit);
   const valItems = validationItems(dataset, config);

@@ -1,0 +1,92 @@
+// Exact resume through real processes: `captionrun train` (the supervisor) runs the trainer as a child; the
+// test kills that child with SIGKILL at two random steps, or stops it with SIGTERM, and the relaunched
+// trainer must end with weights byte-identical to an uninterrupted run's.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCli, tinySpec, type LogLine } from './train-helpers.js';
+
+const root = mkdtempSync(join(tmpdir(), 'captionrun-train-resume-'));
+// One feature cache for all runs: the encoder runs once per image, the trainers after that read float16 entries.
+const env = { CAPTIONRUN_FEATURE_CACHE: join(root, 'features'), CAPTIONRUN_LOG_LEVEL: 'debug' };
+
+function specFile(name: string): { file: string; output: string } {
+  const dir = join(root, name);
+  const file = `${dir}.yaml`;
+  writeFileSync(file, tinySpec({ name, checkpointDir: join(dir, 'checkpoints') }));
+  return { file, output: join(dir, 'outputs') };
+}
+
+async function trainUninterrupted(): Promise<Buffer> {
+  const { file, output } = specFile('straight');
+  const run = startCli(['train', '--output', output, file], env);
+  const { code } = await run.exit;
+  assert.equal(code, 0, run.stderrText().slice(-3000));
+  assert.match(run.stdout(), /Validation BLEU-4/);
+  return readFileSync(join(output, 'decoder.f32'));
+}
+
+let expected: Buffer | undefined;
+async function reference(): Promise<Buffer> {
+  expected ??= await trainUninterrupted();
+  return expected;
+}
+
+const isStep = (l: LogLine): boolean => l.msg === 'step' && typeof l.step === 'number' && typeof l.pid === 'number';
+
+test('SIGKILL at two random steps: the supervisor relaunches and the final weights are byte-identical', async () => {
+  const straight = await reference();
+  const totalSteps = straightSteps();
+  const first = 1 + Math.floor(Math.random() * (totalSteps / 2 - 1));
+  const second = first + 1 + Math.floor(Math.random() * (totalSteps - first - 2));
+  const { file, output } = specFile('killed');
+  const killedPids: number[] = [];
+  const targets = [first, second];
+  const run = startCli(['train', '--output', output, file], env, (line) => {
+    const target = targets[killedPids.length];
+    if (target === undefined || !isStep(line) || (line.step as number) < target || killedPids.includes(line.pid as number)) return;
+    killedPids.push(line.pid as number);
+    process.kill(line.pid as number, 'SIGKILL');
+  });
+  const { code } = await run.exit;
+  assert.equal(code, 0, `killed at steps ${first} and ${second}\n${run.stderrText().slice(-3000)}`);
+  const stepsByPid = new Map<number, number[]>();
+  for (const l of run.lines.filter(isStep)) stepsByPid.set(l.pid as number, [...(stepsByPid.get(l.pid as number) ?? []), l.step as number]);
+  assert.equal(killedPids.length, 2, `both kills happened (steps ${first}, ${second}); steps seen per trainer: ${JSON.stringify([...stepsByPid])}`);
+  const launches = run.lines.filter((l) => l.component === 'supervisor' && typeof l.msg === 'string' && l.msg.startsWith('trainer started'));
+  assert.equal(launches.length, 3, 'one launch and two relaunches');
+  const resumed = run.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('resuming from ckpt-'));
+  assert.equal(resumed.length, 2, 'each relaunch resumed from a checkpoint');
+  assert.ok(readFileSync(join(output, 'decoder.f32')).equals(straight), `weights differ (killed at steps ${first} and ${second})`);
+});
+
+test('SIGTERM: the trainer checkpoints the step it is on, the relaunch resumes there (0 steps lost), same weights', async () => {
+  const straight = await reference();
+  const { file, output } = specFile('terminated');
+  let termPid: number | undefined;
+  let stepAtTerm = -1;
+  const at = 3;
+  const run = startCli(['train', '--output', output, file], env, (line) => {
+    if (termPid !== undefined || !isStep(line) || (line.step as number) < at) return;
+    termPid = line.pid as number;
+    stepAtTerm = line.step as number;
+    process.kill(termPid, 'SIGTERM');
+  });
+  const { code } = await run.exit;
+  assert.equal(code, 0, run.stderrText().slice(-3000));
+  const stopped = run.lines.find((l) => l.pid === termPid && typeof l.msg === 'string' && l.msg.startsWith('stopped on request'));
+  assert.ok(stopped, 'the trainer said it stopped with a final checkpoint');
+  const exitLine = run.lines.find((l) => l.component === 'supervisor' && l.code === 75);
+  assert.ok(exitLine, 'the trainer exited 75 (Checkpointed)');
+  const stoppedAt = stopped.step as number;
+  assert.ok(stoppedAt >= stepAtTerm, 'the step in progress at SIGTERM was finished, not dropped');
+  const resumed = run.lines.find((l) => l.pid !== termPid && typeof l.msg === 'string' && l.msg.startsWith('resuming from ckpt-'));
+  assert.equal(resumed?.step, stoppedAt, 'the relaunch resumed at exactly the step the stopped trainer reached');
+  assert.ok(readFileSync(join(output, 'decoder.f32')).equals(straight));
+});
+
+function straightSteps(): number {
+  return (JSON.parse(readFileSync(join(root, 'straight', 'outputs', 'metrics.json'), 'utf8')) as { step: number }).step;
+}

@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { autoBatchSize, buildVocabulary, chooseHyperparameters, resolveMaxCaptionLength, scaledLearningRate } from '../../trainer-image/train/hyperparameters.js';
+import type { TrainingSpec } from '../../lib/api/types.js';
+
+const training = {
+  batchSize: 'auto',
+  maxCaptionLength: 'auto',
+  vocabularySize: 'auto',
+  minWordCount: 2,
+} as unknown as TrainingSpec; // only the fields these functions read
+
+test('auto batch size: the largest power of two that fits the memory budget and leaves 8 steps per epoch', () => {
+  assert.equal(autoBatchSize(1_000_000, 100_000_000, 100_000), 64);
+  assert.equal(autoBatchSize(1_000, 100_000_000, 1_000), 64, 'limited by the data: 1000 / 8 = 125 -> 64');
+  assert.equal(autoBatchSize(1_000, 1e12, 1e9), 256, 'capped');
+  assert.equal(autoBatchSize(1e12, 1e6, 1e6), 1, 'never below 1');
+});
+
+test('learning rate: 1e-3 scaled linearly with the global batch relative to 64, unless the spec sets it', () => {
+  assert.equal(scaledLearningRate(training, 128), 0.002);
+  assert.equal(scaledLearningRate({ ...training, learningRate: 0.01 }, 128), 0.01);
+});
+
+test('vocabulary keeps words seen minWordCount times; max caption length is the 95th percentile + 2', () => {
+  const captions = ['a red circle', 'a red square', 'a blue circle', ...Array.from({ length: 17 }, () => 'a red circle left of a blue square')];
+  const vocab = buildVocabulary(training, captions);
+  assert.equal(vocab.id('a') > 3, true);
+  assert.equal(vocab.size, 4 + 7);
+  assert.equal(resolveMaxCaptionLength(training, captions), 8 + 2);
+  assert.equal(resolveMaxCaptionLength({ ...training, maxCaptionLength: 12 }, captions), 12);
+});
+
+test('chooseHyperparameters measures memory only for an automatic batch size and records what was automatic', async () => {
+  let measured = 0;
+  const measure = async (): Promise<number> => {
+    measured += 1;
+    return 10_000;
+  };
+  const auto = await chooseHyperparameters(training, 10, 50, 1, 4096, 'wasm', measure);
+  assert.equal(measured, 1);
+  assert.ok(auto.batchSize >= 1 && (auto.batchSize & (auto.batchSize - 1)) === 0);
+  assert.deepEqual(new Set(auto.auto), new Set(['batchSize', 'learningRate', 'maxCaptionLength', 'vocabularySize']));
+  assert.equal(auto.memory?.perSampleBytes, 10_000);
+  const fixed = await chooseHyperparameters({ ...training, batchSize: 16, learningRate: 0.003 }, 10, 50, 2, 4096, 'wasm', measure);
+  assert.equal(measured, 1);
+  assert.equal(fixed.batchSize, 16);
+  assert.equal(fixed.learningRate, 0.003);
+});
