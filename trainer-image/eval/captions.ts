@@ -39,11 +39,20 @@ export function tokenizeSet(refs: References, cands: Candidates, options: { allo
     throw new InvalidInputError(describeGaps(gaps), { hint: 'pass --allow-missing (allowMissing) to score only the images that have both' });
   }
   const ids = [...cands.keys()].filter((id) => (refs.get(id)?.length ?? 0) > 0);
+  // The toolkit tokenises all references as one file (image by image) and all candidates as another, and a
+  // caption's last token can depend on the line after it: tokenise in that order, with that context.
+  const refLines = ids.flatMap((id) => refs.get(id) ?? []);
+  const candLines = ids.map((id) => cands.get(id) ?? '');
+  const refTokens = refLines.map((c, i) => tokenizeCaption(c, refLines[i + 1]));
+  const candTokens = candLines.map((c, i) => tokenizeCaption(c, candLines[i + 1]));
   const out: TokenizedSet = { ids, refs: new Map(), cands: new Map() };
-  for (const id of ids) {
-    out.refs.set(id, (refs.get(id) ?? []).map(tokenizeCaption));
-    out.cands.set(id, tokenizeCaption(cands.get(id) ?? ''));
-  }
+  let next = 0;
+  ids.forEach((id, i) => {
+    const n = refs.get(id)?.length ?? 0;
+    out.refs.set(id, refTokens.slice(next, next + n));
+    next += n;
+    out.cands.set(id, candTokens[i] ?? '');
+  });
   return out;
 }
 

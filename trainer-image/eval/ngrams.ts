@@ -11,9 +11,10 @@ export interface NgramCounts {
 export function ngramCounts(caption: string, n = 4): NgramCounts {
   const words = pySplit(caption);
   const counts = new Map<string, number>();
-  for (let k = 1; k <= n; k++) {
-    for (let i = 0; i + k <= words.length; i++) {
-      const key = words.slice(i, i + k).join(' ');
+  for (let i = 0; i < words.length; i++) {
+    let key = '';
+    for (let k = 0; k < n && i + k < words.length; k++) {
+      key = k === 0 ? (words[i] ?? '') : `${key} ${words[i + k] ?? ''}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     }
   }

@@ -21,8 +21,17 @@ const HYPHEN = '[-\\u058A\\u2010\\u2011]';
 const WORD = `${LETTER}(?:${LETTER}|${DIGIT})*(?:[.!?]${LETTER}(?:${LETTER}|${DIGIT})*)*`;
 const THING_PART = `(?:[dDoOlL]${APOS_ETC}${ALNUM})?${ALNUM}+`;
 const THING = `${THING_PART}(?:${HYPHEN}${THING_PART})*`;
-const REDAUX = `${APOS}(?:[mMsSdD]|[rR][eE]|[vV][eE]|[lL][lL])`;
 const ACRO2 = '[A-Za-z](?:\\.[A-Za-z])+';
+// After its first character a hyphenated HTHING takes ASCII letters and digits only (JFlex's \\p{Alpha} in the jar).
+const HTHING = `${ALNUM}[A-Za-z0-9.,]*(?:[-_](?:${ACRO2}\\.|[A-Za-z0-9]+))+`;
+// JS alternation takes the first branch that matches, not the longest: the longer branch goes first.
+const NUMBER = `[-+]?(?:${DIGIT}*(?:[.:,\\u00AD\\u066B\\u066C]${DIGIT}+)+|${DIGIT}+)`;
+// A clitic ends the word before it whatever follows ("old'llt" is "old" + "'llt"), but is a token of its own
+// after a straight apostrophe only before a non-letter ("'llt" is "'" + "llt"; "’dogs" is "'d" + "ogs").
+// Measured against the jar.
+const CLITIC = '(?:[mMsSdD]|[rR][eE]|[vV][eE]|[lL][lL])';
+const REDAUX_AFTER_WORD = `${APOS}${CLITIC}`;
+const REDAUX = `(?:'${CLITIC}(?![A-Za-z])|[\\u0092\\u2019]${CLITIC})`;
 
 // Abbreviations that keep their final period (measured against the 3.4.1 jar; many later additions do not).
 const ABBREVIATIONS = [
@@ -88,7 +97,6 @@ const beforeNonLetter = (source: string, consumed: number): Rule => ({
   re: new RegExp(`(${source})(?=\\P{L}|$)`, 'uyi'),
   emit: (m) => [(m[1] ?? '').slice(0, consumed)],
   consume: () => consumed,
-  length: (m) => m[0].length + 1,
 });
 
 // Order matters only between rules matching the same length: the earlier wins, as in the jar's lexer.
@@ -103,35 +111,39 @@ const RULES: Rule[] = [
   beforeNonLetter('wanna', 3),
   rule("'tis", () => ["'t"], { consume: () => 2 }, 'i'),
   rule("'twas", () => ["'t"], { consume: () => 2 }, 'i'),
-  withContext(`(${WORD})${REDAUX}`),
-  withContext(`(${THING})${REDAUX}`),
+  withContext(`(${WORD})${REDAUX_AFTER_WORD}`),
+  withContext(`(${THING})${REDAUX_AFTER_WORD}`),
   withContext(`([A-Za-z\\u00AD]*[A-MO-Za-mo-z]\\u00AD*)[nN]${APOS_ETC}[tT]`),
-  rule(`${REDAUX}(?![A-Za-z])`, (m) => [`'${m[0].slice(1)}`]),
+  rule(REDAUX, (m) => [`'${m[0].slice(1)}`]),
   rule(`[nN]${APOS_ETC}[tT]`, (m) => [`${m[0][0] ?? 'n'}'${m[0][2] ?? 't'}`]),
-  rule(`${APOS}[nN]${APOS}?`),
+  rule(`'[nN](?:${APOS}|(?!\\p{L}))|[\\u0092\\u2019][nN]${APOS}?`),
   rule(`[lLdDjJyY]${APOS}`),
   rule(`[A-HJ-XZn]${APOS_ETC}${LETTER}{2,}`),
+  rule(`[oO]${APOS_ETC}[oO]`),
+  rule(`${APOS}[0-9]{2}(?=\\s|$)`),
   rule(`${APOS}(?:[2-9]0s|[tT][iI][lL][lL]?|[cC][aA][uU][sS][eE]|[eE][mM])`),
   rule(`${LETTER}+[aeiouyAEIOUY]${APOS_ETC}[aeiouA-Z]${LETTER}*`),
   rule(`(?:${DIGIT}{1,4}[- \\u00A0])?${DIGIT}{1,4}\\\\?\\/${DIGIT}{1,4}`, (m) => [m[0].replace(/ /g, '\u00A0')]),
   rule('[\\u00BC-\\u00BE\\u2153-\\u215E]', (m) => [FRACTIONS[m[0]] ?? m[0]]),
-  // JS alternation takes the first branch that matches, not the longest: the longer branch goes first.
-  rule(`[-+]?(?:${DIGIT}*(?:[.:,\\u00AD\\u066B\\u066C]${DIGIT}+)+|${DIGIT}+)`),
+  rule(NUMBER),
+  // A period right before a comma, semicolon or colon stays on its word ("snow.," -> "snow." ","), as in the jar.
+  withContext(`((?:${HTHING}|${THING}|${WORD})\\.)[,;:]`),
   rule(THING),
-  rule(`${ALNUM}[\\p{L}\\p{M}\\p{Nd}.,]*(?:[-_](?:${ALNUM}+(?:\\.${LETTER}+)*|${ACRO2}\\.))+`),
-  rule(`${THING}(?:\\/${THING})+`),
+  rule('[A-Z]+(?:[+&][A-Z]+)+'),
+  rule(HTHING),
+  rule('[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}(?:\\\\?\\/[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}){1,2}'),
   rule(WORD),
   rule(`(?:${ABBREVIATIONS.join('|')})\\.`, as, {}, 'i'),
-  withContext(`((?:${NUMBER_ABBREVIATIONS.join('|')})\\.)[ \\t\\u00A0]+${DIGIT}`, undefined, 'i'),
+  withContext(`((?:${NUMBER_ABBREVIATIONS.join('|')})\\.)[ \\t\\u00A0]*${DIGIT}`, undefined, 'i'),
   rule(`[A-Za-z](?:\\.[A-Za-z])+\\.`),
-  withContext(`([A-Za-z])\\.[ \\t\\u00A0]+(?:${SENTENCE_STARTERS.map(capitalisedCaseless).join('|')})(?=[ \\t]|$)`),
+  withContext(`([A-Za-z])\\.[ \\t\\n\\u00A0]+(?:${SENTENCE_STARTERS.map(capitalisedCaseless).join('|')})(?=[ \\t\\n]|$)`),
   rule('[A-Za-z]\\.'),
-  rule('https?:\\/\\/[^ \\t"<>|()]*[^ \\t"<>|.!?(){},-]'),
-  rule('www\\.(?:[^ \\t"<>|.!?(){},]+\\.)+[a-zA-Z]{2,4}'),
-  rule('(?:[^ \\t"`\'<>|.!?(){},\\-_$]+\\.)+(?:com|net|org|edu)'),
-  rule('[a-zA-Z0-9][^ \\t"<>|()\\u00A0]*@(?:[^ \\t"<>|().\\u00A0]+\\.)*[^ \\t"<>|().\\u00A0]+'),
+  rule('https?:\\/\\/[^ \\t\\n"<>|()]*[^ \\t\\n"<>|.!?(){},-]'),
+  rule('www\\.(?:[^ \\t\\n"<>|.!?(){},]+\\.)+[a-zA-Z]{2,4}'),
+  rule('(?:[^ \\t\\n"`\'<>|.!?(){},\\-_$]+\\.)+(?:com|net|org|edu)'),
+  rule('[a-zA-Z0-9][^ \\t\\n"<>|()\\u00A0]*@(?:[^ \\t\\n"<>|().\\u00A0]+\\.)*[^ \\t\\n"<>|().\\u00A0]+'),
   rule('@[a-zA-Z_][a-zA-Z_0-9]*'),
-  rule(`#${WORD}`),
+  rule(`#${LETTER}+`),
   withContext('([<>]?[:;=][\\-o*\']?[()DPdpO\\\\{@|[\\]])(?![\\p{L}\\p{Nd}])', (m) => [(m[1] ?? '').replace(/[()[\]{}]/g, (b) => BRACKETS[b] ?? b)]),
   rule('\\.\\.\\.+|\\u2026', () => ['...']),
   rule('[?!]+'),
@@ -143,23 +155,29 @@ const RULES: Rule[] = [
   rule('[()[\\]{}]', (m) => [BRACKETS[m[0]] ?? m[0]]),
   rule('-{2,}', () => ['--']),
   rule('-'),
-  rule('[A-Za-z]*\\$'),
+  rule('[A-Z]*\\$'),
   rule('[\\u20AC\\u0080\\u00A3\\u00A2]', (m) => [CURRENCY[m[0]] ?? m[0]]),
   rule('\\*+|@+|#+|_+|<<|>>'),
 ];
 
 const SPACE = /[\s\u00A0\u2000-\u200A\u3000]/u;
 
+// eslint-disable-next-line no-control-regex -- these are the line separators Java's reader honours
+const LINE_BREAKS = /[\r\n\u2028\u2029\u000B\u000C\u0085]/g;
+
 /**
  * PTB tokens of one caption, before punctuation removal, lowercased. Newlines become spaces, as the toolkit's
- * Python wrapper does before writing one caption per line.
+ * Python wrapper does before writing one caption per line. The jar reads all captions as one text, so a few
+ * rules look past the end of a caption into the next line: pass the caption that follows in the toolkit's
+ * file (see tokenizeSet) to get exactly its tokens; without it the caption is taken as the last line.
  */
-export function ptbTokens(caption: string): string[] {
-  // eslint-disable-next-line no-control-regex -- these are the line separators Java's reader honours
-  const text = caption.replace(/[\r\n\u2028\u2029\u000B\u000C\u0085]/g, ' ');
+export function ptbTokens(caption: string, following?: string): string[] {
+  const own = caption.replace(LINE_BREAKS, ' ');
+  const end = own.length;
+  const text = following === undefined ? own : `${own}\n${following.replace(LINE_BREAKS, ' ')}`;
   const out: string[] = [];
   let pos = 0;
-  while (pos < text.length) {
+  while (pos < end) {
     const ch = text[pos] ?? '';
     if (SPACE.test(ch)) {
       pos += 1;
@@ -189,8 +207,8 @@ export function ptbTokens(caption: string): string[] {
 }
 
 /** One caption as the toolkit scores it: PTB tokens, lowercased, punctuation removed, joined by single spaces. */
-export function tokenizeCaption(caption: string): string {
-  return ptbTokens(caption)
+export function tokenizeCaption(caption: string, following?: string): string {
+  return ptbTokens(caption, following)
     .filter((t) => !COCO_PUNCTUATIONS.has(t))
     .join(' ');
 }
