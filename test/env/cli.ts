@@ -75,6 +75,7 @@ async function up(): Promise<number> {
     printSummary(existing);
     return 0;
   }
+  if (existing) removeLeftovers(existing);
   mkdirSync(STATE_DIR, { recursive: true });
   rmSync(STATE_FILE, { force: true });
   const fd = openSync(LOG_FILE, 'w');
@@ -116,12 +117,16 @@ async function down(): Promise<number> {
     const deadline = Date.now() + 60_000;
     while (alive(state.pid) && Date.now() < deadline) await sleep(200);
   }
-  // Only reached with live processes when the supervisor died without cleaning up (e.g. SIGKILL).
+  removeLeftovers(state);
+  console.log('cluster stopped');
+  return 0;
+}
+
+/** What a supervisor that died without cleaning up (SIGKILL, OOM) left behind. */
+function removeLeftovers(state: ClusterState): void {
   for (const p of state.processes) signalGroup(p.pid, 'SIGKILL');
   for (const dir of state.dirs) rmSync(dir, { recursive: true, force: true });
   rmSync(STATE_FILE, { force: true });
-  console.log('cluster stopped');
-  return 0;
 }
 
 function status(): number {
@@ -221,7 +226,7 @@ async function serve(): Promise<number> {
     nodes: [...env.agent.nodes.keys()],
     control: `http://127.0.0.1:${port}`,
     processes: [...env.cluster.processes, { name: 'minio', pid: env.minio.pid }],
-    dirs: [env.cluster.dataDir, env.minio.dataDir],
+    dirs: [env.cluster.dataDir, env.minio.dataDir, env.agent.workDir],
     log: LOG_FILE,
   };
   writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });

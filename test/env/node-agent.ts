@@ -102,7 +102,7 @@ export class NodeAgent {
 
   private constructor(
     private readonly options: NodeAgentOptions,
-    private readonly workDir: string,
+    readonly workDir: string,
     private readonly images: ImageMap,
     private readonly log: Logger,
   ) {}
