@@ -58,13 +58,10 @@ export class GloveVectors implements WordVectors {
     const version = await packageVersion(sourcePath);
     const bytes = (await stat(sourcePath)).size;
     const dir = join(options.cacheDir ?? defaultCacheDir(), `${PACKAGE}-${version}-${bytes}`);
-    let meta = await readMeta(dir);
-    const problem = meta ? await verify(dir, meta) : 'no cache yet';
-    if (problem) {
-      logger.info({ dir, reason: problem }, 'building the GloVe vector cache (once; about a minute)');
-      meta = await convert(sourcePath, dir, version, bytes);
-    }
-    if (!meta) throw new CaptionrunError(`GloVe cache at ${dir} could not be built`);
+    const existing = await readMeta(dir);
+    const problem = existing ? await verify(dir, existing) : 'no cache yet';
+    if (problem) logger.info({ dir, reason: problem }, 'building the GloVe vector cache (once; about a minute)');
+    const meta = existing && !problem ? existing : await convert(sourcePath, dir, version, bytes);
     const words = JSON.parse(await readFile(join(dir, 'words.json'), 'utf8')) as string[];
     const index = new Map<string, number>();
     words.forEach((w, i) => {
@@ -76,10 +73,6 @@ export class GloveVectors implements WordVectors {
 
   get size(): number {
     return this.index.size;
-  }
-
-  has(word: string): boolean {
-    return this.index.has(word);
   }
 
   vector(word: string): Float32Array | undefined {
