@@ -58,7 +58,7 @@ Exit codes: 0 all valid, 1 some checkpoint is invalid (verify) or the store fail
       s3: { endpoint: args.values.endpoint, region: args.values.region, credentialsDir: args.values['credentials-dir'] },
     });
     try {
-      const rows = (await new CheckpointReader(store).list()).map(toRow);
+      const rows = (await new CheckpointReader(store, { logger: null }).list()).map(toRow);
       if (output === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
       else if (rows.length === 0) process.stderr.write(`no checkpoints under ${store.uri}\n`);
       else process.stdout.write(table(rows, Date.now()));

@@ -2,7 +2,7 @@
 // manifest while it was downloaded (size and digest), and a checkpoint that fails any rule is reported
 // with its reason and skipped. The latest valid checkpoint is the highest valid step; nothing else counts.
 import type { Registry } from 'prom-client';
-import type { Logger } from '../telemetry/logger.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
 import { createDigest, type HashAlgorithm } from './digest.js';
 import { CheckpointInvalidError, type InvalidReason } from './errors.js';
 import { MANIFEST_FILE, parseCheckpointName, STATE_FILE } from './layout.js';
@@ -32,7 +32,8 @@ export interface LoadedCheckpoint {
 }
 
 export interface ReaderOptions {
-  logger?: Logger;
+  /** Where invalid checkpoints are reported; default a new pino logger, null for none (the CLI prints its own table). */
+  logger?: Logger | null;
   /** How long transient store failures during a download are retried before StoreUnavailableError; default 60 s. */
   retryDeadlineMs?: number;
   registry?: Registry;
@@ -42,12 +43,14 @@ type Verdict<T> = { ok: true; value: T } | { ok: false; reason: InvalidReason; d
 
 export class CheckpointReader {
   private readonly metrics: CheckpointMetrics;
+  private readonly logger: Logger | undefined;
 
   constructor(
     readonly store: CheckpointStore,
     private readonly options: ReaderOptions = {},
   ) {
     this.metrics = checkpointMetrics(options.registry);
+    this.logger = options.logger === null ? undefined : (options.logger ?? createLogger({ component: 'checkpoint-reader' }));
   }
 
   /** Checkpoint directory names, newest step first. */
@@ -124,7 +127,7 @@ export class CheckpointReader {
   private report(info: CheckpointInfo): CheckpointInfo {
     if (!info.valid) {
       this.metrics.invalid.inc({ reason: info.reason });
-      this.options.logger?.warn({ store: this.store.uri, checkpoint: info.name, step: info.step, reason: info.reason, detail: info.detail }, 'invalid checkpoint');
+      this.logger?.warn({ store: this.store.uri, checkpoint: info.name, step: info.step, reason: info.reason, detail: info.detail }, 'invalid checkpoint');
     }
     return info;
   }
@@ -145,7 +148,7 @@ export class CheckpointReader {
 
   /** A connection lost halfway through a download says nothing about the checkpoint: read it again. */
   private retry<T>(what: string, op: () => Promise<T>): Promise<T> {
-    return withRetry(`${this.store.uri}: ${what}`, op, { deadlineMs: this.options.retryDeadlineMs ?? 60_000, logger: this.options.logger });
+    return withRetry(`${this.store.uri}: ${what}`, op, { deadlineMs: this.options.retryDeadlineMs ?? 60_000, logger: this.logger });
   }
 
   private async readManifest(name: string): Promise<Verdict<Manifest>> {

@@ -150,7 +150,7 @@ export interface TrialStats {
 
 export async function runCorruptionTrials(store: CheckpointStore, raw: RawAccess, pristine: Map<string, Uint8Array>, trials: number, seed: number): Promise<TrialStats> {
   const random = rng(seed);
-  const reader = new CheckpointReader(store);
+  const reader = new CheckpointReader(store, { logger: null });
   const stats: TrialStats = { trials: 0, corruptLoaded: 0, byKind: {}, byReason: {} };
   for (let t = 0; t < trials; t++) {
     const d = await damage(raw, pristine, random);
