@@ -5,8 +5,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
 import { startCluster, type Cluster } from '../env/cluster.js';
-import { kubectl } from '../env/kubectl.js';
-import { waitFor } from '../env/wait.js';
+import { kubectl, waitForCrdEstablished } from '../env/kubectl.js';
 
 const repo = new URL('../../', import.meta.url);
 const crdPath = new URL('crds/captiontrainingruns.captionrun.dev.yaml', repo).pathname;
@@ -18,13 +17,7 @@ before(async () => {
   cluster = await startCluster();
   const applied = await kubectl(cluster.kubeconfigPath, ['apply', '-f', crdPath]);
   assert.equal(applied.code, 0, `the apiserver rejected the CRD:\n${applied.stderr}`);
-  // `kubectl wait` fails outright while status.conditions is still absent, so poll instead.
-  await waitFor('the CRD to be Established', async () => {
-    const res = await kubectl(cluster.kubeconfigPath, [
-      'get', 'crd', 'captiontrainingruns.captionrun.dev', '-o', 'jsonpath={.status.conditions[?(@.type=="Established")].status}',
-    ]);
-    return res.stdout === 'True' ? true : undefined;
-  }, { timeoutMs: 60_000 });
+  await waitForCrdEstablished(cluster.kubeconfigPath, 'captiontrainingruns.captionrun.dev');
 });
 
 after(async () => {
