@@ -22,9 +22,16 @@ export interface CocoScores {
 
 function run(request: unknown): unknown {
   const r = spawnSync('python3', [script], { input: JSON.stringify(request), encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.error) throw new Error(`cannot run python3 (${r.error.message}); install Python 3 and \`python3 -m pip install -r test/requirements.txt\``);
+  // EPIPE only means Python exited before reading all of stdin (e.g. on a failed import): report its stderr.
+  if (r.error && (r.error as NodeJS.ErrnoException).code !== 'EPIPE') {
+    throw new Error(`cannot run python3 (${r.error.message}); install Python 3 and \`python3 -m pip install -r test/requirements.txt\``);
+  }
   if (r.status !== 0) {
-    const missing = /No module named '?pycocoevalcap/.test(r.stderr) ? ' — pycocoevalcap is missing: `python3 -m pip install -r test/requirements.txt`' : '';
+    const missing = /No module named '?pycocoevalcap/.test(r.stderr)
+      ? ' — pycocoevalcap is missing: `python3 -m pip install -r test/requirements.txt`'
+      : /No such file or directory: 'java'/.test(r.stderr)
+        ? ' — java is missing (the toolkit runs its PTBTokenizer jar): install a Java runtime'
+        : '';
     throw new Error(`test/reference/coco_eval.py exited ${String(r.status)}${missing}\n${r.stderr.slice(-2000)}`);
   }
   return JSON.parse(r.stdout);
