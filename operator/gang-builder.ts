@@ -1,10 +1,9 @@
 // Builds the children of a run: one headless Service and `workers` trainer pods. Pure functions of the run,
 // the attempt and the operator's settings, so the same inputs always produce the same objects.
-import type { V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { checkpointLocation, type CheckpointLocation } from './checkpoint-location.js';
 import {
   ANNOTATION_RESUME_FROM,
-  ANNOTATION_RUN_SPEC,
   LABEL_ATTEMPT,
   LABEL_MANAGED_BY,
   LABEL_RANK,
@@ -14,6 +13,7 @@ import {
   masterAddress,
   ownerReference,
   serviceName,
+  specConfigMapName,
   WORKER_CONTAINER,
   workerPodName,
 } from './gang-names.js';
@@ -60,6 +60,20 @@ export function buildService(run: StoredRun): V1Service {
   };
 }
 
+/**
+ * The spec the trainer reads (`captionrun trainer SPEC`), written before each launch: a spec edited while
+ * a gang runs changes the next attempt, never the processes of the running one. JSON is YAML.
+ */
+export function buildSpecConfigMap(run: StoredRun): V1ConfigMap {
+  const { name, namespace } = run.metadata;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: specConfigMapName(name), namespace, labels: childLabels(name), ownerReferences: [ownerReference(run)] },
+    data: { [RUN_SPEC_FILE]: `${JSON.stringify({ apiVersion: run.apiVersion, kind: run.kind, metadata: { name, namespace }, spec: run.spec }, null, 2)}\n` },
+  };
+}
+
 export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, resumeFrom: string | undefined, settings: GangSettings): V1Pod {
   const { name, namespace } = run.metadata;
   const resources = run.spec.resources;
@@ -93,9 +107,7 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
   const volumes: V1Volume[] = [
     { name: 'tmp', emptyDir: {} },
     { name: 'cache', emptyDir: {} },
-    // The spec the gang was launched with, from the pod's own annotation: a spec edited later changes the
-    // next attempt, never the processes of a running one.
-    { name: 'run-spec', downwardAPI: { items: [{ path: RUN_SPEC_FILE, fieldRef: { fieldPath: `metadata.annotations['${ANNOTATION_RUN_SPEC}']` } }] } },
+    { name: 'run-spec', configMap: { name: specConfigMapName(name), items: [{ key: RUN_SPEC_FILE, path: RUN_SPEC_FILE }] } },
   ];
   if (location.kind === 'pvc') {
     mounts.push({ name: 'checkpoints', mountPath: '/checkpoints' });
@@ -134,11 +146,7 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
       name: podName,
       namespace,
       labels: childLabels(name, attempt, rank),
-      annotations: {
-        // JSON is YAML, so the trainer reads this file like any spec file.
-        [ANNOTATION_RUN_SPEC]: JSON.stringify({ apiVersion: run.apiVersion, kind: run.kind, metadata: { name, namespace }, spec: run.spec }),
-        ...(resumeFrom ? { [ANNOTATION_RESUME_FROM]: resumeFrom } : {}),
-      },
+      annotations: resumeFrom ? { [ANNOTATION_RESUME_FROM]: resumeFrom } : {},
       ownerReferences: [ownerReference(run)],
     },
     spec: {

@@ -10,8 +10,7 @@ export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'captionrun-operator';
 /** The checkpoint URI a gang was launched from, so pods created after an operator restart resume from the same one. */
 export const ANNOTATION_RESUME_FROM = `${GROUP}/resume-from`;
-/** The run (spec included) a pod was launched with, mounted into it through the downward API. */
-export const ANNOTATION_RUN_SPEC = `${GROUP}/run-spec`;
+
 
 export const WORKER_CONTAINER = 'trainer';
 export const MASTER_PORT = 29500;
@@ -23,6 +22,10 @@ export function workerPodName(run: string, rank: number, attempt: number): strin
 /** The headless Service that gives every worker a stable DNS name: `<pod>.<service>.<namespace>.svc`. */
 export function serviceName(run: string): string {
   return run;
+}
+
+export function specConfigMapName(run: string): string {
+  return `${run}-spec`;
 }
 
 export function masterAddress(run: string, namespace: string, attempt: number, clusterDomain: string): string {

@@ -94,6 +94,7 @@ export class KubeApi {
         }
       });
       res.on('error', fail);
+      lines.on('error', fail);
       res.on('close', () => {
         if (failed) return;
         // A server that ends a watch (timeoutSeconds) completes the chunked body; anything else is a lost connection.
@@ -116,7 +117,11 @@ export class KubeApi {
     const options: RequestOptions & { headers: Record<string, string> } = { method, headers: { Accept: 'application/json' } };
     await this.kubeConfig.applyToHTTPSOptions(options);
     const payload = body === undefined ? undefined : JSON.stringify(body);
-    if (payload !== undefined) options.headers['Content-Type'] = 'application/json';
+    if (payload !== undefined) {
+      options.headers['Content-Type'] = 'application/json';
+      // Node frames a DELETE body only when told its length; without it the apiserver never sees DeleteOptions.
+      options.headers['Content-Length'] = String(Buffer.byteLength(payload));
+    }
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
     return new Promise((resolve, reject) => {
       const req = send(url, { ...options, signal }, resolve);

@@ -11,7 +11,7 @@ import type { Logger } from '../lib/telemetry/logger.js';
 import type { CheckpointLocator, CheckpointRef } from './checkpoint-locator.js';
 import { ConditionType, setCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
-import { buildService, buildWorkerPod, type GangSettings } from './gang-builder.js';
+import { buildService, buildSpecConfigMap, buildWorkerPod, type GangSettings } from './gang-builder.js';
 import { attemptOf, LABEL_RUN, runSelector, serviceName } from './gang-names.js';
 import type { Informer } from './informer.js';
 import { isAlreadyExists, isConflict, isNotFound, type KubeApi } from './kube-api.js';
@@ -163,6 +163,7 @@ export class RunReconciler {
       resumeFrom = checkpoint?.uri;
       if (checkpoint) applyCheckpoint(status, checkpoint);
     }
+    if (!launch.resumeFrom) await this.writeSpec(run);
     for (const rank of launch.ranks) {
       const pod = buildWorkerPod(run, rank, launch.attempt, resumeFrom, this.deps.settings);
       await ignore(this.deps.api.post(`/api/v1/namespaces/${namespace}/pods`, pod), isAlreadyExists);
@@ -175,6 +176,18 @@ export class RunReconciler {
     status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${from}` }, new Date().toISOString(), run.metadata.generation);
     plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers, ${from}` });
     log.info({ attempt: launch.attempt, workers, resumeFrom }, 'gang created');
+  }
+
+  /** The spec the new gang reads; replaced for each new attempt, so the attempt runs the spec it was launched with. */
+  private async writeSpec(run: StoredRun): Promise<void> {
+    const configMap = buildSpecConfigMap(run);
+    const path = `/api/v1/namespaces/${run.metadata.namespace}/configmaps`;
+    try {
+      await this.deps.api.post(path, configMap);
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+      await this.deps.api.put(`${path}/${configMap.metadata?.name ?? ''}`, configMap);
+    }
   }
 
   private async deletePod(pod: V1Pod, gracePeriodSeconds: number | undefined): Promise<void> {

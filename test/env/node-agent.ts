@@ -151,10 +151,15 @@ export class NodeAgent {
   }
 
   private every(ms: number, fn: () => Promise<void> | void, what: string): void {
+    let busy = false;
     const timer = setInterval(() => {
+      // A slow apiserver must not stack up renewals that then conflict with each other.
+      if (busy) return;
+      busy = true;
       Promise.resolve()
         .then(fn)
-        .catch((err: unknown) => this.log.warn({ err: brief(err), what }, 'periodic node task failed'));
+        .catch((err: unknown) => this.log.warn({ err: brief(err), what }, 'periodic node task failed'))
+        .finally(() => (busy = false));
     }, ms);
     this.timers.push(timer);
   }
@@ -315,6 +320,7 @@ export class NodeAgent {
     const runner = node.runners.get(pod.metadata?.uid ?? '');
     if (!runner) return;
     node.runners.delete(runner.uid);
+    this.pushes.delete(runner.uid);
     void runner.terminate(pod.spec?.terminationGracePeriodSeconds ?? 30).then(() => runner.cleanup());
   }
 
@@ -325,6 +331,7 @@ export class NodeAgent {
     await this.pushStatus(node, runner);
     await this.deleteNow(node, pod);
     node.runners.delete(runner.uid);
+    this.pushes.delete(runner.uid);
     runner.cleanup();
   }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateRun } from '../../lib/api/validate.js';
-import { buildService, buildWorkerPod, type GangSettings } from '../../operator/gang-builder.js';
+import { buildService, buildSpecConfigMap, buildWorkerPod, type GangSettings } from '../../operator/gang-builder.js';
 import type { StoredRun } from '../../operator/run-object.js';
 
 const settings: GangSettings = { trainerImage: 'ghcr.io/captionrun/trainer:0.1.0', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30 };
@@ -70,7 +70,7 @@ test('pods are owned by the run, never restart, request GPUs and run restricted'
   assert.equal(pod.spec?.securityContext?.runAsNonRoot, true);
   assert.equal(pod.spec?.securityContext?.seccompProfile?.type, 'RuntimeDefault');
   assert.deepEqual(c?.volumeMounts?.filter((m) => !m.readOnly).map((m) => m.mountPath).sort(), ['/tmp', '/var/cache/captionrun']);
-  assert.ok(pod.spec?.volumes?.every((v) => v.emptyDir !== undefined || v.downwardAPI !== undefined));
+  assert.ok(pod.spec?.volumes?.every((v) => v.emptyDir !== undefined || v.configMap !== undefined));
 });
 
 test('credentials reach the pod only by secretKeyRef and the store is the run directory', () => {
@@ -86,11 +86,11 @@ test('the pod carries its spec and resume point; the image defaults to the opera
   const fresh = buildWorkerPod(run(), 0, 0, undefined, settings);
   assert.deepEqual(fresh.spec?.containers[0]?.args, ['trainer', '--resume', 'auto', '/etc/captionrun/run.yaml']);
   assert.equal(fresh.spec?.containers[0]?.image, settings.trainerImage);
-  const spec = JSON.parse(fresh.metadata?.annotations?.['captionrun.dev/run-spec'] ?? '{}') as { metadata: unknown; spec: { resources: { workers: number } } };
-  assert.deepEqual(spec.metadata, { name: 'flickr', namespace: 'ml' });
-  assert.equal(spec.spec.resources.workers, 1);
-  const item = fresh.spec?.volumes?.find((v) => v.downwardAPI)?.downwardAPI?.items?.[0];
-  assert.equal(item?.fieldRef?.fieldPath, "metadata.annotations['captionrun.dev/run-spec']");
+  const configMap = buildSpecConfigMap(run());
+  assert.equal(fresh.spec?.volumes?.find((v) => v.configMap)?.configMap?.name, configMap.metadata?.name);
+  const spec = validateRun(JSON.parse(configMap.data?.['run.yaml'] ?? '{}'));
+  assert.ok(spec.ok, 'the trainer validates the spec file as admission would');
+  assert.deepEqual(spec.run.metadata, { name: 'flickr', namespace: 'ml' });
   const resumed = buildWorkerPod(run({ resources: { image: 'my/trainer:dev' } }), 1, 2, 's3://ckpts/runs/ml/flickr/ckpt-000000000040', settings);
   assert.equal(env(resumed).get('CAPTIONRUN_RESUME_FROM')?.value, 's3://ckpts/runs/ml/flickr/ckpt-000000000040');
   assert.equal(resumed.metadata?.annotations?.['captionrun.dev/resume-from'], 's3://ckpts/runs/ml/flickr/ckpt-000000000040');

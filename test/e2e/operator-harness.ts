@@ -1,0 +1,113 @@
+// What the operator e2e tests share: a test environment with the CRD installed and the stand-in trainer
+// images, runs created and read through the apiserver, and waits on their status.
+import { join } from 'node:path';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { GROUP, PLURAL, VERSION } from '../../lib/api/schema.js';
+import type { CaptionTrainingRunStatus } from '../../lib/api/types.js';
+import { createLogger } from '../../lib/telemetry/logger.js';
+import { startTestEnvironment, type TestEnvironment } from '../env/environment.js';
+import { defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
+import { kubectl } from '../env/kubectl.js';
+import { waitFor } from '../env/wait.js';
+import { KubeApi } from '../../operator/kube-api.js';
+
+export const NS = 'default';
+export const STANDIN_MODES = ['train', 'crash', 'invalid', 'succeed'] as const;
+
+export function standinImages(): ImageMap {
+  const script = join(REPO_ROOT, 'test/e2e/operator-standin-trainer.ts');
+  const images: ImageMap = defaultImages();
+  for (const mode of STANDIN_MODES) {
+    images[`standin/${mode}`] = { entrypoint: [process.execPath, '--import', 'tsx', script, mode], workingDir: REPO_ROOT };
+  }
+  return images;
+}
+
+export interface OperatorTestEnv {
+  env: TestEnvironment;
+  api: KubeApi;
+  core: CoreV1Api;
+  bucket: string;
+}
+
+export async function startOperatorTestEnv(nodes = [{ name: 'gpu-node-1', gpus: 4 }, { name: 'gpu-node-2', gpus: 4 }]): Promise<OperatorTestEnv> {
+  const env = await startTestEnvironment({ nodes, nodeMonitorGracePeriodSeconds: 6, images: standinImages(), logger: createLogger({ component: 'test-env' }) });
+  try {
+    const crd = new URL('../../crds/captiontrainingruns.captionrun.dev.yaml', import.meta.url).pathname;
+    const applied = await kubectl(env.cluster.kubeconfigPath, ['apply', '-f', crd]);
+    if (applied.code !== 0) throw new Error(`CRD rejected: ${applied.stderr}`);
+    await kubectl(env.cluster.kubeconfigPath, ['wait', '--for=condition=Established', '--timeout=60s', `crd/${PLURAL}.${GROUP}`]);
+    const bucket = 'captionrun-e2e';
+    await env.minio.createBucket(bucket);
+    return { env, api: new KubeApi(env.cluster.kubeConfig()), core: env.cluster.kubeConfig().makeApiClient(CoreV1Api), bucket };
+  } catch (err) {
+    await env.stop();
+    throw err;
+  }
+}
+
+export interface RunOptions {
+  mode?: (typeof STANDIN_MODES)[number];
+  workers?: number;
+  backoffLimit?: number;
+  suspend?: boolean;
+  grace?: number;
+}
+
+export const runsPath = `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}`;
+
+export async function createRun(t: OperatorTestEnv, name: string, o: RunOptions = {}): Promise<void> {
+  await t.api.post(runsPath, {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'CaptionTrainingRun',
+    metadata: { name, namespace: NS },
+    spec: {
+      dataset: { format: 'synthetic' },
+      resources: { workers: o.workers ?? 1, gpusPerWorker: 1, image: `standin/${o.mode ?? 'train'}`, terminationGracePeriodSeconds: o.grace ?? 10 },
+      checkpoint: {
+        store: { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: t.env.s3Secret.name } },
+        everySteps: 10,
+      },
+      restartPolicy: { backoffLimit: o.backoffLimit ?? 3, backoffSeconds: 1, maxBackoffSeconds: 2 },
+      suspend: o.suspend ?? false,
+    },
+  });
+}
+
+export interface RunView {
+  metadata: { name: string; generation?: number; resourceVersion?: string };
+  spec: { suspend?: boolean };
+  status?: CaptionTrainingRunStatus;
+}
+
+export function getRun(t: OperatorTestEnv, name: string): Promise<RunView> {
+  return t.api.get<RunView>(`${runsPath}/${name}`);
+}
+
+export async function waitForRun(t: OperatorTestEnv, name: string, what: string, predicate: (r: RunView) => boolean, timeoutMs = 90_000): Promise<RunView> {
+  let last: RunView | undefined;
+  return waitFor(`run ${name} ${what}`, async () => {
+    last = await getRun(t, name);
+    return predicate(last) ? last : undefined;
+  }, { timeoutMs, intervalMs: 300, detail: () => `last status: ${JSON.stringify(last?.status)}` });
+}
+
+export async function runPods(t: OperatorTestEnv, name: string): Promise<V1Pod[]> {
+  const list = await t.core.listNamespacedPod({ namespace: NS, labelSelector: `captionrun.dev/run=${name}` });
+  return list.items;
+}
+
+export function envOf(pod: V1Pod): Record<string, string> {
+  return Object.fromEntries((pod.spec?.containers[0]?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value as string]));
+}
+
+/** The run's pods of one attempt once all of them run. */
+export async function waitForGang(t: OperatorTestEnv, name: string, attempt: number, workers: number, timeoutMs = 90_000): Promise<V1Pod[]> {
+  let seen: V1Pod[] = [];
+  return waitFor(`run ${name} attempt ${attempt} to run ${workers} workers`, async () => {
+    seen = await runPods(t, name);
+    const gang = seen.filter((p) => p.metadata?.labels?.['captionrun.dev/attempt'] === String(attempt) && p.status?.phase === 'Running' && !p.metadata.deletionTimestamp);
+    const others = seen.filter((p) => p.metadata?.labels?.['captionrun.dev/attempt'] !== String(attempt));
+    return gang.length === workers && others.length === 0 ? gang : undefined;
+  }, { timeoutMs, intervalMs: 300, detail: () => seen.map((p) => `${p.metadata?.name}: ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' (terminating)' : ''}`).join(', ') });
+}
