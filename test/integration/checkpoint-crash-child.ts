@@ -7,7 +7,7 @@ const [uri, stepArg] = process.argv.slice(2);
 if (!uri || !stepArg) throw new Error('usage: checkpoint-crash-child.ts URI STEP');
 const { CRASH_S3_ENDPOINT: endpoint } = process.env;
 const store = openStore(uri, { s3: { endpoint, partSizeBytes: 5 << 20 } });
-const writer = new CheckpointWriter({ store, whenBusy: 'wait', logger: undefined });
+const writer = new CheckpointWriter({ store, whenBusy: 'wait' });
 const step = Number(stepArg);
 process.stdout.write('saving\n');
 const r = await writer.save(crashSnapshot(step));
