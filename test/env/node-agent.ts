@@ -306,6 +306,7 @@ export class NodeAgent {
       allocateGpus: (count) => (node.freeGpus.length >= count ? node.freeGpus.splice(0, count) : undefined),
       releaseGpus: (indices) => node.freeGpus.push(...indices),
       changed: (r) => void this.pushStatus(node, r),
+      event: (r, type, reason, message, container) => void this.recordEvent(node, r, type, reason, message, container),
       log: this.log.child({ node: node.name }),
     });
     node.runners.set(uid, created);
@@ -348,6 +349,45 @@ export class NodeAgent {
       });
     } catch (err) {
       if (![403, 404, 409].includes(statusCode(err) ?? 0)) this.log.warn({ err: brief(err), pod: name }, 'final pod delete failed');
+    }
+  }
+
+  private async recordEvent(
+    node: AgentNode,
+    runner: PodRunner,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+    container?: string,
+  ): Promise<void> {
+    if (node.partitioned || this.stopped) return;
+    const now = new Date();
+    try {
+      await node.core.createNamespacedEvent({
+        namespace: runner.namespace,
+        body: {
+          metadata: { generateName: `${runner.name}.`, namespace: runner.namespace },
+          involvedObject: {
+            apiVersion: 'v1',
+            kind: 'Pod',
+            name: runner.name,
+            namespace: runner.namespace,
+            uid: runner.uid,
+            ...(container ? { fieldPath: `spec.containers{${container}}` } : {}),
+          },
+          type,
+          reason,
+          message,
+          source: { component: 'kubelet', host: node.name },
+          reportingComponent: 'kubelet',
+          reportingInstance: node.name,
+          firstTimestamp: now,
+          lastTimestamp: now,
+          count: 1,
+        },
+      });
+    } catch (err) {
+      this.log.warn({ err: brief(err), pod: runner.name, reason }, 'event not recorded');
     }
   }
 

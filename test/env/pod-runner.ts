@@ -29,6 +29,8 @@ export interface RunnerHost {
   releaseGpus(indices: string[]): void;
   /** Called whenever the reportable status changed. */
   changed(runner: PodRunner): void;
+  /** Records a Kubernetes Event on the pod, as the kubelet does for what `kubectl describe` should explain. */
+  event(runner: PodRunner, type: 'Normal' | 'Warning', reason: string, message: string, container?: string): void;
   log: Logger;
 }
 
@@ -121,6 +123,7 @@ export class PodRunner {
     } catch (err) {
       // The kubelet retries mounts (a Secret created after the pod); so do we, until the pod goes away.
       this.log.warn({ err: String(err) }, 'volume setup failed; retrying');
+      this.host.event(this, 'Warning', 'FailedMount', String(err));
       for (const c of this.containers) c.state = { kind: 'waiting', reason: 'ContainerCreating', message: String(err) };
       this.host.changed(this);
       if (!this.terminating && !this.eviction) this.volumeRetry = setTimeout(() => void this.start(), 2000);
@@ -189,6 +192,7 @@ export class PodRunner {
       if (!(err instanceof ContainerConfigError)) throw err;
       // The kubelet keeps retrying a container whose secret or ConfigMap is missing; so do we.
       c.state = { kind: 'waiting', reason: 'CreateContainerConfigError', message: err.message };
+      this.host.event(this, 'Warning', 'Failed', `Error: ${err.message}`, c.spec.name);
       this.host.changed(this);
       c.restartTimer = setTimeout(() => {
         c.restartTimer = undefined;
@@ -218,6 +222,7 @@ export class PodRunner {
     proc.child.once('error', (err) => (spawnError = err));
     c.state = { kind: 'running', startedAt };
     this.log.info({ container: c.spec.name, argv, pid: proc.pid }, 'container started');
+    this.host.event(this, 'Normal', 'Started', `Started container ${c.spec.name}`, c.spec.name);
     this.host.changed(this);
     const code = await proc.exited;
     c.proc = undefined;
@@ -240,6 +245,7 @@ export class PodRunner {
       (this.restartPolicy === 'Always' || (this.restartPolicy === 'OnFailure' && exitCode !== 0));
     if (restart) {
       const delay = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** c.restartCount);
+      this.host.event(this, 'Warning', 'BackOff', `Back-off ${delay / 1000}s restarting failed container ${c.spec.name}`, c.spec.name);
       c.restartTimer = setTimeout(() => {
         c.restartTimer = undefined;
         c.lastTerminated = c.state.kind === 'terminated' ? c.state : undefined;
@@ -278,6 +284,9 @@ export class PodRunner {
   /** Stops every container: SIGTERM, SIGKILL after graceSeconds; no restarts afterwards. */
   async terminate(graceSeconds: number): Promise<void> {
     this.terminating = true;
+    for (const c of this.containers) {
+      if (c.proc) this.host.event(this, 'Normal', 'Killing', `Stopping container ${c.spec.name}`, c.spec.name);
+    }
     clearTimeout(this.volumeRetry);
     for (const c of this.containers) {
       if (c.restartTimer) {
@@ -298,6 +307,7 @@ export class PodRunner {
     if (this.eviction) return;
     this.eviction = eviction;
     this.log.warn(eviction, 'pod evicted by the node');
+    this.host.event(this, 'Warning', eviction.reason, eviction.message);
     for (const c of this.containers) {
       if (c.restartTimer) {
         clearTimeout(c.restartTimer);

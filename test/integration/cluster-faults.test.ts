@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { CoreV1Api, type V1Container, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { startCluster, type Cluster } from '../env/cluster.js';
+import { kubectl } from '../env/kubectl.js';
 import { NodeAgent } from '../env/node-agent.js';
 import { isTerminal, nodeReadyStatus, waitForNode, waitForPod, waitForPodGone } from '../env/pod-waits.js';
 
@@ -79,6 +80,8 @@ test('filling an emptyDir past its sizeLimit evicts the pod', async () => {
   assert.equal(done.status?.reason, 'Evicted');
   assert.match(done.status?.message ?? '', /Usage of EmptyDir volume "ckpt" exceeds the limit "8Mi"/);
   assert.equal(done.status?.conditions?.find((c) => c.type === 'DisruptionTarget')?.reason, 'TerminationByKubelet');
+  const described = await kubectl(cluster.kubeconfigPath, ['describe', 'pod', 'disk-hog']);
+  assert.match(described.stdout, /Warning\s+Evicted\s+.*kubelet\s+Usage of EmptyDir volume "ckpt"/);
 });
 
 test('a node without heartbeat goes NotReady and its pods are evicted by the node-lifecycle controller', async () => {
