@@ -135,6 +135,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       `--kubelet-client-certificate=${kubeletClient.certPath}`, `--kubelet-client-key=${kubeletClient.keyPath}`,
       '--kubelet-preferred-address-types=InternalIP,Hostname',
       '--allow-privileged=true',
+      // The `kubernetes` Service cannot point at a loopback address (Endpoints validation refuses it, every
+      // 10 s), and with no kube-proxy nothing could use it: pods reach the apiserver by its kubeconfig address.
+      '--endpoint-reconciler-type=none',
       '--profiling=false',
       `--cert-dir=${pkiDir}`,
     ]);
