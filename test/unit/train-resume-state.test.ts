@@ -43,7 +43,7 @@ const data: TrainingData = {
   vocabulary,
   // examplesOf reads only `captions` of each item.
   train: { table: trainTable, examples: examplesOf(trainTable, items(12) as never, vocabulary, maxLen) },
-  val: { table: valTable, references: items(4).map((it) => it.captions.map((c) => c.split(' '))), examples: examplesOf(valTable, items(4) as never, vocabulary, maxLen) },
+  val: { table: valTable, references: items(4).map((it) => it.captions), examples: examplesOf(valTable, items(4) as never, vocabulary, maxLen) },
 };
 
 function config(): TrainConfig {

@@ -7,9 +7,8 @@ import type { DatasetItem } from '../data/dataset.js';
 import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
 import { beamSearch } from '../model/decoder-search.js';
 import { paramRecord, parameterShapes, type Decoder } from '../model/decoder.js';
-import { corpusBleu4 } from './interim-bleu.js';
 import { packTensors, type TrainerState } from './snapshot.js';
-import type { ValidationSet } from './validation.js';
+import { bleu4 as corpusBleu4, type ValidationSet } from './validation.js';
 
 export interface GeneratedCaption {
   id: string;
@@ -48,8 +47,8 @@ export async function finalEvaluation(
 ): Promise<FinalResult> {
   const captions = beamCaptions(decoder, set, items, vocabulary, beamSize, state.hyperparameters.maxCaptionLength - 2);
   const bleu4 = corpusBleu4(
-    captions.map((c) => (c.caption === '' ? [] : c.caption.split(' '))),
-    set.references,
+    set,
+    captions.map((c) => c.caption),
   );
   const dir = resolve(outputDir);
   await mkdir(dir, { recursive: true });

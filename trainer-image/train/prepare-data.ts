@@ -3,7 +3,7 @@
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { Dataset, DatasetItem } from '../data/dataset.js';
 import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../data/open-dataset.js';
-import { tokenize, type Vocabulary } from '../data/tokenizer.js';
+import type { Vocabulary } from '../data/tokenizer.js';
 import type { Example } from './batches.js';
 import type { TrainConfig } from './config.js';
 import { loadFeatureTable, type FeatureTable } from './features.js';
@@ -41,7 +41,7 @@ export async function prepareData(config: TrainConfig, restored: { vocabulary: V
       train: { table: trainTable, examples: examplesOf(trainTable, alignItems(trainTable, trainItems), vocabulary, maxCaptionLength) },
       val: {
         table: valTable,
-        references: keptVal.map((it) => it.captions.map((c) => tokenize(c))),
+        references: keptVal.map((it) => [...it.captions]),
         examples: examplesOf(valTable, keptVal, vocabulary, maxCaptionLength),
       },
     },

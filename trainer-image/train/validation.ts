@@ -1,5 +1,5 @@
-// Validation after every epoch: greedy captions for the held-out images scored with corpus BLEU-4, and
-// (when the spec asks for it) the teacher-forced loss without dropout.
+// Validation after every epoch: greedy captions for the held-out images scored with corpus BLEU-4 (the COCO
+// caption toolkit's, from eval/), and (when the spec asks for it) the teacher-forced loss without dropout.
 import { tf } from '../backend.js';
 import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
 import { greedyDecode } from '../model/decoder-search.js';
@@ -7,12 +7,12 @@ import { paramRecord, type Decoder } from '../model/decoder.js';
 import { disposeBatch, makeBatch, type Example } from './batches.js';
 import { captionLoss, type LossOptions } from './caption-loss.js';
 import type { FeatureTable } from './features.js';
-import { corpusBleu4 } from './interim-bleu.js';
+import { corpusBleu } from '../eval/bleu.js';
 
 export interface ValidationSet {
   table: FeatureTable;
-  /** Tokenised reference captions per image, aligned with table.features. */
-  references: string[][][];
+  /** Reference captions per image as written, aligned with table.features. */
+  references: string[][];
   /** (image, caption) pairs for the validation loss. */
   examples: Example[];
 }
@@ -32,8 +32,15 @@ export function generateCaptions(decoder: Decoder, table: FeatureTable, maxWords
 }
 
 export function validationBleu4(decoder: Decoder, set: ValidationSet, vocabulary: Vocabulary, maxWords: number): number {
-  const hypotheses = generateCaptions(decoder, set.table, maxWords).map((ids) => ids.map((id) => vocabulary.word(id)));
-  return corpusBleu4(hypotheses, set.references);
+  const hypotheses = generateCaptions(decoder, set.table, maxWords).map((ids) => vocabulary.decode(ids).join(' '));
+  return bleu4(set, hypotheses);
+}
+
+/** Corpus BLEU-4 of one caption per validation image. */
+export function bleu4(set: ValidationSet, hypotheses: readonly string[]): number {
+  const refs = new Map(set.table.ids.map((id, i) => [id, set.references[i] ?? []]));
+  const cands = new Map(set.table.ids.map((id, i) => [id, hypotheses[i] ?? '']));
+  return corpusBleu(refs, cands).bleu4;
 }
 
 export function validationLoss(decoder: Decoder, set: ValidationSet, opts: LossOptions): number {

@@ -1,0 +1,76 @@
+// `npm run bench -- train [--steps N] [--timesteps T]`: decoder training cost on the wasm backend, the
+// quantities that size a run: ms per optimizer step and peak tensor memory for GRU and LSTM with both
+// attentions, each without gradient checkpointing (the baseline) and with it (blocks of 5 decoder steps).
+// Shape as in the issue: batch 32, 64 regions x 2048 channels (an 8x8 InceptionV3 map),
+// vocabulary 5000, 20 decoder steps, the schema's default decoder sizes (embedding 256, hidden 512,
+// attention 256). Inputs are random: cost does not depend on what the features mean.
+import { parseArgs } from 'node:util';
+import { initBackend, tf } from '../trainer-image/backend.js';
+import { createDecoder, disposeDecoder, initialValues, type DecoderConfig } from '../trainer-image/model/decoder.js';
+import { Adam, DEFAULT_ADAM } from '../trainer-image/train/adam.js';
+import type { CaptionBatch } from '../trainer-image/train/caption-loss.js';
+import { disposeNoise, stepNoise } from '../trainer-image/train/noise.js';
+import { CounterRng } from '../trainer-image/train/rng.js';
+import { trainStep } from '../trainer-image/train/train-step.js';
+import { figure, type Figure } from './results.js';
+
+const BATCH = 32;
+const REGIONS = 64;
+const CHANNELS = 2048;
+const VOCAB = 5000;
+const BLOCK = 5;
+
+function randomBatch(steps: number): CaptionBatch {
+  const rng = new CounterRng(1, 999);
+  const ids = (): number[] => Array.from({ length: BATCH * steps }, () => 4 + rng.below(VOCAB - 4));
+  return {
+    features: tf.tensor3d(Float32Array.from({ length: BATCH * REGIONS * CHANNELS }, () => rng.uniform()), [BATCH, REGIONS, CHANNELS]),
+    inputs: tf.tensor2d(ids(), [BATCH, steps]),
+    targets: tf.tensor2d(ids(), [BATCH, steps]),
+    mask: tf.ones([BATCH, steps]) as tf.Tensor2D,
+  };
+}
+
+async function measure(cfg: DecoderConfig, batch: CaptionBatch, steps: number, iterations: number, checkpointing: boolean): Promise<{ msPerStep: number; peakMB: number }> {
+  const decoder = createDecoder(cfg, initialValues(cfg, 1));
+  const adam = new Adam(decoder.params, DEFAULT_ADAM);
+  const opts = { attentionRegularization: 1, blockSteps: checkpointing ? BLOCK : 1 << 30, checkpointing };
+  const run = (i: number): void => {
+    const noise = stepNoise(1, i, { steps, batch: BATCH, hidden: cfg.hiddenDim }, cfg.dropout, 1);
+    trainStep(decoder, adam, batch, noise, 1e-3, opts);
+    disposeNoise(noise);
+  };
+  run(0);
+  const profile = await tf.profile(() => run(1));
+  const started = performance.now();
+  for (let i = 0; i < iterations; i++) run(2 + i);
+  const msPerStep = (performance.now() - started) / iterations;
+  adam.dispose();
+  disposeDecoder(decoder);
+  // peakBytes counts every tensor alive at the peak, parameters and Adam moments included.
+  return { msPerStep, peakMB: profile.peakBytes / 2 ** 20 };
+}
+
+export default async function bench(args: string[]): Promise<Figure[]> {
+  const { values } = parseArgs({ args, options: { steps: { type: 'string', default: '2' }, timesteps: { type: 'string', default: '20' } } });
+  const iterations = Number(values.steps);
+  const steps = Number(values.timesteps);
+  const backend = await initBackend('wasm');
+  const batch = randomBatch(steps);
+  const figures: Figure[] = [];
+  for (const cell of ['gru', 'lstm'] as const) {
+    for (const attention of ['bahdanau', 'luong'] as const) {
+      const cfg: DecoderConfig = { cell, attention, vocabSize: VOCAB, embeddingDim: 256, hiddenDim: 512, attentionDim: 256, featureDim: CHANNELS, dropout: 0.3 };
+      const plain = await measure(cfg, batch, steps, iterations, false);
+      const ckpt = await measure(cfg, batch, steps, iterations, true);
+      const label = `${cell}+${attention}, ${backend}, batch ${BATCH}, ${REGIONS}x${CHANNELS}, vocab ${VOCAB}, ${steps} steps`;
+      process.stderr.write(`${label}: plain ${plain.msPerStep.toFixed(0)} ms ${plain.peakMB.toFixed(0)} MB; checkpointed ${ckpt.msPerStep.toFixed(0)} ms ${ckpt.peakMB.toFixed(0)} MB\n`);
+      figures.push(figure(`${label}: ms/step without gradient checkpointing`, plain.msPerStep, 'ms', null, 'measured'));
+      figures.push(figure(`${label}: peak tensor memory without gradient checkpointing`, plain.peakMB, 'MB', null, 'measured'));
+      figures.push(figure(`${label}: ms/step with gradient checkpointing every ${BLOCK} steps (baseline: without)`, ckpt.msPerStep, 'ms', plain.msPerStep, '<= 1.35 x'));
+      figures.push(figure(`${label}: peak tensor memory with gradient checkpointing (baseline: without)`, ckpt.peakMB, 'MB', plain.peakMB, '<= 0.6 x'));
+    }
+  }
+  tf.dispose(Object.values(batch));
+  return figures;
+}
