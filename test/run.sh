@@ -12,6 +12,9 @@ case "$tier" in
   all) dirs=(test/unit test/integration test/e2e) ;;
   *) echo "usage: test/run.sh unit|integration|e2e|all" >&2; exit 2 ;;
 esac
+# The pinned kubectl, helm and friends come first, so tests drive the cluster with the release they test.
+PATH="$(bash test/env/build-binaries.sh):$PATH"
+export PATH
 shopt -s nullglob globstar
 files=()
 for d in "${dirs[@]}"; do files+=("$d"/**/*.test.ts); done

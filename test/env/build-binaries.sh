@@ -5,7 +5,7 @@
 set -euo pipefail
 
 # v1.32.9: the newest 1.32 patch whose staging modules the proxy serves in full (v1.32.13 lacks endpointslice);
-# kubectl 1.32 on these machines is within skew.
+# kubectl is built from the same release.
 K8S_VERSION=${K8S_VERSION:-v1.32.9}
 ETCD_VERSION=${ETCD_VERSION:-v3.5.17}
 # MinIO tags are not semver, so the proxy serves it only as a pseudo-version (a 2026-02 commit).
@@ -60,6 +60,10 @@ dirs=(
   "$(build kubernetes "$K8S_VERSION" "$(if [ -f "$CACHE/tools/kubernetes-$K8S_VERSION/.complete" ]; then echo; else k8s_mod; fi)" \
       "-s -w -X $kv.gitVersion=$K8S_VERSION -X $kv.gitMajor=1 -X $kv.gitMinor=$minor -X $kv.gitTreeState=clean" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)"
+  # kubectl from the same release: the one tests and users drive the cluster with, within skew by construction.
+  "$(build kubectl "$K8S_VERSION" "$(if [ -f "$CACHE/tools/kubectl-$K8S_VERSION/.complete" ]; then echo; else k8s_mod; fi)" \
+      "-s -w -X $kv.gitVersion=$K8S_VERSION -X $kv.gitMajor=1 -X $kv.gitMinor=$minor -X $kv.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION" \
+      k8s.io/kubernetes/cmd/kubectl)"
   "$(build etcd "$ETCD_VERSION" "$(printf 'module captionrun.dev/etcd\ngo 1.23\nrequire go.etcd.io/etcd/server/v3 %s' "$ETCD_VERSION")" \
       "-s -w" go.etcd.io/etcd/server/v3)"
   "$(build minio "$MINIO_VERSION" "$(printf 'module captionrun.dev/minio\ngo 1.24\nrequire github.com/minio/minio %s' "$MINIO_VERSION")" \
