@@ -7,7 +7,7 @@ import { createLogger } from '../../lib/telemetry/logger.js';
 import { Operator } from '../../operator/operator.js';
 import { kubectl } from '../env/kubectl.js';
 import { waitFor } from '../env/wait.js';
-import { createRun, envOf, getRun, NS, runPods, runsPath, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
+import { createRun, deleteRun, envOf, getRun, NS, runPods, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
 
 let t: OperatorTestEnv;
 let operator: Operator;
@@ -67,6 +67,7 @@ test('a gang of 3 gets per-rank rendezvous env; one SIGKILLed worker replaces th
   assert.match(events.stdout, /Signal/);
   const table = await kubectl(t.env.cluster.kubeconfigPath, ['get', 'captionruns', 'gang', '-n', NS]);
   assert.match(table.stdout, /gang\s+Running\s+\d+\s+\d+\s+\S+\s+\S+\s+1\s+ckpt-/);
+  await deleteRun(t, 'gang');
 });
 
 test('deleting a worker gracefully (exit 75) relaunches without counting a failure', async () => {
@@ -80,6 +81,7 @@ test('deleting a worker gracefully (exit 75) relaunches without counting a failu
   assert.equal(after.status?.restarts, 0);
   assert.equal(after.status?.lastFailure, undefined);
   assert.match(after.status?.resumedFrom ?? '', /ckpt-000000000015$/, 'resumed from the checkpoint written on SIGTERM');
+  await deleteRun(t, 'graceful');
 });
 
 test('a crash loop ends Failed after backoffLimit with the exit code and the last log line', async () => {
@@ -91,6 +93,7 @@ test('a crash loop ends Failed after backoffLimit with the exit code and the las
   assert.match(c?.message ?? '', /exited with code 1/);
   assert.match(c?.message ?? '', /fatal: cannot open dataset shard 7/);
   assert.equal(failed.status?.lastFailure?.exitCode, 1);
+  await deleteRun(t, 'crashloop');
 });
 
 test('exit code 3 fails the run at once and says what to fix', async () => {
@@ -101,6 +104,7 @@ test('exit code 3 fails the run at once and says what to fix', async () => {
   assert.equal(c?.reason, 'PermanentExitCode');
   assert.match(c?.message ?? '', /code 3.*bucket "nope" does not exist.*fix the spec/);
   assert.equal((await runPods(t, 'invalid')).length, 1, 'no relaunch');
+  await deleteRun(t, 'invalid');
 });
 
 test('suspend stops the gang after a final checkpoint; unsuspending resumes from it', async () => {
@@ -116,14 +120,14 @@ test('suspend stops the gang after a final checkpoint; unsuspending resumes from
   assert.equal(resumed.status?.restarts, 0);
   assert.match(resumed.status?.resumedFrom ?? '', /\/pause\/ckpt-000000000015$/);
   assert.equal(condition(resumed, 'Suspended')?.status, 'False');
+  await deleteRun(t, 'pause');
 });
 
 test('a run that finishes is Succeeded; deleting a run deletes its pods through owner references', async () => {
   await createRun(t, 'done', { mode: 'succeed', workers: 2 });
   const done = await waitForRun(t, 'done', 'to succeed', (r) => r.status?.phase === 'Succeeded');
   assert.ok(done.status?.completionTime);
-  await t.api.delete(`${runsPath}/done`);
-  await waitFor('the finished run\'s pods to be garbage-collected', async () => ((await runPods(t, 'done')).length === 0 ? true : undefined), { timeoutMs: 60_000 });
+  await deleteRun(t, 'done');
 });
 
 test('a node that stops heartbeating is evicted by the real controller and the gang moves to a healthy node', async () => {

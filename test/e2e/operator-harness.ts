@@ -7,7 +7,7 @@ import type { CaptionTrainingRunStatus } from '../../lib/api/types.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { startTestEnvironment, type TestEnvironment } from '../env/environment.js';
 import { defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
-import { kubectl } from '../env/kubectl.js';
+import { kubectl, waitForCrdEstablished } from '../env/kubectl.js';
 import { waitFor } from '../env/wait.js';
 import { KubeApi } from '../../operator/kube-api.js';
 
@@ -36,7 +36,7 @@ export async function startOperatorTestEnv(nodes = [{ name: 'gpu-node-1', gpus: 
     const crd = new URL('../../crds/captiontrainingruns.captionrun.dev.yaml', import.meta.url).pathname;
     const applied = await kubectl(env.cluster.kubeconfigPath, ['apply', '-f', crd]);
     if (applied.code !== 0) throw new Error(`CRD rejected: ${applied.stderr}`);
-    await kubectl(env.cluster.kubeconfigPath, ['wait', '--for=condition=Established', '--timeout=60s', `crd/${PLURAL}.${GROUP}`]);
+    await waitForCrdEstablished(env.cluster.kubeconfigPath, `${PLURAL}.${GROUP}`);
     const bucket = 'captionrun-e2e';
     await env.minio.createBucket(bucket);
     return { env, api: new KubeApi(env.cluster.kubeConfig()), core: env.cluster.kubeConfig().makeApiClient(CoreV1Api), bucket };
@@ -110,4 +110,10 @@ export async function waitForGang(t: OperatorTestEnv, name: string, attempt: num
     const others = seen.filter((p) => p.metadata?.labels?.['captionrun.dev/attempt'] !== String(attempt));
     return gang.length === workers && others.length === 0 ? gang : undefined;
   }, { timeoutMs, intervalMs: 300, detail: () => seen.map((p) => `${p.metadata?.name}: ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' (terminating)' : ''}`).join(', ') });
+}
+
+/** Deletes a run and waits until the garbage collector removed its pods, freeing their GPUs for the next test. */
+export async function deleteRun(t: OperatorTestEnv, name: string): Promise<void> {
+  await t.api.delete(`${runsPath}/${name}`, { propagationPolicy: 'Foreground' });
+  await waitFor(`run ${name}'s pods to be gone`, async () => ((await runPods(t, name)).length === 0 ? true : undefined), { timeoutMs: 60_000 });
 }
