@@ -12,6 +12,7 @@
 # supplies those symbols so the library loads in Node, where nothing calls them.
 #
 # Usage: bash trainer-image/native/setup-native.sh   (re-running reuses the cache; FORCE=1 rebuilds)
+# Then: export CAPTIONRUN_TFJS_NODE_PATH=<the path it prints last>; CAPTIONRUN_CACHE moves the cache.
 set -euo pipefail
 
 TFJS_NODE_VERSION=4.22.0
@@ -30,7 +31,7 @@ say() { echo "setup-native: $*" >&2; }
 die() { say "error: $*"; exit 1; }
 
 [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] || die "only linux x86_64 is supported (the wheel is manylinux2014_x86_64)"
-for tool in node npm python3 g++ make readelf; do
+for tool in node npm python3 gcc g++ make readelf nm tar; do
   command -v "$tool" >/dev/null || die "$tool is required (apt-get install build-essential python3-pip nodejs npm)"
 done
 nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
@@ -43,7 +44,8 @@ repo_tfjs=$(node -p "require('$repo/node_modules/@tensorflow/tfjs/package.json')
 [ "$repo_tfjs" = "$TFJS_NODE_VERSION" ] ||
   die "this checkout has @tensorflow/tfjs $repo_tfjs but tfjs-node $TFJS_NODE_VERSION needs $TFJS_NODE_VERSION"
 
-if [ "${FORCE:-0}" = 1 ]; then rm -rf "$cache"; fi
+# FORCE=1 rebuilds everything but keeps the downloaded wheel.
+if [ "${FORCE:-0}" = 1 ] && [ -d "$cache" ]; then find "$cache" -mindepth 1 -maxdepth 1 ! -name wheel -exec rm -rf {} +; fi
 mkdir -p "$cache"
 
 # 1. TensorFlow's libraries and C API headers, from the pinned wheel (pip verifies the hash).
@@ -123,7 +125,7 @@ if [ ! -f "$pkg/package.json" ]; then
 fi
 
 # 3. The addon, from the sources in the npm package, against the wheel's library (binding.gyp reads deps/).
-if [ ! -f "$addon" ] || [ "${FORCE:-0}" = 1 ]; then
+if [ ! -f "$addon" ]; then
   say "building tfjs_binding.node (node-gyp, one job)"
   rm -rf "$pkg/deps" "$pkg/build" "$pkg/lib"
   mkdir -p "$pkg/deps"
