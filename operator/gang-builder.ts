@@ -22,8 +22,8 @@ import type { StoredRun } from './run-object.js';
 export interface GangSettings {
   /** Image used when spec.resources.image is empty (the operator's --trainer-image). */
   trainerImage: string;
-  /** Overrides the image's entrypoint; unset in production, where the image runs `captionrun`. */
-  trainerCommand?: string[];
+  /** ServiceAccount of worker pods whose spec names none (the operator's --trainer-service-account). */
+  trainerServiceAccount?: string;
   clusterDomain: string;
   /**
    * How long pods stay bound to a node that stopped reporting before the taint manager evicts them. The
@@ -137,7 +137,6 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
       seccompProfile: { type: 'RuntimeDefault' },
     },
   };
-  if (settings.trainerCommand) container.command = settings.trainerCommand;
 
   return {
     apiVersion: 'v1',
@@ -154,7 +153,7 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
       hostname: podName,
       subdomain: serviceName(name),
       terminationGracePeriodSeconds: resources.terminationGracePeriodSeconds,
-      serviceAccountName: resources.serviceAccountName,
+      serviceAccountName: resources.serviceAccountName ?? settings.trainerServiceAccount,
       automountServiceAccountToken: false,
       priorityClassName: resources.priorityClassName,
       nodeSelector: resources.nodeSelector,

@@ -80,7 +80,7 @@ export class LeaderElector {
     try {
       const lease = await this.api.get<Lease>(this.leasePath());
       if (lease.spec.holderIdentity !== this.options.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: new Date().toISOString() };
+      lease.spec = { ...lease.spec, holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) };
       await this.api.put(this.leasePath(), lease);
     } catch (err) {
       this.options.logger.warn({ err: (err as Error).message }, 'could not release the leader lease; it expires on its own');
@@ -93,7 +93,7 @@ export class LeaderElector {
 
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { identity, namespace, name } = this.options;
-    const now = new Date().toISOString();
+    const now = microTime(new Date());
     const durationSeconds = Math.ceil(this.leaseDurationMs / 1000);
     try {
       let lease: Lease;
@@ -130,4 +130,9 @@ export class LeaderElector {
       return false;
     }
   }
+}
+
+/** metav1.MicroTime: RFC 3339 with exactly six fractional digits; the apiserver rejects milliseconds. */
+function microTime(d: Date): string {
+  return d.toISOString().replace(/Z$/, '000Z');
 }

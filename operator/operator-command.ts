@@ -24,10 +24,12 @@ Options:
   --namespace NS             watch only this namespace (default: all namespaces)
   --trainer-image IMAGE      trainer image for runs that leave spec.resources.image empty
                              (default: $CAPTIONRUN_TRAINER_IMAGE)
+  --trainer-service-account SA  ServiceAccount of worker pods whose spec names none (default: the namespace's default)
   --metrics-addr HOST:PORT   serve /metrics, /healthz and /readyz here (default :8080)
   --leader-elect             only the holder of the Lease reconciles (run two replicas for failover)
   --lease-name NAME          Lease for --leader-elect (default captionrun-operator)
-  --lease-namespace NS       its namespace (default: the pod's namespace, else --namespace, else default)
+  --lease-namespace NS       its namespace (default: $POD_NAMESPACE, the in-cluster namespace, --namespace,
+                             then default)
   --workers N                runs reconciled in parallel (default 4)
   --force-delete-after SEC   force-delete pods stuck terminating on a NotReady node this long past their
                              grace period (default 60)
@@ -41,6 +43,7 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 1 lost the leader lease or failed, 2 us
       kubeconfig: { type: 'string' },
       namespace: { type: 'string' },
       'trainer-image': { type: 'string' },
+      'trainer-service-account': { type: 'string' },
       'metrics-addr': { type: 'string', default: ':8080' },
       'leader-elect': { type: 'boolean', default: false },
       'lease-name': { type: 'string', default: 'captionrun-operator' },
@@ -65,15 +68,18 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 1 lost the leader lease or failed, 2 us
     }
 
     const logger = createLogger({ component: 'operator' });
-    const leaseNamespace = v['lease-namespace'] ?? (existsSync(SERVICE_ACCOUNT_NAMESPACE) ? readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() : undefined) ?? v.namespace ?? 'default';
+    const leaseNamespace = v['lease-namespace'] ?? process.env.POD_NAMESPACE ?? (existsSync(SERVICE_ACCOUNT_NAMESPACE) ? readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() : undefined) ?? v.namespace ?? 'default';
     const operator = new Operator({
       kubeConfig,
       namespace: v.namespace,
       metricsAddress: v['metrics-addr'],
       leaderElection: v['leader-elect'] ? { namespace: leaseNamespace, name: v['lease-name'] } : undefined,
+      // The pod name in a Deployment (unique per replica, readable in the Lease); hostname_pid elsewhere.
+      identity: process.env.POD_NAME,
       workers: positiveInt('--workers', v.workers),
       settings: {
         trainerImage,
+        trainerServiceAccount: v['trainer-service-account'],
         clusterDomain: process.env.CAPTIONRUN_CLUSTER_DOMAIN ?? 'cluster.local',
         nodeLostTolerationSeconds: positiveInt('--node-lost-seconds', v['node-lost-seconds']),
         forceDeleteAfterMs: positiveInt('--force-delete-after', v['force-delete-after']) * 1000,
