@@ -65,8 +65,9 @@ interface Hypothesis extends Caption {
 }
 
 /**
- * Beam search for one image (features [1, regions, channels]). Finished hypotheses are ranked by
- * log-probability divided by length (+1 for <end>), so short captions are not favoured by construction.
+ * Beam search for one image (features [1, regions, channels]). Finished hypotheses are ranked by their
+ * total log-probability, as in Show, Attend and Tell; dividing by length made the quickstart's decoder
+ * append invented "left of ..." clauses (validation BLEU-4 0.43 against greedy's 0.49).
  */
 export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D, beamSize: number, opts: SearchOptions): Caption {
   const regions = features.shape[1];
@@ -109,8 +110,7 @@ export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D
   }
   state.forEach((s) => s.dispose());
   tf.dispose([projected, keys1]);
-  const score = (c: Caption): number => c.logProb / (c.tokens.length + 1);
-  const best = [...finished].sort((a, b) => score(b) - score(a))[0];
+  const best = [...finished].sort((a, b) => b.logProb - a.logProb)[0];
   if (!best) throw new Error('beam search finished no hypothesis');
   return best;
 }

@@ -8,7 +8,8 @@
 //   4. step: one word in, next-word logits and attention weights over the regions out.
 // Two orderings, after the papers the attentions come from:
 //   bahdanau: attend with h_{t-1};  h_t = cell([e_t; context], s_{t-1});  o_t = h_t
-//   luong:    h_t = cell(e_t, s_{t-1});  attend with h_t;  o_t = tanh(W_c [h_t; context])
+//   luong:    h_t = cell([e_t; o_{t-1}], s_{t-1});  attend with h_t;  o_t = tanh(W_c [h_t; context])
+//             (o_{t-1} fed back is Luong et al.'s "input feeding": the cell knows where it looked last)
 //   logits = dropout(o_t) W_out + b_out
 // Parameters are plain named tensors (no layers API) so that training, gradient checkpointing, beam search
 // and checkpoints all see the same flat, ordered list.
@@ -32,7 +33,7 @@ export interface DecoderConfig {
 /** Parameter names and shapes in a fixed order: the order of gradients, Adam moments and checkpoint files. */
 export function parameterShapes(cfg: DecoderConfig): [string, number[]][] {
   const region = cfg.embeddingDim;
-  const cellInput = cfg.attention === 'bahdanau' ? cfg.embeddingDim + region : cfg.embeddingDim;
+  const cellInput = cfg.embeddingDim + (cfg.attention === 'bahdanau' ? region : cfg.hiddenDim);
   const shapes: Record<string, number[]> = {
     'proj.W': [cfg.featureDim, region],
     'proj.b': [region],
@@ -131,9 +132,11 @@ export function projectRegions(p: Tensors, features: tf.Tensor3D): tf.Tensor3D {
 export function initialState(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D): tf.Tensor2D[] {
   const mean = tf.mean(regions, 1) as tf.Tensor2D;
   const h = tf.tanh(tf.add(tf.matMul(mean, p['init.Wh'] as tf.Tensor2D), p['init.bh'] as tf.Tensor)) as tf.Tensor2D;
-  if (cfg.cell === 'gru') return [h];
-  const c = tf.tanh(tf.add(tf.matMul(mean, p['init.Wc'] as tf.Tensor2D), p['init.bc'] as tf.Tensor)) as tf.Tensor2D;
-  return [h, c];
+  const state = [h];
+  if (cfg.cell === 'lstm') state.push(tf.tanh(tf.add(tf.matMul(mean, p['init.Wc'] as tf.Tensor2D), p['init.bc'] as tf.Tensor)) as tf.Tensor2D);
+  // Luong's fed-back attentional vector starts at zero: nothing has been attended yet.
+  if (cfg.attention === 'luong') state.push(tf.zerosLike(h));
+  return state;
 }
 
 export function precomputeKeys(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D): tf.Tensor3D {
@@ -170,9 +173,11 @@ export function step(
     out = next[0] as tf.Tensor2D;
     alpha = a.alpha;
   } else {
-    next = cellStep(cfg.cell, p, 'cell', e, state);
-    const a = attend('luong', p, regions, keys, next[0] as tf.Tensor2D);
-    out = tf.tanh(tf.matMul(tf.concat([next[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
+    const fedBack = state[state.length - 1] as tf.Tensor2D;
+    const cellNext = cellStep(cfg.cell, p, 'cell', tf.concat([e, fedBack], 1), state.slice(0, -1));
+    const a = attend('luong', p, regions, keys, cellNext[0] as tf.Tensor2D);
+    out = tf.tanh(tf.matMul(tf.concat([cellNext[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
+    next = [...cellNext, out];
     alpha = a.alpha;
   }
   if (dropoutMask) out = tf.mul(out, dropoutMask);
@@ -180,8 +185,9 @@ export function step(
   return { state: next, logits, alpha };
 }
 
+/** [batch, hidden] tensors in the decoder state: the cell's, plus Luong's fed-back attentional vector. */
 export function numStateTensors(cfg: DecoderConfig): number {
-  return stateSize(cfg.cell);
+  return stateSize(cfg.cell) + (cfg.attention === 'luong' ? 1 : 0);
 }
 
 /** The parameters as a name -> tensor record (what step() and friends read). */
