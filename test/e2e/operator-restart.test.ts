@@ -124,7 +124,7 @@ test('with two replicas and --leader-elect exactly one reconciles; the other tak
   assert.match(await metrics(leader), /captionrun_run_phase\{namespace="default",run="ha",phase="Running"\} 1/);
   assert.doesNotMatch(await metrics(standby), /captionrun_run_phase\{/, 'the standby exports no run series');
   const reporters = async () => {
-    const list = await t.api.get<{ items: { reason: string; reportingInstance?: string }[] }>(`/api/v1/namespaces/${NS}/events`, { fieldSelector: 'involvedObject.name=ha' });
+    const list = await t.api.get<{ items: { reason: string; reportingInstance?: string }[] }>(`/api/v1/namespaces/${NS}/events`, { fieldSelector: 'involvedObject.name=ha,involvedObject.kind=CaptionTrainingRun' });
     return list.items;
   };
   assert.deepEqual([...new Set((await reporters()).map((e) => e.reportingInstance))], [leader.identity]);
