@@ -86,11 +86,13 @@ export interface TrainOptions {
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<number> {
   const { log } = opts;
   let stopRequested = false;
-  const onTerm = (): void => {
+  const onStop = (signal: NodeJS.Signals): void => {
     stopRequested = true;
-    log.info('SIGTERM: finishing the current step, then writing a final checkpoint');
+    log.info({ signal }, `${signal}: finishing the current step, then writing a final checkpoint`);
   };
-  process.on('SIGTERM', onTerm);
+  // Ctrl-C in a terminal reaches the whole process group, this trainer included: treat it like SIGTERM.
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
   try {
     const backend = await initBackend();
     const checkpoints = openCheckpointIO({
@@ -153,7 +155,8 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     tf.disposeVariables();
     return ExitCode.Ok;
   } finally {
-    process.off('SIGTERM', onTerm);
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
   }
 }
 
