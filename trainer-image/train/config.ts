@@ -13,7 +13,7 @@ export interface TrainConfig {
   training: TrainingSpec;
   checkpoint: CheckpointSpec;
   evaluation: { beamSize: number };
-  /** Global batch = batchSize x worldSize; rank picks this process's shard of every batch order. */
+  /** Global batch = batchSize x worldSize (learning-rate scaling); the rank keys this process's data order. */
   distributed: { rank: number; worldSize: number };
 }
 

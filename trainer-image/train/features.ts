@@ -22,9 +22,9 @@ export interface FeatureTable {
 export const FEATURE_CACHE_ENV = 'CAPTIONRUN_FEATURE_CACHE';
 
 /**
- * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and InceptionV3's map is
- * 3x3 at 139 px: one region per cell, at a fifth of the 299 px cost. Real photographs use the encoder's
- * native size (299 InceptionV3, 224 DenseNet121).
+ * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and both encoders give a
+ * 3x3 map at these sizes (InceptionV3 139 px, DenseNet121 96 px): one region per cell, at a fifth of the
+ * native cost. Real photographs use the encoder's native size (299 InceptionV3, 224 DenseNet121).
  */
 export function encoderInputSize(config: TrainConfig): number | undefined {
   if (config.dataset.format !== 'synthetic') return undefined;
