@@ -1,6 +1,7 @@
 // `npm run bench -- native [--reps N] [--keras PYTHON]`: the native backend (tfjs-node on TensorFlow 2.9.1,
 // built by trainer-image/native/setup-native.sh) against wasm, side by side in one process, on a 1024^2
-// matmul, one GRU + attention training step (Adam) and an InceptionV3 forward pass; with --keras, also
+// matmul, one GRU + attention training step (Adam) and an InceptionV3 forward pass (also with batch-norm folded
+// into fused convs, as Keras's graph optimiser runs it); with --keras, also
 // against Keras on the same TensorFlow (trainer-image/native/keras_baseline.py, run by that Python).
 // Every contender runs once per repetition, in turn, so that load from other processes hits all alike.
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { load } from 'nsfwjs';
 import { initBackend, tf } from '../trainer-image/backend.js';
 import { defaultTfjsNodePath, importTfjsNode, TFJS_NODE_PATH_ENV } from '../trainer-image/native/tfjs-node.js';
-import { captionStep, inceptionFeatures, inceptionInput, matmulInputs } from '../trainer-image/native/workloads.js';
+import { captionStep, foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput, matmulInputs } from '../trainer-image/native/workloads.js';
 import { figure, type Figure } from './results.js';
 
 type Backend = 'tensorflow' | 'wasm';
@@ -104,19 +105,22 @@ const trainStep = async (): Promise<Workload> => {
   };
 };
 
-const inception = async (): Promise<Workload> => {
+/** InceptionV3 as the tfjs layers model runs it, or with batch-norm folded into fused convs (`fold`). */
+const inception = (fold: boolean) => async (): Promise<Workload> => {
   const nsfw = (await load('InceptionV3', { size: 299 })) as unknown as { model: tf.LayersModel };
+  const folded = fold ? foldedConvNet(nsfw.model, inceptionFeatureLayer(nsfw.model)) : undefined;
   const features = inceptionFeatures(nsfw.model);
   const image = inceptionInput(1, 5);
   return {
     run: () =>
       timed(async () => {
-        const y = features.predict(image) as tf.Tensor;
+        const y = folded ? folded.predict(image) : (features.predict(image) as tf.Tensor);
         await y.data();
         y.dispose();
       }),
     dispose: () => {
       image.dispose();
+      folded?.dispose();
       nsfw.model.dispose();
     },
   };
@@ -178,18 +182,23 @@ export default async function native(args: string[]): Promise<Figure[]> {
   const workloads = [
     { title: 'matmul 1024x1024 (2.1 GFLOP)', build: matmul, keras: ['matmul'] },
     { title: 'GRU+attention train step, Adam (batch 32, 20 steps, vocab 5000, 64x256 features)', build: trainStep, keras: ['caption_step', 'caption_step_eager'] },
-    { title: 'InceptionV3 forward to 8x8x2048 (1 image, 299x299)', build: inception, keras: ['inception'] },
+    { title: 'InceptionV3 forward to 8x8x2048 (1 image, 299x299)', build: inception(false), keras: ['inception'], folded: inception(true) },
   ];
   const figures: Figure[] = [];
   try {
     for (const w of workloads) {
       const contenders = [tfjs('tensorflow', w.build), tfjs('wasm', w.build)];
+      if (w.folded) contenders.push({ label: 'tensorflow-folded', activate: () => use('tensorflow'), build: w.folded });
       if (keras !== undefined) contenders.push(...w.keras.map((k) => keras.contender(k.endsWith('_eager') ? 'keras-eager' : 'keras', k)));
       const ms = await measure(w.title, reps, contenders);
       const native = ms.get('tensorflow') as number;
       figures.push(figure(`${w.title}: native vs wasm`, native, 'ms', ms.get('wasm') as number, 'native faster than wasm'));
       const graph = ms.get('keras');
       if (graph !== undefined) figures.push(figure(`${w.title}: native vs Keras (TF ${kerasVersion}, tf.function)`, native, 'ms', graph, '<= 1.5x Keras'));
+      const folded = ms.get('tensorflow-folded');
+      if (folded !== undefined && graph !== undefined) {
+        figures.push(figure(`${w.title}, batch-norm folded into fused convs: native vs Keras (TF ${kerasVersion}, tf.function)`, folded, 'ms', graph, '<= 1.5x Keras'));
+      }
       const eager = ms.get('keras-eager');
       if (eager !== undefined) figures.push(figure(`${w.title}: native vs TF ${kerasVersion} eager (op by op, as tfjs-node runs it)`, native, 'ms', eager, 'context'));
     }

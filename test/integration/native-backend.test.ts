@@ -1,12 +1,13 @@
 // The native backend (tfjs-node built by trainer-image/native/setup-native.sh against TensorFlow 2.9.1 from the
 // tensorflow-cpu wheel) must compute what the wasm backend computes, to float32 rounding: the same seeded
-// matmul, GRU + attention loss and gradients, and InceptionV3 forward pass on both, compared element-wise.
+// matmul, GRU + attention loss and gradients, and InceptionV3 forward pass on both (and on native also with
+// batch-norm folded into fused convs), compared element-wise.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { load } from 'nsfwjs';
 import { initBackend, tf } from '../../trainer-image/backend.js';
 import { defaultTfjsNodePath, importTfjsNode, isTfjsNodeBuild, TFJS_NODE_PATH_ENV } from '../../trainer-image/native/tfjs-node.js';
-import { captionStep, captionStepGradients, inceptionFeatures, inceptionInput, matmulInputs, type CaptionStepShape } from '../../trainer-image/native/workloads.js';
+import { captionStep, captionStepGradients, foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput, matmulInputs, type CaptionStepShape } from '../../trainer-image/native/workloads.js';
 
 // Naming a build in the env var makes it required: only an unasked-for, absent build is a reason to skip.
 const explicit = process.env[TFJS_NODE_PATH_ENV] || undefined;
@@ -64,6 +65,12 @@ test('tfjs-node on TensorFlow 2.9.1 agrees with wasm on matmul, a GRU + attentio
   const nsfw = (await load('InceptionV3', { size: 299 })) as unknown as { model: tf.LayersModel };
   const inception = inceptionFeatures(nsfw.model);
   const native = await compute(inception);
+  const folded = foldedConvNet(nsfw.model, inceptionFeatureLayer(nsfw.model));
+  const image = inceptionInput(1, 5);
+  const foldedOut = folded.predict(image);
+  const nativeFolded = (await foldedOut.data()) as Float32Array;
+  tf.dispose([image, foldedOut]);
+  folded.dispose();
 
   assert.equal(await initBackend('wasm'), 'wasm');
   const wasm = await compute(inception);
@@ -76,6 +83,7 @@ test('tfjs-node on TensorFlow 2.9.1 agrees with wasm on matmul, a GRU + attentio
     matmul: relativeError(native.matmul, wasm.matmul),
     loss: Math.abs(native.loss - wasm.loss) / Math.abs(wasm.loss),
     inception: relativeError(native.inception, wasm.inception),
+    inceptionFolded: relativeError(nativeFolded, wasm.inception),
   };
   native.grads.forEach((g, i) => (errors[`grad${i}`] = relativeError(g, wasm.grads[i] as Float32Array)));
   t.diagnostic(`relative errors: ${JSON.stringify(errors)}`);
