@@ -19,6 +19,7 @@ interface ConfigMap {
 let cluster: Cluster;
 let proxy: { server: Server; port: number; sockets: Set<Socket>; frozen: boolean };
 let admin: KubeApi;
+let informer: Informer<ConfigMap> | undefined;
 
 before(async () => {
   cluster = await startCluster();
@@ -46,6 +47,7 @@ before(async () => {
 });
 
 after(async () => {
+  await informer?.stop();
   for (const s of proxy?.sockets ?? []) s.destroy();
   proxy?.server.close();
   await cluster?.stop();
@@ -67,7 +69,7 @@ const path = '/api/v1/namespaces/default/configmaps';
 const create = (name: string, value: string) => admin.post(path, { metadata: { name, labels: { informer: 'test' } }, data: { value } });
 
 test('a watch cut by the network or frozen without a word is restarted and catches up', async () => {
-  const informer = new Informer<ConfigMap>(new KubeApi(throughProxy(), 5000), {
+  const watcher = new Informer<ConfigMap>(new KubeApi(throughProxy(), 5000), {
     path,
     labelSelector: 'informer=test',
     logger: createLogger({ component: 'informer-test' }),
@@ -75,29 +77,38 @@ test('a watch cut by the network or frozen without a word is restarted and catch
     minBackoffMs: 100,
     maxBackoffMs: 1000,
   });
+  informer = watcher;
   const deleted: string[] = [];
-  informer.on((event, cm) => { if (event === 'delete') deleted.push(cm.metadata?.name ?? ''); });
+  watcher.on((event, cm) => { if (event === 'delete') deleted.push(cm.metadata?.name ?? ''); });
   await create('before-start', '1');
-  informer.start();
-  await informer.waitForSync();
-  assert.equal(informer.get('default/before-start')?.data?.value, '1');
+  watcher.start();
+  await watcher.waitForSync();
+  assert.equal(watcher.get('default/before-start')?.data?.value, '1');
+
+  await watching(watcher, 'live-1');
 
   // Cut: every connection reset; the changes made meanwhile arrive after the re-watch.
   for (const s of proxy.sockets) s.destroy();
   await create('while-cut', '2');
   await admin.delete(`${path}/before-start`);
   await waitFor('the informer to see the changes made while its watch was cut', () =>
-    informer.get('default/while-cut') && !informer.get('default/before-start') ? true : undefined, { timeoutMs: 30_000 });
+    watcher.get('default/while-cut') && !watcher.get('default/before-start') ? true : undefined, { timeoutMs: 30_000 });
   assert.deepEqual(deleted, ['before-start']);
-  const restartsAfterCut = informer.restarts;
-  assert.ok(restartsAfterCut >= 1);
+  assert.ok(watcher.restarts >= 1, 'the cut watch was restarted');
 
+  await watching(watcher, 'live-2');
+  const restartsBeforeFreeze = watcher.restarts;
   // Freeze: the TCP connection stays up but nothing flows; only the idle timeout can notice.
   proxy.frozen = true;
   await create('while-frozen', '3');
-  await waitFor('the informer to give up on the frozen watch', () => (informer.restarts > restartsAfterCut ? true : undefined), { timeoutMs: 30_000 });
+  await waitFor('the informer to give up on the frozen watch', () => (watcher.restarts > restartsBeforeFreeze ? true : undefined), { timeoutMs: 30_000 });
   proxy.frozen = false;
   for (const s of proxy.sockets) s.destroy();
-  await waitFor('the informer to catch up after the freeze', () => (informer.get('default/while-frozen')?.data?.value === '3' ? true : undefined), { timeoutMs: 30_000 });
-  await informer.stop();
+  await waitFor('the informer to catch up after the freeze', () => (watcher.get('default/while-frozen')?.data?.value === '3' ? true : undefined), { timeoutMs: 30_000 });
 });
+
+/** Returns once the informer's watch is live: it delivered a change made after it started. */
+async function watching(informer: Informer<ConfigMap>, name: string): Promise<void> {
+  await create(name, 'probe');
+  await waitFor(`the informer to see ${name}`, () => (informer.get(`default/${name}`) ? true : undefined), { timeoutMs: 30_000 });
+}
