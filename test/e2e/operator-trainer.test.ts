@@ -1,0 +1,59 @@
+// The real `captionrun trainer` under the operator: a tiny synthetic run on one worker of the test cluster,
+// checkpoints in MinIO, SIGKILLed once after its first checkpoint, resumed by the operator and trained to
+// the end. The run is Succeeded with its progress in status.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { createLogger } from '../../lib/telemetry/logger.js';
+import { Operator } from '../../operator/operator.js';
+import { NS, runsPath, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
+
+let t: OperatorTestEnv;
+let operator: Operator;
+
+before(async () => {
+  t = await startOperatorTestEnv([{ name: 'gpu-node-1', gpus: 1 }]);
+  operator = new Operator({
+    kubeConfig: t.env.cluster.kubeConfig(),
+    metricsAddress: '127.0.0.1:0',
+    settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, progressIntervalMs: 2000 },
+    logger: createLogger({ component: 'operator' }),
+  });
+  await operator.start();
+});
+
+after(async () => {
+  await operator?.stop();
+  await t?.env.stop();
+});
+
+test('the real trainer, killed once after its first checkpoint, resumes under the operator and succeeds', async () => {
+  await t.api.post(runsPath, {
+    apiVersion: 'captionrun.dev/v1alpha1',
+    kind: 'CaptionTrainingRun',
+    metadata: { name: 'real', namespace: NS },
+    spec: {
+      dataset: { format: 'synthetic', synthetic: { images: 200, seed: 5, imageSize: 64, maxObjects: 2 } },
+      model: { decoder: 'gru', attention: 'bahdanau', embeddingDim: 16, hiddenDim: 16, attentionDim: 16, dropout: 0.2 },
+      training: { epochs: 6, batchSize: 8, learningRate: 0.01, lrSchedule: { type: 'plateau', patience: 1 }, seed: 3 },
+      resources: { workers: 1, gpusPerWorker: 1, terminationGracePeriodSeconds: 30 },
+      checkpoint: {
+        store: { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: t.env.s3Secret.name } },
+        everySteps: 2,
+        keepLast: 2,
+      },
+      restartPolicy: { backoffLimit: 2, backoffSeconds: 1 },
+      evaluation: { beamSize: 2, report: { enabled: false } },
+    },
+  });
+  await waitForGang(t, 'real', 0, 1, 120_000);
+  const checkpointed = await waitForRun(t, 'real', 'to commit a checkpoint', (r) => (r.status?.lastCheckpoint?.step ?? 0) > 0, 300_000);
+  t.env.agent.killPod(NS, 'real-worker-0-0');
+  const resumed = await waitForRun(t, 'real', 'to relaunch', (r) => r.status?.attempt === 1 && r.status.resumedFrom !== undefined, 120_000);
+  assert.match(resumed.status?.resumedFrom ?? '', /^s3:\/\/captionrun-e2e\/runs\/default\/real\/ckpt-\d{12}$/);
+  assert.ok((resumed.status?.lastCheckpoint?.step ?? 0) >= (checkpointed.status?.lastCheckpoint?.step ?? 0));
+  const done = await waitForRun(t, 'real', 'to succeed', (r) => r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed', 480_000);
+  assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
+  assert.equal(done.status?.restarts, 1);
+  assert.ok((done.status?.step ?? 0) > 0 && (done.status?.epoch ?? 0) >= 1, JSON.stringify(done.status));
+  assert.ok(Number.isFinite(done.status?.loss));
+});
