@@ -2,6 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoBatchSize, buildVocabulary, chooseHyperparameters, resolveMaxCaptionLength, scaledLearningRate } from '../../trainer-image/train/hyperparameters.js';
 import type { TrainingSpec } from '../../lib/api/types.js';
+import { initBackend, tf } from '../../trainer-image/backend.js';
+import { createDecoder, initialValues } from '../../trainer-image/model/decoder.js';
+import { measureBytesPerSample } from '../../trainer-image/train/train-step.js';
 
 const training = {
   batchSize: 'auto',
@@ -46,4 +49,24 @@ test('chooseHyperparameters measures memory only for an automatic batch size and
   assert.equal(measured, 1);
   assert.equal(fixed.batchSize, 16);
   assert.equal(fixed.learningRate, 0.003);
+});
+
+test('measured memory per sample is positive and grows with the decoder size', async () => {
+  await initBackend('wasm');
+  const perSample = async (hiddenDim: number): Promise<number> => {
+    const cfg = { cell: 'gru' as const, attention: 'bahdanau' as const, vocabSize: 30, embeddingDim: 8, hiddenDim, attentionDim: 8, featureDim: 16, dropout: 0 };
+    const decoder = createDecoder(cfg, initialValues(cfg, 1));
+    // Stand-in batch: memory depends on shapes only.
+    const batchOf = (size: number) => ({
+      features: tf.ones([size, 4, 16]) as tf.Tensor3D,
+      inputs: tf.ones([size, 10]) as tf.Tensor2D,
+      targets: tf.ones([size, 10]) as tf.Tensor2D,
+      mask: tf.ones([size, 10]) as tf.Tensor2D,
+    });
+    return measureBytesPerSample(decoder, batchOf, () => ({}), { attentionRegularization: 1, blockSteps: 1 << 30, checkpointing: false });
+  };
+  const small = await perSample(8);
+  const large = await perSample(64);
+  assert.ok(small > 0);
+  assert.ok(large > small, `${large} <= ${small}`);
 });
