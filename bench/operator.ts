@@ -1,0 +1,89 @@
+// `npm run bench -- operator [--runs N] [--failures K]`: the operator (`captionrun operator`, its own process)
+// with N runs live on the test cluster, each a 1-worker gang of a trivial process. K times a worker is
+// SIGKILLed and the time until its replacement pod (next attempt) exists in the apiserver is measured; the
+// operator's resident memory is read from its own /metrics. Targets from design.md: p99 < 1 s, < 300 MB
+// (at 500 runs there; N defaults to 50 because every run here is a real process on 2 shared cores).
+import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { createLogger } from '../lib/telemetry/logger.js';
+import { startTestEnvironment } from '../test/env/environment.js';
+import { defaultImages, REPO_ROOT } from '../test/env/images.js';
+import { kubectl, waitForCrdEstablished } from '../test/env/kubectl.js';
+import { freePort } from '../test/env/minio.js';
+import { waitFor } from '../test/env/wait.js';
+import { isNotFound, KubeApi } from '../operator/kube-api.js';
+import { figure, type Figure } from './results.js';
+
+const RUNS_PATH = '/apis/captionrun.dev/v1alpha1/namespaces/default/captiontrainingruns';
+
+export default async function operatorBench(argv: string[]): Promise<Figure[]> {
+  const { values } = parseArgs({ args: argv, options: { runs: { type: 'string', default: '50' }, failures: { type: 'string', default: '20' } } });
+  const runs = Number(values.runs);
+  const failures = Math.min(Number(values.failures), runs);
+  const images = defaultImages();
+  // SIGTERM -> exit 75 like the trainer; extra arguments (the trainer's) are ignored by the shell.
+  images['bench/sleeper'] = { entrypoint: ['sh', '-c', 'trap "exit 75" TERM; sleep 100000 & wait', 'sh'] };
+  const gpusPerNode = Math.ceil(runs / 2) + failures;
+  const env = await startTestEnvironment({
+    nodes: [{ name: 'gpu-node-1', gpus: gpusPerNode, pods: runs + 50 }, { name: 'gpu-node-2', gpus: gpusPerNode, pods: runs + 50 }],
+    images,
+    logger: createLogger({ component: 'bench-env' }),
+  });
+  const port = await freePort();
+  const operator = spawn(process.execPath, [`${REPO_ROOT}bin/captionrun`, 'operator', '--kubeconfig', env.cluster.kubeconfigPath,
+    '--trainer-image', 'bench/sleeper', '--metrics-addr', `127.0.0.1:${port}`], { stdio: 'ignore', env: { ...process.env, CAPTIONRUN_LOG_LEVEL: 'warn' } });
+  try {
+    const crd = new URL('../crds/captiontrainingruns.captionrun.dev.yaml', import.meta.url).pathname;
+    await kubectl(env.cluster.kubeconfigPath, ['apply', '-f', crd]);
+    await waitForCrdEstablished(env.cluster.kubeconfigPath, 'captiontrainingruns.captionrun.dev');
+    const api = new KubeApi(env.cluster.kubeConfig());
+    const names = Array.from({ length: runs }, (_, i) => `bench-${i}`);
+    for (const name of names) {
+      await api.post(RUNS_PATH, {
+        apiVersion: 'captionrun.dev/v1alpha1',
+        kind: 'CaptionTrainingRun',
+        metadata: { name },
+        spec: {
+          dataset: { format: 'synthetic' },
+          resources: { workers: 1, gpusPerWorker: 1, terminationGracePeriodSeconds: 10 },
+          checkpoint: { store: { local: { path: '/var/lib/captionrun-bench' } }, everySteps: 10 },
+          restartPolicy: { backoffLimit: 10, backoffSeconds: 0 },
+        },
+      });
+    }
+    await waitFor(`${runs} runs to be Running`, async () => {
+      const list = await api.get<{ items: { status?: { phase?: string } }[] }>(RUNS_PATH);
+      return list.items.filter((r) => r.status?.phase === 'Running').length === runs ? true : undefined;
+    }, { timeoutMs: 300_000, intervalMs: 1000 });
+
+    const latencies: number[] = [];
+    for (const name of names.slice(0, failures)) {
+      const pod = `${name}-worker-0-0`;
+      const replacement = `${name}-worker-0-1`;
+      const killedAt = performance.now();
+      env.agent.killPod('default', pod);
+      await waitFor(`${replacement} to be created`, async () => {
+        try {
+          await api.get(`/api/v1/namespaces/default/pods/${replacement}`);
+          return true;
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      }, { timeoutMs: 60_000, intervalMs: 20 });
+      latencies.push((performance.now() - killedAt) / 1000);
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(metrics)?.[1] ?? NaN) / 2 ** 20;
+    latencies.sort((a, b) => a - b);
+    const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] ?? NaN;
+    return [
+      figure(`pod failure -> replacement pod created, p50 (${runs} runs live)`, at(0.5), 's', null, '-'),
+      figure(`pod failure -> replacement pod created, p99 (${runs} runs live)`, at(0.99), 's', null, 'p99 < 1 s (500 runs)'),
+      figure(`operator resident memory (${runs} runs live)`, rss, 'MiB', null, '< 300 MB (500 runs)'),
+    ];
+  } finally {
+    operator.kill('SIGTERM');
+    await env.stop();
+  }
+}
