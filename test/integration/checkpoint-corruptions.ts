@@ -7,6 +7,7 @@ import { CheckpointReader, INVALID_REASONS, MANIFEST_FILE, type CheckpointStore 
 import { canonicalJson } from '../../lib/checkpoint/manifest.js';
 import { digestOf } from '../../lib/checkpoint/digest.js';
 import { writeCheckpoint } from '../../lib/checkpoint/save-job.js';
+import { Rng } from '../../trainer-image/data/rng.js';
 
 export interface RawAccess {
   read(path: string): Promise<Uint8Array>;
@@ -15,14 +16,8 @@ export interface RawAccess {
 }
 
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed);
+  return () => r.next();
 }
 
 export const STEPS = [10, 20, 30];

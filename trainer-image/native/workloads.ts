@@ -3,18 +3,13 @@
 // the InceptionV3 forward pass the feature extractor runs. Inputs and weights come from a seeded generator in
 // JavaScript, not from tf.random*, so every backend sees bit-identical starting values.
 import { tf } from '../backend.js';
+import { Rng } from '../data/rng.js';
 
-/** Deterministic values in [-scale, scale) (mulberry32), independent of any backend. */
+/** Deterministic values in [-scale, scale), independent of any backend. */
 export function seededValues(count: number, seed: number, scale = 1): Float32Array {
+  const rng = new Rng(seed);
   const out = new Float32Array(count);
-  let s = seed >>> 0;
-  for (let i = 0; i < count; i++) {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
-  }
+  for (let i = 0; i < count; i++) out[i] = (rng.next() * 2 - 1) * scale;
   return out;
 }
 
