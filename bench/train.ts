@@ -1,9 +1,13 @@
-// `npm run bench -- train [--steps N] [--timesteps T]`: decoder training cost on the wasm backend, the
-// quantities that size a run: ms per optimizer step and peak tensor memory for GRU and LSTM with both
+// `npm run bench -- train [--steps N] [--timesteps T] [--keras]`: decoder training cost on the wasm backend,
+// the quantities that size a run: ms per optimizer step and peak tensor memory for GRU and LSTM with both
 // attentions, each without gradient checkpointing (the baseline) and with it (blocks of 5 decoder steps).
+// --keras also times the same Bahdanau decoders in Keras on TensorFlow CPU (python3 with tensorflow-cpu;
+// bench/train-keras-baseline.py) as the native baseline.
 // Shape as in the issue: batch 32, 64 regions x 2048 channels (an 8x8 InceptionV3 map),
 // vocabulary 5000, 20 decoder steps, the schema's default decoder sizes (embedding 256, hidden 512,
 // attention 256). Inputs are random: cost does not depend on what the features mean.
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend, tf } from '../trainer-image/backend.js';
 import { createDecoder, disposeDecoder, initialValues, type DecoderConfig } from '../trainer-image/model/decoder.js';
@@ -51,8 +55,20 @@ async function measure(cfg: DecoderConfig, batch: CaptionBatch, steps: number, i
   return { msPerStep, peakMB: profile.peakBytes / 2 ** 20 };
 }
 
+/** The Keras baseline's ms/step for one cell (its shape is fixed to this file's constants and 20 steps). */
+function kerasMsPerStep(cell: string): number {
+  const script = fileURLToPath(new URL('./train-keras-baseline.py', import.meta.url));
+  const r = spawnSync('python3', [script, cell], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`Keras baseline failed (pip install tensorflow-cpu?): ${r.stderr.slice(-500)}`);
+  return (JSON.parse(last) as { ms_per_step: number }).ms_per_step;
+}
+
 export default async function bench(args: string[]): Promise<Figure[]> {
-  const { values } = parseArgs({ args, options: { steps: { type: 'string', default: '2' }, timesteps: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({
+    args,
+    options: { steps: { type: 'string', default: '2' }, timesteps: { type: 'string', default: '20' }, keras: { type: 'boolean', default: false } },
+  });
   const iterations = Number(values.steps);
   const steps = Number(values.timesteps);
   const backend = await initBackend('wasm');
@@ -69,6 +85,9 @@ export default async function bench(args: string[]): Promise<Figure[]> {
       figures.push(figure(`${label}: peak tensor memory without gradient checkpointing`, plain.peakMB, 'MB', null, 'measured'));
       figures.push(figure(`${label}: ms/step with gradient checkpointing every ${BLOCK} steps (baseline: without)`, ckpt.msPerStep, 'ms', plain.msPerStep, '<= 1.35 x'));
       figures.push(figure(`${label}: peak tensor memory with gradient checkpointing (baseline: without)`, ckpt.peakMB, 'MB', plain.peakMB, '<= 0.6 x'));
+      if (values.keras && attention === 'bahdanau' && steps === 20) {
+        figures.push(figure(`${label}: ms/step, ours on wasm (baseline: Keras on TensorFlow CPU, all cores)`, plain.msPerStep, 'ms', kerasMsPerStep(cell), 'measured'));
+      }
     }
   }
   tf.dispose(Object.values(batch));
