@@ -79,8 +79,15 @@ function kustomize(): Artifact[] {
       content: header(source) + renderChart('--set', 'metrics.serviceMonitor.enabled=true', '--show-only', 'templates/servicemonitor.yaml'),
     },
     {
+      path: join(root, 'manifests/monitoring/podmonitor.yaml'),
+      content: header(source) + renderChart('--set', 'metrics.podMonitor.enabled=true', '--show-only', 'templates/podmonitor.yaml'),
+    },
+    {
       path: join(root, 'manifests/monitoring/kustomization.yaml'),
-      content: kustomization({ namespace: KUSTOMIZE_NAMESPACE, resources: ['../base', 'servicemonitor.yaml', 'prometheusrule.yaml'] }),
+      content: kustomization({
+        namespace: KUSTOMIZE_NAMESPACE,
+        resources: ['../base', 'servicemonitor.yaml', 'podmonitor.yaml', 'prometheusrule.yaml'],
+      }),
     },
   ];
 }

@@ -33,6 +33,8 @@ export interface GangSettings {
 }
 
 const CACHE_DIR = '/var/cache/captionrun';
+/** The trainer's /metrics port (trainer-image/health), named "metrics" for the chart's PodMonitor. */
+export const TRAINER_METRICS_PORT = 9400;
 const RUN_SPEC_DIR = '/etc/captionrun';
 const RUN_SPEC_FILE = 'run.yaml';
 const NODE_LOST_TAINTS = ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready'];
@@ -95,6 +97,7 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     { name: 'CAPTIONRUN_ATTEMPT', value: String(attempt) },
     { name: 'CAPTIONRUN_CHECKPOINT_URI', value: location.uri },
     { name: 'CAPTIONRUN_CACHE', value: CACHE_DIR },
+    { name: 'CAPTIONRUN_METRICS_PORT', value: String(TRAINER_METRICS_PORT) },
     { name: 'HOME', value: '/tmp' },
     ...storeEnv(location),
   ];
@@ -121,7 +124,10 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     imagePullPolicy: resources.imagePullPolicy,
     args,
     env,
-    ports: [{ name: 'rendezvous', containerPort: MASTER_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: 'rendezvous', containerPort: MASTER_PORT, protocol: 'TCP' },
+      { name: 'metrics', containerPort: TRAINER_METRICS_PORT, protocol: 'TCP' },
+    ],
     resources: {
       requests: { ...resources.requests, ...gpus },
       limits: { ...resources.limits, ...gpus },

@@ -24,8 +24,8 @@ export function binDir(): string {
   return cached;
 }
 
-/** The Prometheus operator's CRD for a kind (ServiceMonitor, PrometheusRule), fetched with the binaries. */
-export function monitoringCrd(kind: 'servicemonitors' | 'prometheusrules'): string {
+/** The Prometheus operator's CRD for a kind (ServiceMonitor, PodMonitor, PrometheusRule), fetched with the binaries. */
+export function monitoringCrd(kind: 'servicemonitors' | 'podmonitors' | 'prometheusrules'): string {
   const path = join(binDir(), `monitoring.coreos.com_${kind}.yaml`);
   if (!existsSync(path)) throw new Error(`${path} is missing after build-binaries.sh; delete ${binDir()} and rerun it`);
   return path;

@@ -73,8 +73,12 @@ dirs=(
 )
 
 monitoring_crds() {
-  local dir="$CACHE/tools/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION"
-  if [ ! -f "$dir/.complete" ]; then
+  local dir="$CACHE/tools/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION" kind missing=
+  local kinds=(servicemonitors podmonitors prometheusrules)
+  for kind in "${kinds[@]}"; do
+    [ -f "$dir/monitoring.coreos.com_$kind.yaml" ] || missing=yes
+  done
+  if [ -n "$missing" ]; then
     log "fetching the Prometheus operator CRDs $PROMETHEUS_OPERATOR_VERSION"
     local work src
     work=$(mktemp -d)
@@ -83,9 +87,8 @@ monitoring_crds() {
       | sed -n 's/^\s*"Dir": "\(.*\)",$/\1/p')
     rm -rf "$work"
     mkdir -p "$dir"
-    cp "$src"/example/prometheus-operator-crd/monitoring.coreos.com_{servicemonitors,prometheusrules}.yaml "$dir/"
+    for kind in "${kinds[@]}"; do cp "$src/example/prometheus-operator-crd/monitoring.coreos.com_$kind.yaml" "$dir/"; done
     chmod 644 "$dir"/*.yaml
-    touch "$dir/.complete"
   fi
   echo "$dir"
 }

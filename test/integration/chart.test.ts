@@ -29,7 +29,7 @@ function ok(cmd: string, ...args: string[]): string {
 
 before(async () => {
   cluster = await startCluster();
-  ok('kubectl', 'apply', '--server-side', '-f', monitoringCrd('servicemonitors'), '-f', monitoringCrd('prometheusrules'));
+  ok('kubectl', 'apply', '--server-side', '-f', monitoringCrd('servicemonitors'), '-f', monitoringCrd('podmonitors'), '-f', monitoringCrd('prometheusrules'));
   ok('kubectl', 'create', 'namespace', 'ml');
   ok('kubectl', 'create', 'namespace', 'captionrun-system');
 });
@@ -62,7 +62,10 @@ for (const [name, values] of [['default values', [] as string[]], ['every option
     const rendered = ok('helm', 'template', 'cr', chart, '--include-crds', '-n', 'captionrun-system', '--kube-version', kubeVersion, ...values);
     const r = run('kubectl', ['apply', '--dry-run=server', '-f', '-'], rendered);
     assert.equal(r.status, 0, r.out);
-    if (values.length > 0) assert.match(r.out, /prometheusrule.monitoring.coreos.com\/cr-captionrun created \(server dry run\)/);
+    if (values.length > 0) {
+      assert.match(r.out, /prometheusrule.monitoring.coreos.com\/cr-captionrun created \(server dry run\)/);
+      assert.match(r.out, /podmonitor.monitoring.coreos.com\/cr-captionrun-trainers created \(server dry run\)/);
+    }
   });
 }
 
@@ -127,6 +130,9 @@ for (const dir of ['manifests', 'manifests/monitoring']) {
     const r = run('kubectl', ['apply', '-k', dir, '--dry-run=server']);
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /deployment.apps\/captionrun (created|configured|unchanged) \(server dry run\)/);
-    if (dir.endsWith('monitoring')) assert.match(r.out, /prometheusrule.monitoring.coreos.com\/captionrun created/);
+    if (dir.endsWith('monitoring')) {
+      assert.match(r.out, /prometheusrule.monitoring.coreos.com\/captionrun created/);
+      assert.match(r.out, /podmonitor.monitoring.coreos.com\/captionrun-trainers created/);
+    }
   });
 }

@@ -112,3 +112,10 @@ test('the headless service publishes workers before they are ready', () => {
   assert.equal(svc.spec?.publishNotReadyAddresses, true);
   assert.deepEqual(svc.spec?.selector, { 'captionrun.dev/run': 'flickr' });
 });
+
+test('the trainer serves /metrics on a named port the chart\'s PodMonitor scrapes', () => {
+  const pod = buildWorkerPod(run(), 0, 0, undefined, settings);
+  const port = pod.spec?.containers[0]?.ports?.find((p) => p.name === 'metrics')?.containerPort;
+  assert.ok(port, 'a port named metrics');
+  assert.equal(env(pod).get('CAPTIONRUN_METRICS_PORT')?.value, String(port), 'the trainer listens where the port says');
+});

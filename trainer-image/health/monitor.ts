@@ -62,7 +62,7 @@ export class HealthMonitor {
   readonly registry: Registry;
   private readonly base: Record<string, string>;
   private readonly gauges: Record<
-    'gpuUsed' | 'gpuTotal' | 'gpuUtil' | 'diskFree' | 'diskTotal' | 'lastCommit' | 'rss' | 'hostAvail' | 'hostTotal',
+    'gpuUsed' | 'gpuTotal' | 'gpuUtil' | 'diskFree' | 'diskTotal' | 'rss' | 'hostAvail' | 'hostTotal',
     Gauge
   >;
   private readonly steps: Counter;
@@ -82,7 +82,6 @@ export class HealthMonitor {
       gpuUtil: gauge(TrainerMetrics.gpuUtilizationRatio, 'GPU utilisation, 0 to 1', ['gpu']),
       diskFree: gauge(TrainerMetrics.diskFreeBytes, 'Free bytes on a trainer volume', ['volume']),
       diskTotal: gauge(TrainerMetrics.diskTotalBytes, 'Size of a trainer volume', ['volume']),
-      lastCommit: gauge(TrainerMetrics.checkpointLastCommitTimestampSeconds, 'Unix time of the newest committed checkpoint'),
       rss: gauge(TrainerMetrics.processResidentMemoryBytes, 'Resident memory of the trainer process'),
       hostAvail: gauge(TrainerMetrics.hostMemoryAvailableBytes, 'Memory available on the host'),
       hostTotal: gauge(TrainerMetrics.hostMemoryTotalBytes, 'Memory of the host'),
@@ -125,9 +124,9 @@ export class HealthMonitor {
     this.steps.inc(this.base, steps);
   }
 
+  /** The checkpoint library exports the commit time itself; the monitor needs it for local-mode alerts. */
   recordCheckpointCommit(at: Date): void {
     this.lastCommitMs = at.getTime();
-    this.gauges.lastCommit.set(this.base, at.getTime() / 1000);
   }
 
   /** One sampling pass; concurrent callers share it. */

@@ -3,6 +3,7 @@
 // Alertmanager (local mode, no Prometheus) — direct alert delivery.
 import type { CaptionTrainingRun } from '../../lib/api/types.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
+import { Registry } from 'prom-client';
 import { AlertmanagerSink } from './alertmanager.js';
 import { serveMetrics } from './metrics-server.js';
 import { HealthMonitor, type LowDiskAction } from './monitor.js';
@@ -25,8 +26,14 @@ export interface RunningHealth {
 
 export async function startHealth(run: CaptionTrainingRun, options: HealthOptions): Promise<RunningHealth> {
   const alertmanagerURL = run.spec.monitoring.alertmanagerURL;
+  const labels = { namespace: run.metadata.namespace ?? 'default', run: run.metadata.name, rank: options.rank };
+  // Default labels reach every metric on this registry, the checkpoint library's included, so the alert
+  // rules can match them by run without relabeling.
+  const registry = new Registry();
+  registry.setDefaultLabels({ ...labels, rank: String(labels.rank) });
   const monitor = new HealthMonitor({
-    labels: { namespace: run.metadata.namespace ?? 'default', run: run.metadata.name, rank: options.rank },
+    labels,
+    registry,
     thresholds: run.spec.monitoring.thresholds,
     volumes: options.volumes,
     logger: options.logger,
@@ -35,7 +42,12 @@ export async function startHealth(run: CaptionTrainingRun, options: HealthOption
     alertSink: alertmanagerURL ? new AlertmanagerSink(alertmanagerURL, options.logger) : undefined,
   });
   const port = options.metricsPort ?? Number(process.env.CAPTIONRUN_METRICS_PORT ?? 0);
-  const server = await serveMetrics(monitor.registry, port);
+  const server = await serveMetrics(monitor.registry, port).catch((err: NodeJS.ErrnoException) => {
+    // Metrics must never stop training: a taken port (two trainers on one host) gets any free one instead.
+    if (err.code !== 'EADDRINUSE' || port === 0) throw err;
+    options.logger.warn({ port }, `metrics port ${port} is taken; serving /metrics on a free port instead`);
+    return serveMetrics(monitor.registry, 0);
+  });
   monitor.start();
   options.logger.info({ metricsPort: server.port, alertmanager: alertmanagerURL ?? null }, 'health monitor started');
   return {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { CheckpointReader, CheckpointWriter, openStore, runUri, type CheckpointStore } from '../../lib/checkpoint/index.js';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { tf } from '../backend.js';
 import type { Snapshot } from './snapshot.js';
@@ -39,6 +40,10 @@ export interface CheckpointIOOptions {
   metric?: string;
   higherIsBetter: boolean;
   logger: Logger;
+  /** Where the checkpoint metrics go (the trainer's /metrics registry). */
+  registry?: Registry;
+  /** Told when a save has committed, e.g. so the health monitor knows how stale the newest checkpoint is. */
+  onCommit?: (at: Date) => void;
 }
 
 /** The store's base URI from the spec: a local directory, a mounted PVC, or s3://bucket/prefix. */
@@ -57,7 +62,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
     logger: opts.logger,
     s3: s3 ? { endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.forcePathStyle } : undefined,
   });
-  const reader = new CheckpointReader(store, { logger: opts.logger });
+  const reader = new CheckpointReader(store, { logger: opts.logger, registry: opts.registry });
   let writer: CheckpointWriter | undefined;
   let resumedFrom: string | null = null;
   const writerOf = (): CheckpointWriter => {
@@ -69,6 +74,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       retention: { keepLast: opts.spec.keepLast, keepBest: opts.spec.keepBest, metric: opts.metric, higherIsBetter: opts.higherIsBetter },
       producer: { captionrun: packageVersion(), node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() },
       logger: opts.logger,
+      registry: opts.registry,
     });
     return writer;
   };
@@ -101,6 +107,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       const w = writerOf();
       if (must) await w.flush();
       const result = await w.save(snapshot);
+      if (result.accepted) result.committed.then(() => opts.onCommit?.(new Date()), () => undefined);
       return result.accepted;
     },
     async flush() {

@@ -1,5 +1,6 @@
 // The encoder output the decoder trains on: one [regions x channels] map per image, held in memory as
 // float32 (the feature cache stores float16; math is float32 throughout).
+import { join } from 'node:path';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { loadEncoder } from '../model/encoder.js';
@@ -22,6 +23,18 @@ export interface FeatureTable {
 export const FEATURE_CACHE_ENV = 'CAPTIONRUN_FEATURE_CACHE';
 
 /**
+ * The trainer's writable working directory: $CAPTIONRUN_CACHE where the operator mounts one (pods have a
+ * read-only root filesystem), else .captionrun under the current directory (local mode).
+ */
+export function workDir(): string {
+  return process.env.CAPTIONRUN_CACHE ?? '.captionrun';
+}
+
+export function featureCacheDir(): string {
+  return process.env[FEATURE_CACHE_ENV] ?? join(workDir(), 'features');
+}
+
+/**
  * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and both encoders give a
  * 3x3 map at these sizes (InceptionV3 139 px, DenseNet121 96 px): one region per cell, at a fifth of the
  * native cost. Real photographs use the encoder's native size (299 InceptionV3, 224 DenseNet121).
@@ -38,7 +51,7 @@ export async function loadFeatureTable(config: TrainConfig, items: readonly Data
     log,
   );
   try {
-    const cache = new FeatureCache(process.env[FEATURE_CACHE_ENV] ?? '.captionrun/features');
+    const cache = new FeatureCache(featureCacheDir());
     let lastLog = 0;
     const { features, summary } = await extractFeatures(items, encoder, cache, {
       onProgress: (p) => {

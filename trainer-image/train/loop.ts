@@ -34,6 +34,8 @@ export interface LoopContext {
   log: Logger;
   /** True once SIGTERM arrived: finish the step, checkpoint, return. */
   stopRequested: () => boolean;
+  /** Called after every optimizer step (the health monitor counts them). */
+  onStep?: () => void;
 }
 
 export type LoopOutcome = { kind: 'finished' | 'stopped'; state: TrainerState };
@@ -103,6 +105,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim }, decoder.cfg.dropout, t.teacherForcingRatio);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
       const r = trainStep(decoder, adam, batch, noise, lr, opts);
+      ctx.onStep?.();
       disposeBatch(batch);
       disposeNoise(noise);
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${state.step}: training diverged (lower spec.training.learningRate)`);

@@ -1,7 +1,8 @@
 // `captionrun trainer SPEC`: the training process itself — what a worker pod runs and what the local
 // supervisor (`captionrun train`) launches and relaunches. It resumes from the latest valid checkpoint,
 // trains, and on SIGTERM finishes the current step, writes a final checkpoint and exits 75.
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { CaptionTrainingRun } from '../../lib/api/types.js';
 import { KIND } from '../../lib/api/schema.js';
@@ -12,10 +13,13 @@ import { InvalidInputError, UsageError } from '../../lib/errors.js';
 import { ExitCode } from '../../lib/exit-codes.js';
 import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { initBackend, tf } from '../backend.js';
+import type { HealthMonitor } from '../health/monitor.js';
+import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { createDecoder, initialValues, type DecoderConfig } from '../model/decoder.js';
 import { Adam, DEFAULT_ADAM } from './adam.js';
 import { makeBatch } from './batches.js';
 import { openCheckpointIO } from './checkpoint-io.js';
+import { featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
 import { finalEvaluation } from './final-evaluation.js';
 import { chooseHyperparameters } from './hyperparameters.js';
@@ -37,7 +41,8 @@ uninterrupted one. On SIGTERM it finishes the current step, writes a final check
 
 Options:
   --resume auto|never  continue from the latest valid checkpoint (auto) or start fresh (never)
-  --output DIR         where the final weights, captions and metrics go (default .captionrun/outputs/<run>)
+  --output DIR         where the final weights, captions and metrics go (default $CAPTIONRUN_CACHE/outputs/<run>,
+                       or .captionrun/outputs/<run> without it)
   -h, --help           show this help
 
 Exit codes: 0 trained, 1 failed (worth a relaunch), 2 usage, 3 invalid spec or data, 75 stopped by SIGTERM
@@ -53,7 +58,12 @@ after a final checkpoint.
     const run = await loadRun(file);
     const config = trainConfig(run);
     const log = createLogger({ component: 'trainer', run: config.run.name });
-    return train(config, { resume: resume === 'auto', outputDir: args.values.output ?? `.captionrun/outputs/${config.run.name}`, log });
+    const health = await startTrainerHealth(run, config, log);
+    try {
+      return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor });
+    } finally {
+      await health.stop();
+    }
   },
 };
 
@@ -81,6 +91,20 @@ export interface TrainOptions {
   resume: boolean;
   outputDir: string;
   log: Logger;
+  /** Counts steps and checkpoint commits, and exports the checkpoint metrics on its registry. */
+  health?: HealthMonitor;
+}
+
+/** Watches the volumes this trainer writes to and serves /metrics (CAPTIONRUN_METRICS_PORT; 0 = any free port). */
+async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, log: Logger): Promise<RunningHealth> {
+  const cacheDir = featureCacheDir();
+  await mkdir(cacheDir, { recursive: true });
+  const volumes = [{ volume: 'cache', path: cacheDir }];
+  if (config.checkpoint.store.local) {
+    await mkdir(config.checkpoint.store.local.path, { recursive: true });
+    volumes.push({ volume: 'checkpoint', path: config.checkpoint.store.local.path });
+  }
+  return startHealth(run, { rank: config.distributed.rank, volumes, logger: log });
 }
 
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<number> {
@@ -102,6 +126,8 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       metric: config.training.validationMetric === 'loss' ? 'valLoss' : 'valBleu4',
       higherIsBetter: higherIsBetter(config),
       logger: log,
+      registry: opts.health?.registry,
+      onCommit: (at) => opts.health?.recordCheckpointCommit(at),
     });
     await checkpoints.checkWritable();
     const latest = opts.resume ? await checkpoints.latest() : undefined;
@@ -143,7 +169,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     const initial = restored?.state ?? freshState(config, hyper, decoder);
     const outcome = initial.finished
       ? { kind: 'finished' as const, state: initial }
-      : await runTraining({ config, hyper, decoder, adam, data, checkpoints, log, stopRequested: () => stopRequested }, initial);
+      : await runTraining({ config, hyper, decoder, adam, data, checkpoints, log, stopRequested: () => stopRequested, onStep: () => opts.health?.recordStep() }, initial);
     await checkpoints.close();
     if (outcome.kind === 'stopped') return ExitCode.Checkpointed;
     const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir);
