@@ -142,3 +142,16 @@ test('a node that stops heartbeating is evicted by the real controller and the g
   assert.ok(['NodeLost', 'DeletionByTaintManager', 'PodDeleted'].includes(after.status?.lastFailure?.reason ?? ''), `lastFailure ${JSON.stringify(after.status?.lastFailure)}`);
   assert.equal(after.status?.restarts, 0, 'losing a node is not the run\'s failure');
 });
+
+test('a missing credentials Secret is named in a condition; the gang launches once the Secret exists', async () => {
+  await createRun(t, 'nosecret', { credentialsSecret: 'nosecret-s3' });
+  const blocked = await waitForRun(t, 'nosecret', 'to report the missing Secret', (r) =>
+    (r.status?.conditions ?? []).some((c) => c.status === 'False' && /secrets "nosecret-s3" not found/.test(c.message)),
+  );
+  assert.equal((await runPods(t, 'nosecret')).length, 0, 'nothing launches without credentials');
+  assert.notEqual(blocked.status?.phase, 'Failed', 'a Secret can still be created: the run waits, it does not fail');
+  const existing = await t.core.readNamespacedSecret({ namespace: NS, name: t.env.s3Secret.name });
+  await t.core.createNamespacedSecret({ namespace: NS, body: { metadata: { name: 'nosecret-s3' }, data: existing.data } });
+  await waitForGang(t, 'nosecret', 0, 1);
+  await deleteRun(t, 'nosecret');
+});

@@ -52,6 +52,8 @@ export interface RunOptions {
   backoffLimit?: number;
   suspend?: boolean;
   grace?: number;
+  /** The Secret holding the store's credentials; the environment's MinIO Secret by default. */
+  credentialsSecret?: string;
 }
 
 export const runsPath = `/apis/${GROUP}/${VERSION}/namespaces/${NS}/${PLURAL}`;
@@ -65,7 +67,7 @@ export async function createRun(t: OperatorTestEnv, name: string, o: RunOptions 
       dataset: { format: 'synthetic' },
       resources: { workers: o.workers ?? 1, gpusPerWorker: 1, image: `standin/${o.mode ?? 'train'}`, terminationGracePeriodSeconds: o.grace ?? 10 },
       checkpoint: {
-        store: { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: t.env.s3Secret.name } },
+        store: { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: o.credentialsSecret ?? t.env.s3Secret.name } },
         everySteps: 10,
       },
       restartPolicy: { backoffLimit: o.backoffLimit ?? 3, backoffSeconds: 1, maxBackoffSeconds: 2 },
