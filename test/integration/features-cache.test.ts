@@ -94,6 +94,17 @@ test('a corrupt entry is detected by its digest, reported and recomputed; the ot
   assert.equal((await entries(cache.dir)).length, 20, 'recomputed entries are written back');
 });
 
+test('prune frees every entry and its bytes; the next pass recomputes', async () => {
+  const cache = new FeatureCache(join(dir, 'p'));
+  await extractFeatures(items.slice(0, 4), encoder, cache, { batchSize: 4 });
+  const written = cache.stats.bytesWritten;
+  assert.equal(await cache.prune(), written, 'reports exactly the bytes it wrote');
+  assert.deepEqual(await entries(cache.dir), []);
+  const before = encoder.imagesEncoded;
+  await extractFeatures(items.slice(0, 4), encoder, cache, { batchSize: 4 });
+  assert.equal(encoder.imagesEncoded - before, 4, 'every image is encoded again');
+});
+
 test('bad images are skipped and reported, the rest are extracted; too many bad images is an error', async () => {
   const cache = new FeatureCache(join(dir, 'c'));
   const broken = (id: string, data: Buffer): DatasetItem => ({ id, split: 'train', captions: ['x'], image: async () => ({ kind: 'encoded', data, path: `/data/${id}` }) });

@@ -6,7 +6,8 @@
 // File layout: <dir>/<encoder>-<inputSize>-<weights digest 16>/<key[0..2]>/<key>.feat
 //   "CRF1" | u32 header length | header JSON | map values | pooled values | sha256(all before)
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { Dirent } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageSource } from '../data/dataset.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
@@ -68,6 +69,23 @@ export class FeatureCache {
 
   path(shape: FeatureShape, key: string): string {
     return join(this.namespace(shape), key.slice(0, 2), `${key}.feat`);
+  }
+
+  /**
+   * Deletes every entry and returns the bytes freed: the health monitor's remedy when the cache volume runs
+   * low. Entries are derived data, so a later miss only recomputes them.
+   */
+  async prune(): Promise<number> {
+    let bytes = 0;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(this.dir, { recursive: true, withFileTypes: true });
+    } catch {
+      return 0;
+    }
+    for (const e of entries.filter((x) => x.isFile())) bytes += (await stat(join(e.parentPath, e.name))).size;
+    for (const e of await readdir(this.dir)) await rm(join(this.dir, e), { recursive: true, force: true });
+    return bytes;
   }
 
   /** The cached features, or undefined on a miss or a corrupt entry (which is deleted). */

@@ -16,6 +16,7 @@ import { initBackend, tf } from '../backend.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { createDecoder, initialValues, type DecoderConfig } from '../model/decoder.js';
+import { FeatureCache } from '../model/feature-cache.js';
 import { Adam, DEFAULT_ADAM } from './adam.js';
 import { makeBatch } from './batches.js';
 import { openCheckpointIO } from './checkpoint-io.js';
@@ -104,7 +105,10 @@ async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, 
     await mkdir(config.checkpoint.store.local.path, { recursive: true });
     volumes.push({ volume: 'checkpoint', path: config.checkpoint.store.local.path });
   }
-  return startHealth(run, { rank: config.distributed.rank, volumes, logger: log });
+  const cache = new FeatureCache(cacheDir);
+  // Features live in memory once extracted, so the on-disk cache can go when the volume runs low.
+  const lowDiskActions = [{ name: 'prune-feature-cache', volume: 'cache', run: () => cache.prune() }];
+  return startHealth(run, { rank: config.distributed.rank, volumes, logger: log, lowDiskActions });
 }
 
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<number> {
