@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../lib/telemetry/logger.js';
 import { CheckpointLocator } from './checkpoint-locator.js';
 import { EventRecorder } from './event-recorder.js';
-import { startHealthServer, type HealthServer } from './health-server.js';
+import { startHealthServer, type HealthServer } from '../lib/telemetry/health-server.js';
 import { KubeApi } from './kube-api.js';
 import { LeaderElector } from './leader-election.js';
 import { OperatorMetricSet } from './operator-metrics.js';

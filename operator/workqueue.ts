@@ -20,15 +20,7 @@ export class WorkQueue {
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
-    if (this.processing.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      this.dirty.delete(key);
-      this.processing.add(key);
-      waiter(key);
-    } else {
-      this.queue.push(key);
-    }
+    if (!this.processing.has(key)) this.dispatch(key);
   }
 
   /** Adds the key after `ms`; an earlier pending add for the same key wins. */
@@ -72,7 +64,11 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
-    if (!this.dirty.has(key)) return;
+    if (this.dirty.has(key)) this.dispatch(key);
+  }
+
+  /** A dirty key that no worker holds: straight to a waiting worker, else to the back of the queue. */
+  private dispatch(key: string): void {
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);

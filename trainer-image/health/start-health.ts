@@ -5,7 +5,7 @@ import type { CaptionTrainingRun } from '../../lib/api/types.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { Registry } from 'prom-client';
 import { AlertmanagerSink } from './alertmanager.js';
-import { serveMetrics } from './metrics-server.js';
+import { startHealthServer } from '../../lib/telemetry/health-server.js';
 import { HealthMonitor, type LowDiskAction } from './monitor.js';
 
 export interface HealthOptions {
@@ -42,11 +42,12 @@ export async function startHealth(run: CaptionTrainingRun, options: HealthOption
     alertSink: alertmanagerURL ? new AlertmanagerSink(alertmanagerURL, options.logger) : undefined,
   });
   const port = options.metricsPort ?? Number(process.env.CAPTIONRUN_METRICS_PORT ?? 0);
-  const server = await serveMetrics(monitor.registry, port).catch((err: NodeJS.ErrnoException) => {
+  const serve = (p: number) => startHealthServer(`:${p}`, monitor.registry, () => true);
+  const server = await serve(port).catch((err: NodeJS.ErrnoException) => {
     // Metrics must never stop training: a taken port (two trainers on one host) gets any free one instead.
     if (err.code !== 'EADDRINUSE' || port === 0) throw err;
     options.logger.warn({ port }, `metrics port ${port} is taken; serving /metrics on a free port instead`);
-    return serveMetrics(monitor.registry, 0);
+    return serve(0);
   });
   monitor.start();
   options.logger.info({ metricsPort: server.port, alertmanager: alertmanagerURL ?? null }, 'health monitor started');

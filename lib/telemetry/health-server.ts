@@ -1,5 +1,6 @@
-// /metrics for Prometheus, /healthz for the liveness probe (the process answers), /readyz for readiness
-// (a leader whose caches are synced, or a standby that is campaigning for the lease).
+// The HTTP endpoint of every long-running captionrun process: /metrics for Prometheus, /healthz for the
+// liveness probe (the process answers), /readyz for readiness (what "ready" means is the caller's: the
+// operator's is a synced leader or a campaigning standby; a trainer is ready while it runs).
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
