@@ -1,7 +1,7 @@
 // The `captionrun` CLI: a thin dispatcher. Each subcommand lives with its part and is loaded only when
 // called, so `captionrun operator` never loads TensorFlow.js and `validate` starts fast.
-import { readFileSync } from 'node:fs';
 import { CaptionrunError } from '../lib/errors.js';
+import { packageVersion } from '../lib/package-info.js';
 import { ExitCode } from '../lib/exit-codes.js';
 import type { Command } from '../lib/cli/command.js';
 
@@ -41,18 +41,6 @@ const commands: Record<string, Entry> = {
   },
 };
 
-function version(): string {
-  // ../ from the sources, ../../ from the compiled dist/bin/.
-  for (const candidate of ['../package.json', '../../package.json']) {
-    try {
-      return (JSON.parse(readFileSync(new URL(candidate, import.meta.url), 'utf8')) as { version: string }).version;
-    } catch {
-      // try the next layout
-    }
-  }
-  return 'unknown';
-}
-
 function usage(): string {
   const width = Math.max(...Object.keys(commands).map((c) => c.length));
   const lines = Object.entries(commands).map(([name, e]) => `  ${name.padEnd(width)}  ${e.summary}`);
@@ -77,7 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     return name === undefined ? ExitCode.Usage : ExitCode.Ok;
   }
   if (name === '-v' || name === '--version') {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${packageVersion()}\n`);
     return ExitCode.Ok;
   }
   const entry = commands[name];

@@ -3,9 +3,9 @@
 // most one save is in flight: a request made while one is running waits or is skipped (whenBusy), and both
 // are counted. A failed save rejects its `committed` promise and flush() with a typed error; the trainer's
 // own state is untouched, so the next save simply tries again.
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
+import { packageVersion } from '../package-info.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import type { HashAlgorithm } from './digest.js';
 import { CheckpointSaveError, StoreUnavailableError } from './errors.js';
@@ -263,19 +263,6 @@ function toRequest(id: number, s: Snapshot, parent: string | null, copyAll = fal
     createdAt: new Date().toISOString(),
   };
   return { request, transfer: [...transfer] };
-}
-
-/** The captionrun version, from package.json two levels up (sources) or three (dist/). */
-function packageVersion(): string {
-  for (const rel of ['../../package.json', '../../../package.json']) {
-    try {
-      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
-      if (pkg.name === 'captionrun' && pkg.version) return pkg.version;
-    } catch {
-      // not at this level
-    }
-  }
-  return 'unknown';
 }
 
 function toError(e: SerializedError): Error {

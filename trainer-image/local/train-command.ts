@@ -1,15 +1,16 @@
 // `captionrun train SPEC`: local mode. Validates the spec, then runs `captionrun trainer SPEC --resume auto`
 // under the supervisor, which relaunches it from the latest valid checkpoint whenever it dies.
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { Command } from '../../lib/cli/command.js';
 import { parseCommandArgs } from '../../lib/cli/command.js';
 import { UsageError } from '../../lib/errors.js';
 import { ExitCode } from '../../lib/exit-codes.js';
+import { packageRoot } from '../../lib/package-info.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { loadRun } from '../train/trainer-command.js';
 import { supervise } from './supervisor.js';
 
-const CLI = fileURLToPath(new URL('../../bin/captionrun', import.meta.url));
+const CLI = join(packageRoot(), 'bin/captionrun');
 
 export const trainCommand: Command = {
   name: 'train',

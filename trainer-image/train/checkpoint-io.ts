@@ -1,11 +1,11 @@
 // The trainer's only dependency on lib/checkpoint: where checkpoints go, how a snapshot is saved (by the
 // background writer, at most one in flight) and how the latest valid one is loaded. Everything else in the
 // trainer sees only this interface.
-import { readFileSync } from 'node:fs';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { CheckpointReader, CheckpointWriter, openStore, runUri, type CheckpointStore } from '../../lib/checkpoint/index.js';
 import type { Registry } from 'prom-client';
+import { packageVersion } from '../../lib/package-info.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { tf } from '../backend.js';
 import type { Snapshot } from './snapshot.js';
@@ -118,9 +118,4 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       await store.close();
     },
   };
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
