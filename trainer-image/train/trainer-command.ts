@@ -101,9 +101,11 @@ async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, 
   const cacheDir = featureCacheDir();
   await mkdir(cacheDir, { recursive: true });
   const volumes = [{ volume: 'cache', path: cacheDir }];
-  if (config.checkpoint.store.local) {
-    await mkdir(config.checkpoint.store.local.path, { recursive: true });
-    volumes.push({ volume: 'checkpoint', path: config.checkpoint.store.local.path });
+  const local = config.checkpoint.store.local?.path;
+  // A checkpoint directory that cannot be created is not watched: the store's own write check reports it
+  // (exit 3, not retried); the health monitor never decides the trainer's fate.
+  if (local && (await mkdir(local, { recursive: true }).then(() => true, () => false))) {
+    volumes.push({ volume: 'checkpoint', path: local });
   }
   const cache = new FeatureCache(cacheDir);
   // Features live in memory once extracted, so the on-disk cache can go when the volume runs low.
