@@ -121,7 +121,9 @@ test('with two replicas and --leader-elect exactly one reconciles; the other tak
   await createRun(t, 'ha', { workers: 1 });
   await waitForRun(t, 'ha', 'to be Running', (r) => r.status?.phase === 'Running');
   const metrics = async (op: OperatorProcess) => (await fetch(`http://127.0.0.1:${op.port}/metrics`)).text();
-  assert.match(await metrics(leader), /captionrun_run_phase\{namespace="default",run="ha",phase="Running"\} 1/);
+  // The reconcile that writes status Running records its events before it updates its metrics: wait for them.
+  const running = /captionrun_run_phase\{namespace="default",run="ha",phase="Running"\} 1/;
+  await waitFor('the leader to export the run as Running', async () => (running.test(await metrics(leader)) ? true : undefined), { timeoutMs: 15_000 });
   assert.doesNotMatch(await metrics(standby), /captionrun_run_phase\{/, 'the standby exports no run series');
   const reporters = async () => {
     const list = await t.api.get<{ items: { reason: string; reportingInstance?: string }[] }>(`/api/v1/namespaces/${NS}/events`, { fieldSelector: 'involvedObject.name=ha,involvedObject.kind=CaptionTrainingRun' });
