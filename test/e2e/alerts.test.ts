@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { freePort } from '../env/minio.js';
+import { waitFor } from '../env/wait.js';
 
 // Real Prometheus and Alertmanager (Debian packages), a real tmpfs volume that really fills, and the
 // project's alert rules. The only change to the rules is a shorter `for:`, so the test waits seconds.
@@ -23,16 +24,6 @@ function start(cmd: string, args: string[]): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(child);
   return child;
-}
-
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 async function ready(url: string): Promise<true | undefined> {
@@ -107,7 +98,7 @@ before(async () => {
     `--storage.path=${join(work, 'am')}`,
     '--cluster.listen-address=',
   ]);
-  await waitFor('alertmanager', () => ready(`http://127.0.0.1:${alertmanagerPort}/-/ready`));
+  await waitFor('alertmanager', () => ready(`http://127.0.0.1:${alertmanagerPort}/-/ready`), { timeoutMs: 60_000, intervalMs: 250 });
 });
 
 after(async () => {
@@ -136,18 +127,18 @@ test('Prometheus scrapes the trainer, the disk alert fires through Alertmanager 
     `--web.listen-address=127.0.0.1:${promPort}`,
     `--storage.tsdb.path=${join(work, 'tsdb')}`,
   ]);
-  await waitFor('prometheus', () => ready(`http://127.0.0.1:${promPort}/-/ready`));
+  await waitFor('prometheus', () => ready(`http://127.0.0.1:${promPort}/-/ready`), { timeoutMs: 60_000, intervalMs: 250 });
   await waitFor('a scrape of the trainer', async () => {
     const res = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=captionrun_disk_free_bytes{run="prom-run"}`);
     const body = (await res.json()) as { data: { result: unknown[] } };
     return body.data.result.length > 0 ? true : undefined;
-  });
+  }, { timeoutMs: 60_000, intervalMs: 250 });
   assert.equal(deliveries('CaptionRunDiskSpaceLow', 'prom-run', 'firing'), undefined, 'quiet while the disk has room');
 
   fill(20);
-  await waitFor('the disk alert delivered to the webhook', () => deliveries('CaptionRunDiskSpaceLow', 'prom-run', 'firing'));
+  await waitFor('the disk alert delivered to the webhook', () => deliveries('CaptionRunDiskSpaceLow', 'prom-run', 'firing'), { timeoutMs: 60_000, intervalMs: 250 });
   rmSync(join(volume, 'filler'));
-  await waitFor('the resolved notification', () => deliveries('CaptionRunDiskSpaceLow', 'prom-run', 'resolved'), 90_000);
+  await waitFor('the resolved notification', () => deliveries('CaptionRunDiskSpaceLow', 'prom-run', 'resolved'), { timeoutMs: 90_000, intervalMs: 250 });
 });
 
 test('local mode: the trainer posts the disk alert straight to Alertmanager and resolves it', async () => {
@@ -155,7 +146,7 @@ test('local mode: the trainer posts the disk alert straight to Alertmanager and 
     runSpec('local-run', { thresholds: { diskFreePercent: 40 }, alertmanagerURL: `http://127.0.0.1:${alertmanagerPort}` }),
   );
   fill(20);
-  await waitFor('the direct alert delivered to the webhook', () => deliveries('CaptionRunDiskSpaceLow', 'local-run', 'firing'));
+  await waitFor('the direct alert delivered to the webhook', () => deliveries('CaptionRunDiskSpaceLow', 'local-run', 'firing'), { timeoutMs: 60_000, intervalMs: 250 });
   rmSync(join(volume, 'filler'));
-  await waitFor('the resolved notification', () => deliveries('CaptionRunDiskSpaceLow', 'local-run', 'resolved'));
+  await waitFor('the resolved notification', () => deliveries('CaptionRunDiskSpaceLow', 'local-run', 'resolved'), { timeoutMs: 60_000, intervalMs: 250 });
 });

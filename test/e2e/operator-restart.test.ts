@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { freePort } from '../env/minio.js';
 import { REPO_ROOT } from '../env/images.js';
-import { waitFor } from '../env/wait.js';
+import { sleep, waitFor } from '../env/wait.js';
 import { createRun, getRun, NS, runPods, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
 
 let t: OperatorTestEnv;
@@ -57,7 +57,6 @@ async function kill(op: OperatorProcess): Promise<void> {
 }
 
 const attemptOf = (p: V1Pod): string | undefined => p.metadata?.labels?.['captionrun.dev/attempt'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('SIGKILLing the operator at random points while it replaces gangs creates no duplicates and loses no restart', async () => {
   const runs = ['alpha', 'beta', 'gamma'];
