@@ -1,7 +1,7 @@
 // Starts the current attempt's gang once nothing of an older attempt is left (old trainers must not share
 // a rendezvous or a checkpoint directory with new ones) and, after a counted failure, once the backoff is
 // over. Pods of this attempt that already exist (an operator that died mid-launch) keep their resume point.
-import { relaunchDelayMs } from './backoff.js';
+import { relaunchDelaySeconds } from '../lib/restart-policy.js';
 import { ConditionType, setCondition } from './conditions.js';
 import { ANNOTATION_RESUME_FROM } from './gang-names.js';
 import { missingRanks } from './observed-gang.js';
@@ -25,7 +25,7 @@ export function applyLaunchPolicy(ctx: PolicyContext): void {
   }
   if (status.phase === 'Restarting') {
     const failedAt = timeMs(status.lastFailure?.time) ?? ctx.nowMs;
-    const notBefore = failedAt + relaunchDelayMs(ctx.spec.restartPolicy, status.restarts ?? 0);
+    const notBefore = failedAt + relaunchDelaySeconds(status.restarts ?? 0, ctx.spec.restartPolicy) * 1000;
     if (ctx.nowMs < notBefore) {
       status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'Backoff', message: `relaunching at ${new Date(notBefore).toISOString()}` }, ctx.nowIso, generation);
       requeueAfter(plan, notBefore - ctx.nowMs);

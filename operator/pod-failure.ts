@@ -2,7 +2,8 @@
 // does with the whole gang: relaunch without counting it, relaunch after a backoff, or fail the run.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { RestartPolicySpec } from '../lib/api/types.js';
-import { ExitCode, PERMANENT_EXIT_CODES } from '../lib/exit-codes.js';
+import { ExitCode } from '../lib/exit-codes.js';
+import { isRetryableExitCode } from '../lib/restart-policy.js';
 import { rankOf } from './gang-names.js';
 import { finishedAtMs, hasCondition, isFailed, isSucceeded, isTerminating, lastLogLine, terminatedState, timeMs, waitingState } from './pod-state.js';
 
@@ -94,9 +95,8 @@ export function classifyPod(pod: V1Pod, ctx: ClassifyContext): PodFailure | unde
     const signal = terminated?.signal ?? exitCode - 128;
     return { kind: 'retryable', reason: 'Signal', pod: name, exitCode, message: detail(`was killed by signal ${signal} (exit code ${exitCode})`), atMs };
   }
-  const retryable = ctx.restartPolicy.retryableExitCodes;
-  if (retryable ? !retryable.includes(exitCode) : PERMANENT_EXIT_CODES.includes(exitCode)) {
-    const hint = retryable
+  if (!isRetryableExitCode(exitCode, ctx.restartPolicy)) {
+    const hint = ctx.restartPolicy.retryableExitCodes
       ? `add ${exitCode} to spec.restartPolicy.retryableExitCodes if the failure is transient`
       : exitCode === ExitCode.Usage
         ? 'the trainer rejected its arguments: check spec.resources.image matches this operator version'

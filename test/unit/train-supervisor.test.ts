@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { backoffSeconds, judgeExit, supervise } from '../../trainer-image/local/supervisor.js';
+import { relaunchDelaySeconds } from '../../lib/restart-policy.js';
+import { judgeExit, supervise } from '../../trainer-image/local/supervisor.js';
 import type { RestartPolicySpec } from '../../lib/api/types.js';
 
 const policy: RestartPolicySpec = { backoffLimit: 3, backoffSeconds: 0, maxBackoffSeconds: 60 };
@@ -25,7 +26,7 @@ test('restart policy: success ends, permanent codes end, signals and other codes
 
 test('backoff doubles from backoffSeconds up to maxBackoffSeconds', () => {
   const p = { backoffLimit: 10, backoffSeconds: 10, maxBackoffSeconds: 60 };
-  assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffSeconds(n, p)), [10, 20, 40, 60, 60]);
+  assert.deepEqual([1, 2, 3, 4, 5].map((n) => relaunchDelaySeconds(n, p)), [10, 20, 40, 60, 60]);
 });
 
 /** A child that appends its launch number to a file, then exits with codes[launch - 1]. */

@@ -6,7 +6,8 @@
 // counting as a failure. SIGINT/SIGTERM to the supervisor are forwarded, so Ctrl-C checkpoints too.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { RestartPolicySpec } from '../../lib/api/types.js';
-import { ExitCode, PERMANENT_EXIT_CODES } from '../../lib/exit-codes.js';
+import { ExitCode } from '../../lib/exit-codes.js';
+import { isRetryableExitCode, relaunchDelaySeconds } from '../../lib/restart-policy.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 
 export interface SupervisorOptions {
@@ -32,12 +33,7 @@ export function judgeExit(exit: ChildExit, policy: RestartPolicySpec): Verdict {
   if (exit.signal === null && exit.code === ExitCode.Ok) return { action: 'done', exitCode: ExitCode.Ok };
   if (exit.signal === null && exit.code === ExitCode.Checkpointed) return { action: 'relaunch', countsAsFailure: false };
   if (exit.signal !== null || exit.code === null) return { action: 'relaunch', countsAsFailure: true };
-  const retryable = policy.retryableExitCodes ? policy.retryableExitCodes.includes(exit.code) : !PERMANENT_EXIT_CODES.includes(exit.code);
-  return retryable ? { action: 'relaunch', countsAsFailure: true } : { action: 'done', exitCode: exit.code };
-}
-
-export function backoffSeconds(failures: number, policy: RestartPolicySpec): number {
-  return Math.min(policy.backoffSeconds * 2 ** Math.max(0, failures - 1), policy.maxBackoffSeconds);
+  return isRetryableExitCode(exit.code, policy) ? { action: 'relaunch', countsAsFailure: true } : { action: 'done', exitCode: exit.code };
 }
 
 export async function supervise(opts: SupervisorOptions): Promise<number> {
@@ -96,7 +92,7 @@ export async function supervise(opts: SupervisorOptions): Promise<number> {
           log.error({ ...exit, failures, backoffLimit: policy.backoffLimit }, `trainer ${how}; restartPolicy.backoffLimit (${policy.backoffLimit}) reached, giving up`);
           return exit.code ?? ExitCode.Failure;
         }
-        delay = backoffSeconds(failures, policy);
+        delay = relaunchDelaySeconds(failures, policy);
       }
       log.warn({ ...exit, failures, backoffLimit: policy.backoffLimit, delaySeconds: delay }, `trainer ${how}; relaunching from the latest valid checkpoint in ${delay} s`);
       await new Promise<void>((resolve) => {
