@@ -11,7 +11,8 @@ import { startCli, tinySpec } from './train-helpers.js';
 test('a training trainer exports run-labelled step, checkpoint, disk and threshold metrics', async () => {
   const root = mkdtempSync(join(tmpdir(), 'captionrun-trainer-metrics-'));
   const file = join(root, 'run.yaml');
-  writeFileSync(file, tinySpec({ name: 'scraped', checkpointDir: join(root, 'checkpoints') }));
+  // Enough epochs that training goes on for many scrapes after the first checkpoint commits.
+  writeFileSync(file, tinySpec({ name: 'scraped', checkpointDir: join(root, 'checkpoints'), epochs: 20 }));
   const port = await freePort();
   const run = startCli(['trainer', '--output', join(root, 'outputs'), file], {
     CAPTIONRUN_METRICS_PORT: String(port),
@@ -23,7 +24,7 @@ test('a training trainer exports run-labelled step, checkpoint, disk and thresho
   const exited = run.exit.then(() => true);
   // Scrape while it trains: after the first committed checkpoint every series the rules use is there.
   while (!seen) {
-    const done = await Promise.race([exited, new Promise<false>((r) => setTimeout(() => r(false), 500))]);
+    const done = await Promise.race([exited, new Promise<false>((r) => setTimeout(() => r(false), 200))]);
     if (done) break;
     try {
       scraped = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
