@@ -45,11 +45,21 @@ test('SIGKILL at two random steps: the supervisor relaunches and the final weigh
   const { file, output } = specFile('killed');
   const killedPids: number[] = [];
   const targets = [first, second];
+  // The second kill waits until its trainer has committed a checkpoint (on whichever line comes later, the
+  // step or the commit): on a loaded machine the async writer can lag several steps behind, and a kill
+  // before any commit would, correctly, restart from step 0.
+  const committedBy = new Set<number>();
+  const lastStep = new Map<number, number>();
   const run = startCli(['train', '--output', output, file], env, (line) => {
+    const pid = line.pid;
+    if (typeof pid !== 'number' || line.component === 'supervisor' || killedPids.includes(pid)) return;
+    if (line.msg === 'checkpoint committed') committedBy.add(pid);
+    if (isStep(line)) lastStep.set(pid, line.step as number);
     const target = targets[killedPids.length];
-    if (target === undefined || !isStep(line) || (line.step as number) < target || killedPids.includes(line.pid as number)) return;
-    killedPids.push(line.pid as number);
-    process.kill(line.pid as number, 'SIGKILL');
+    if (target === undefined || (lastStep.get(pid) ?? -1) < target) return;
+    if (killedPids.length === 1 && !committedBy.has(pid)) return;
+    killedPids.push(pid);
+    process.kill(pid, 'SIGKILL');
   });
   const { code } = await run.exit;
   assert.equal(code, 0, `killed at steps ${first} and ${second}\n${run.stderrText().slice(-3000)}`);
@@ -58,8 +68,8 @@ test('SIGKILL at two random steps: the supervisor relaunches and the final weigh
   assert.equal(killedPids.length, 2, `both kills happened (steps ${first}, ${second}); steps seen per trainer: ${JSON.stringify([...stepsByPid])}`);
   const launches = run.lines.filter((l) => l.component === 'supervisor' && typeof l.msg === 'string' && l.msg.startsWith('trainer started'));
   assert.equal(launches.length, 3, 'one launch and two relaunches');
-  // A kill before the first checkpoint commits legitimately restarts from step 0; at least the second
-  // relaunch, many steps later, must resume.
+  // A kill before the first checkpoint commits legitimately restarts from step 0; the second kill comes
+  // after a commit, so its relaunch must resume.
   const resumed = run.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('resuming from ckpt-'));
   assert.ok(resumed.length >= 1, 'a relaunch resumed from a checkpoint');
   assert.ok(readFileSync(join(output, 'decoder.f32')).equals(straight), `weights differ (killed at steps ${first} and ${second})`);
