@@ -1,10 +1,15 @@
-// `npm run bench -- features [--quick]`: encoder throughput per backend and batch size (speed-up over
-// batch 1 measured in the same run), feature-cache hit vs miss throughput on the same images, and bytes per
-// cached image in float16 vs float32. Forward passes are untimed once first (warm-up: kernel setup,
+// `npm run bench -- features [--quick] [--keras PYTHON]`: encoder throughput per backend and batch size
+// (speed-up over batch 1 measured in the same run), the native backend against wasm (tfjs-node built by
+// setup-native.sh, measured when CAPTIONRUN_TFJS_NODE_PATH names it) and, with --keras, against the same
+// encoders in Keras on TensorFlow CPU run by that Python (bench/features-keras-baseline.py); feature-cache
+// hit vs miss throughput on the same images, and bytes per cached image in float16 vs float32. Forward passes are untimed once first (warm-up: kernel setup,
 // weight upload) and then timed. The cpu backend is ~14 s per 299 px image, so it runs batch 1 only.
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { currentBackend, initBackend, type BackendName } from '../trainer-image/backend.js';
 import { openSynthetic } from '../trainer-image/data/synthetic.js';
 import { loadEncoder, type ImageEncoder } from '../trainer-image/model/encoder.js';
@@ -28,12 +33,29 @@ async function imagesPerSecond(encoder: ImageEncoder, batch: number): Promise<nu
 }
 
 async function available(name: BackendName): Promise<boolean> {
-  return (await initBackend(name)) === name && currentBackend() === name;
+  try {
+    return (await initBackend(name)) === name && currentBackend() === name;
+  } catch (err) {
+    process.stderr.write(`features bench: backend ${name} not available, skipped (${(err as Error).message.split('\n')[0] ?? ''})\n`);
+    return false;
+  }
+}
+
+/** images/s per encoder and batch size for the same encoders in Keras, on TensorFlow CPU. */
+function kerasRates(python: string, batches: number[]): { tensorflow: string; rates: Record<string, Record<string, number>> } {
+  const script = fileURLToPath(new URL('./features-keras-baseline.py', import.meta.url));
+  const r = spawnSync(python, [script, ...batches.map(String)], { encoding: 'utf8' });
+  const last = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !last.startsWith('{')) throw new Error(`Keras baseline failed (${python} needs tensorflow-cpu): ${r.stderr.slice(-500)}`);
+  return JSON.parse(last) as { tensorflow: string; rates: Record<string, Record<string, number>> };
 }
 
 export default async function features(args: string[]): Promise<Figure[]> {
-  const quick = args.includes('--quick');
+  const { values } = parseArgs({ args, options: { quick: { type: 'boolean', default: false }, keras: { type: 'string' } } });
+  const quick = values.quick ?? false;
   const figures: Figure[] = [];
+  const rate = new Map<string, number>();
+  const key = (backend: string, encoder: string, batch: number): string => `${backend} ${encoder} ${batch}`;
   const plan: [BackendName, number[]][] = [
     ['tensorflow-gpu', [1, 8, 32]],
     ['tensorflow', [1, 8, 32]],
@@ -41,20 +63,31 @@ export default async function features(args: string[]): Promise<Figure[]> {
     ['cpu', [1]],
   ];
   for (const [backend, batches] of plan) {
-    if (!(await available(backend))) {
-      process.stderr.write(`features bench: backend ${backend} not available, skipped\n`);
-      continue;
-    }
+    if (!(await available(backend))) continue;
     for (const spec of ENCODERS) {
       if (backend === 'cpu' && quick) continue;
       const encoder = await loadEncoder(spec);
       let single = 0;
       for (const batch of batches) {
-        const rate = await imagesPerSecond(encoder, batch);
-        if (batch === 1) single = rate;
-        figures.push(figure(`${spec.encoder} ${spec.inputSize}px ${backend} batch ${batch}`, rate, 'images/s', batch === 1 ? null : single, batch === 1 ? 'reference' : '> 1x batch 1'));
+        const measured = await imagesPerSecond(encoder, batch);
+        if (batch === 1) single = measured;
+        rate.set(key(backend, spec.encoder, batch), measured);
+        figures.push(figure(`${spec.encoder} ${spec.inputSize}px ${backend} batch ${batch}`, measured, 'images/s', batch === 1 ? null : single, batch === 1 ? 'reference' : '> 1x batch 1'));
       }
       encoder.dispose();
+    }
+  }
+
+  const keras = values.keras === undefined ? undefined : kerasRates(values.keras, [1, 8, 32]);
+  for (const spec of ENCODERS) {
+    for (const batch of [1, 8, 32]) {
+      const native = rate.get(key('tensorflow', spec.encoder, batch));
+      const wasm = rate.get(key('wasm', spec.encoder, batch));
+      const label = `${spec.encoder} ${spec.inputSize}px batch ${batch}: native (tfjs-node)`;
+      if (native !== undefined && wasm !== undefined) figures.push(figure(`${label} vs wasm`, native, 'images/s', wasm, '> 1x wasm'));
+      const k = keras?.rates[spec.encoder]?.[String(batch)];
+      // Throughput, so the time target "<= 1.5x Keras" reads as at least 1/1.5 of Keras's images/s.
+      if (native !== undefined && k !== undefined) figures.push(figure(`${label} vs Keras on TensorFlow ${keras?.tensorflow ?? ''} CPU`, native, 'images/s', k, '>= 0.67 x'));
     }
   }
 

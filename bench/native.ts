@@ -1,16 +1,17 @@
 // `npm run bench -- native [--reps N] [--keras PYTHON]`: the native backend (tfjs-node on TensorFlow 2.9.1,
 // built by trainer-image/native/setup-native.sh) against wasm, side by side in one process, on a 1024^2
-// matmul, one GRU + attention training step (Adam) and an InceptionV3 forward pass (also with batch-norm folded
-// into fused convs, as Keras's graph optimiser runs it); with --keras, also
+// matmul and an InceptionV3 forward pass (also with batch-norm folded into fused convs, as Keras's graph
+// optimiser runs it); with --keras, also
 // against Keras on the same TensorFlow (trainer-image/native/keras_baseline.py, run by that Python).
 // Every contender runs once per repetition, in turn, so that load from other processes hits all alike.
+// The decoder's training step on both backends and in Keras is bench/train.ts (`--keras PYTHON`).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { load } from 'nsfwjs';
 import { initBackend, tf } from '../trainer-image/backend.js';
 import { defaultTfjsNodePath, importTfjsNode, TFJS_NODE_PATH_ENV } from '../trainer-image/native/tfjs-node.js';
-import { captionStep, foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput, matmulInputs } from '../trainer-image/native/workloads.js';
+import { foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput, matmulInputs } from '../trainer-image/native/workloads.js';
 import { figure, type Figure } from './results.js';
 
 type Backend = 'tensorflow' | 'wasm';
@@ -85,23 +86,6 @@ const matmul = async (): Promise<Workload> => {
         c.dispose();
       }),
     dispose: () => tf.dispose([a, b]),
-  };
-};
-
-const trainStep = async (): Promise<Workload> => {
-  const step = captionStep();
-  const optimizer = tf.train.adam(1e-3);
-  return {
-    run: () =>
-      timed(async () => {
-        const loss = optimizer.minimize(step.loss, true, step.variables);
-        await loss?.data();
-        loss?.dispose();
-      }),
-    dispose: () => {
-      optimizer.dispose();
-      step.dispose();
-    },
   };
 };
 
@@ -181,7 +165,6 @@ export default async function native(args: string[]): Promise<Figure[]> {
   const tfjs = (backend: Backend, build: () => Promise<Workload>): Contender => ({ label: backend, activate: () => use(backend), build });
   const workloads = [
     { title: 'matmul 1024x1024 (2.1 GFLOP)', build: matmul, keras: ['matmul'] },
-    { title: 'GRU+attention train step, Adam (batch 32, 20 steps, vocab 5000, 64x256 features)', build: trainStep, keras: ['caption_step', 'caption_step_eager'] },
     { title: 'InceptionV3 forward to 8x8x2048 (1 image, 299x299)', build: inception(false), keras: ['inception'], folded: inception(true) },
   ];
   const figures: Figure[] = [];
@@ -189,7 +172,7 @@ export default async function native(args: string[]): Promise<Figure[]> {
     for (const w of workloads) {
       const contenders = [tfjs('tensorflow', w.build), tfjs('wasm', w.build)];
       if (w.folded) contenders.push({ label: 'tensorflow-folded', activate: () => use('tensorflow'), build: w.folded });
-      if (keras !== undefined) contenders.push(...w.keras.map((k) => keras.contender(k.endsWith('_eager') ? 'keras-eager' : 'keras', k)));
+      if (keras !== undefined) contenders.push(...w.keras.map((k) => keras.contender('keras', k)));
       const ms = await measure(w.title, reps, contenders);
       const native = ms.get('tensorflow') as number;
       figures.push(figure(`${w.title}: native vs wasm`, native, 'ms', ms.get('wasm') as number, 'native faster than wasm'));
@@ -199,8 +182,6 @@ export default async function native(args: string[]): Promise<Figure[]> {
       if (folded !== undefined && graph !== undefined) {
         figures.push(figure(`${w.title}, batch-norm folded into fused convs: native vs Keras (TF ${kerasVersion}, tf.function)`, folded, 'ms', graph, '<= 1.5x Keras'));
       }
-      const eager = ms.get('keras-eager');
-      if (eager !== undefined) figures.push(figure(`${w.title}: native vs TF ${kerasVersion} eager (op by op, as tfjs-node runs it)`, native, 'ms', eager, 'context'));
     }
   } finally {
     keras?.close();

@@ -1,15 +1,17 @@
-// `npm run bench -- train [--steps N] [--timesteps T] [--keras]`: decoder training cost on the wasm backend,
-// the quantities that size a run: ms per optimizer step and peak tensor memory for GRU and LSTM with both
-// attentions, each without gradient checkpointing (the baseline) and with it (blocks of 5 decoder steps).
-// --keras also times the same Bahdanau decoders in Keras on TensorFlow CPU (python3 with tensorflow-cpu;
-// bench/train-keras-baseline.py) as the native baseline.
+// `npm run bench -- train [--backends tensorflow,wasm] [--steps N] [--timesteps T] [--keras PYTHON]`: decoder
+// training cost per backend, the quantities that size a run: ms per optimizer step and peak tensor memory for
+// GRU and LSTM with both attentions, each without gradient checkpointing and with it (blocks of 5 decoder
+// steps). The native backend ("tensorflow": tfjs-node built by trainer-image/native/setup-native.sh, used
+// when CAPTIONRUN_TFJS_NODE_PATH names it) runs side by side with wasm in the same process.
+// --keras PYTHON also times the same Bahdanau decoders in Keras on TensorFlow CPU, run by that Python
+// (bench/train-keras-baseline.py), as the baseline the native backend is held to (<= 1.5x).
 // Shape as in the issue: batch 32, 64 regions x 2048 channels (an 8x8 InceptionV3 map),
 // vocabulary 5000, 20 decoder steps, the schema's default decoder sizes (embedding 256, hidden 512,
 // attention 256). Inputs are random: cost does not depend on what the features mean.
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { initBackend, tf } from '../trainer-image/backend.js';
+import { BACKENDS, initBackend, tf, type BackendName } from '../trainer-image/backend.js';
 import { createDecoder, disposeDecoder, initialValues, type DecoderConfig } from '../trainer-image/model/decoder.js';
 import { Adam, DEFAULT_ADAM } from '../trainer-image/train/adam.js';
 import type { CaptionBatch } from '../trainer-image/train/caption-loss.js';
@@ -56,9 +58,9 @@ async function measure(cfg: DecoderConfig, batch: CaptionBatch, steps: number, i
 }
 
 /** The Keras baseline's ms/step for one cell (its shape is fixed to this file's constants and 20 steps). */
-function kerasMsPerStep(cell: string): number {
+function kerasMsPerStep(python: string, cell: string): number {
   const script = fileURLToPath(new URL('./train-keras-baseline.py', import.meta.url));
-  const r = spawnSync('python3', [script, cell], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
+  const r = spawnSync(python, [script, cell], { encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '3' } });
   const last = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !last.startsWith('{')) throw new Error(`Keras baseline failed (pip install tensorflow-cpu?): ${r.stderr.slice(-500)}`);
   return (JSON.parse(last) as { ms_per_step: number }).ms_per_step;
@@ -67,29 +69,48 @@ function kerasMsPerStep(cell: string): number {
 export default async function bench(args: string[]): Promise<Figure[]> {
   const { values } = parseArgs({
     args,
-    options: { steps: { type: 'string', default: '2' }, timesteps: { type: 'string', default: '20' }, keras: { type: 'boolean', default: false } },
+    options: {
+      backends: { type: 'string' },
+      steps: { type: 'string', default: '2' },
+      timesteps: { type: 'string', default: '20' },
+      keras: { type: 'string' },
+    },
   });
   const iterations = Number(values.steps);
   const steps = Number(values.timesteps);
-  const backend = await initBackend('wasm');
-  const batch = randomBatch(steps);
+  const backends = (values.backends ?? (process.env.CAPTIONRUN_TFJS_NODE_PATH ? 'tensorflow,wasm' : 'wasm')).split(',') as BackendName[];
+  for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}"; expected some of ${BACKENDS.join(', ')}`);
   const figures: Figure[] = [];
-  for (const cell of ['gru', 'lstm'] as const) {
-    for (const attention of ['bahdanau', 'luong'] as const) {
-      const cfg: DecoderConfig = { cell, attention, vocabSize: VOCAB, embeddingDim: 256, hiddenDim: 512, attentionDim: 256, featureDim: CHANNELS, dropout: 0.3 };
-      const plain = await measure(cfg, batch, steps, iterations, false);
-      const ckpt = await measure(cfg, batch, steps, iterations, true);
-      const label = `${cell}+${attention}, ${backend}, batch ${BATCH}, ${REGIONS}x${CHANNELS}, vocab ${VOCAB}, ${steps} steps`;
-      process.stderr.write(`${label}: plain ${plain.msPerStep.toFixed(0)} ms ${plain.peakMB.toFixed(0)} MB; checkpointed ${ckpt.msPerStep.toFixed(0)} ms ${ckpt.peakMB.toFixed(0)} MB\n`);
-      figures.push(figure(`${label}: ms/step without gradient checkpointing`, plain.msPerStep, 'ms', null, 'measured'));
-      figures.push(figure(`${label}: peak tensor memory without gradient checkpointing`, plain.peakMB, 'MB', null, 'measured'));
-      figures.push(figure(`${label}: ms/step with gradient checkpointing every ${BLOCK} steps (baseline: without)`, ckpt.msPerStep, 'ms', plain.msPerStep, '<= 1.35 x'));
-      figures.push(figure(`${label}: peak tensor memory with gradient checkpointing (baseline: without)`, ckpt.peakMB, 'MB', plain.peakMB, '<= 0.6 x'));
-      if (values.keras && attention === 'bahdanau' && steps === 20) {
-        figures.push(figure(`${label}: ms/step, ours on wasm (baseline: Keras on TensorFlow CPU, all cores)`, plain.msPerStep, 'ms', kerasMsPerStep(cell), 'measured'));
+  const plainMs = new Map<string, number>();
+  const kerasMs = new Map<string, number>();
+  for (const wanted of backends) {
+    const backend = await initBackend(wanted);
+    if (backend !== wanted) throw new Error(`backend ${wanted} is not available (got ${backend}); for tensorflow run setup-native.sh and set CAPTIONRUN_TFJS_NODE_PATH`);
+    const batch = randomBatch(steps);
+    for (const cell of ['gru', 'lstm'] as const) {
+      for (const attention of ['bahdanau', 'luong'] as const) {
+        const cfg: DecoderConfig = { cell, attention, vocabSize: VOCAB, embeddingDim: 256, hiddenDim: 512, attentionDim: 256, featureDim: CHANNELS, dropout: 0.3 };
+        const plain = await measure(cfg, batch, steps, iterations, false);
+        const ckpt = await measure(cfg, batch, steps, iterations, true);
+        const model = `${cell}+${attention}`;
+        const label = `${model}, ${backend}, batch ${BATCH}, ${REGIONS}x${CHANNELS}, vocab ${VOCAB}, ${steps} steps`;
+        process.stderr.write(`${label}: plain ${plain.msPerStep.toFixed(0)} ms ${plain.peakMB.toFixed(0)} MB; checkpointed ${ckpt.msPerStep.toFixed(0)} ms ${ckpt.peakMB.toFixed(0)} MB\n`);
+        figures.push(figure(`${label}: ms/step without gradient checkpointing`, plain.msPerStep, 'ms', null, 'measured'));
+        figures.push(figure(`${label}: peak tensor memory without gradient checkpointing`, plain.peakMB, 'MB', null, 'measured'));
+        figures.push(figure(`${label}: ms/step with gradient checkpointing every ${BLOCK} steps (baseline: without)`, ckpt.msPerStep, 'ms', plain.msPerStep, '<= 1.35 x'));
+        figures.push(figure(`${label}: peak tensor memory with gradient checkpointing (baseline: without)`, ckpt.peakMB, 'MB', plain.peakMB, '<= 0.6 x'));
+        const first = plainMs.get(model);
+        if (first === undefined) plainMs.set(model, plain.msPerStep);
+        else figures.push(figure(`${label}: ms/step (baseline: ${backends[0]}, same run)`, plain.msPerStep, 'ms', first, 'measured'));
+        if (values.keras !== undefined && attention === 'bahdanau' && steps === 20) {
+          const target = backend.startsWith('tensorflow') ? '<= 1.5 x' : 'measured';
+          const keras = kerasMs.get(cell) ?? kerasMsPerStep(values.keras, cell);
+          kerasMs.set(cell, keras);
+          figures.push(figure(`${label}: ms/step, ours (baseline: Keras on TensorFlow CPU, all cores)`, plain.msPerStep, 'ms', keras, target));
+        }
       }
     }
+    tf.dispose(Object.values(batch));
   }
-  tf.dispose(Object.values(batch));
   return figures;
 }

@@ -9,6 +9,8 @@ import { importTfjsNode } from './native/tfjs-node.js';
 export { tf };
 
 export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+/** Env var that requests one backend (strictly) instead of the first that loads. */
+export const BACKEND_ENV = 'CAPTIONRUN_BACKEND';
 export type BackendName = (typeof BACKENDS)[number];
 
 interface Candidate {
@@ -33,19 +35,21 @@ const candidates: Candidate[] = [
 let chosen: BackendName | undefined;
 
 /**
- * Selects and initialises the fastest available backend (or `preferred`, falling back down the list when it
- * cannot load) and logs the choice. Idempotent: later calls return the first choice unless `preferred` differs.
- * Env CAPTIONRUN_BACKEND overrides the default preference, e.g. to force "cpu" in a test.
+ * Selects and initialises a backend and logs the choice. With nothing requested it takes the first of
+ * BACKENDS that loads. A request (`preferred`, else env CAPTIONRUN_BACKEND) is strict: a backend someone
+ * asked for that cannot load is an error naming the reason, never a silent fall back to a slower one.
+ * Idempotent: later calls return the first choice unless they request a different one.
  */
 export async function initBackend(preferred?: BackendName, log: Logger = defaultLogger): Promise<BackendName> {
-  const want = preferred ?? (process.env.CAPTIONRUN_BACKEND as BackendName | undefined);
+  const fromEnv = preferred === undefined ? process.env[BACKEND_ENV] || undefined : undefined;
+  const want = preferred ?? (fromEnv as BackendName | undefined);
+  const source = fromEnv === undefined ? 'backend' : BACKEND_ENV;
   if (want !== undefined && !BACKENDS.includes(want)) {
-    throw new Error(`unknown backend "${String(want)}"; expected one of ${BACKENDS.join(', ')}`);
+    throw new Error(`${source}: unknown backend "${String(want)}"; expected one of ${BACKENDS.join(', ')}`);
   }
   if (chosen !== undefined && (want === undefined || want === chosen)) return chosen;
-  const start = want === undefined ? 0 : BACKENDS.indexOf(want);
   const skipped: string[] = [];
-  for (const c of candidates.slice(start)) {
+  for (const c of want === undefined ? candidates : candidates.filter((x) => x.name === want)) {
     try {
       await c.load();
       if (!(await tf.setBackend(c.registered))) throw new Error('setBackend returned false');
@@ -56,6 +60,10 @@ export async function initBackend(preferred?: BackendName, log: Logger = default
     } catch (err) {
       skipped.push(`${c.name}: ${(err as Error).message.split('\n')[0] ?? ''}`);
     }
+  }
+  if (want !== undefined) {
+    const hint = want.startsWith('tensorflow') ? ' (install @tensorflow/tfjs-node[-gpu], or build it with npm run setup:native and set CAPTIONRUN_TFJS_NODE_PATH)' : '';
+    throw new Error(`${source}: backend "${want}" was requested but could not be initialised: ${skipped.join('; ')}${hint}`);
   }
   throw new Error(`no TensorFlow.js backend could be initialised (${skipped.join('; ')})`);
 }

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { InvalidInputError } from '../../lib/errors.js';
-import { initBackend } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import type { DatasetItem } from '../../trainer-image/data/dataset.js';
 import { openSynthetic } from '../../trainer-image/data/synthetic.js';
 import { loadEncoder, type ImageEncoder } from '../../trainer-image/model/encoder.js';
@@ -21,7 +21,7 @@ const items = openSynthetic({ images: 20, seed: 4, imageSize: 64, maxObjects: 2 
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'features-'));
-  await initBackend('wasm');
+  await useBackendUnderTest();
   // 75 px is InceptionV3's smallest input (a 1x1 map): real weights, real forward passes, little CPU.
   encoder = await loadEncoder({ encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 75 });
 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { validateRun } from '../../lib/api/validate.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { initBackend } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, disposeDecoder, initialValues } from '../../trainer-image/model/decoder.js';
 import { Adam, DEFAULT_ADAM } from '../../trainer-image/train/adam.js';
 import { boxShare, massInBox } from '../../trainer-image/train/attention-boxes.js';
@@ -24,7 +24,7 @@ import { prepareData, type PreparedData } from '../../trainer-image/train/prepar
 import { bleu4 as corpusBleu4 } from '../../trainer-image/train/validation.js';
 
 process.env[FEATURE_CACHE_ENV] ??= join(tmpdir(), 'captionrun-test-features');
-await initBackend('wasm');
+await useBackendUnderTest();
 const log = createLogger({}, new PassThrough());
 
 function config(decoder: 'gru' | 'lstm', attention: 'bahdanau' | 'luong'): TrainConfig {

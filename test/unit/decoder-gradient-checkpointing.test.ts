@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, tf } from '../../trainer-image/backend.js';
-import { createDecoder, initialValues, paramRecord, type DecoderConfig } from '../../trainer-image/model/decoder.js';
+import { tf } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
+import { createDecoder, embed, initialState, initialValues, oneHot, paramRecord, precomputeKeys, projectRegions, step, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { captionLoss, type CaptionBatch } from '../../trainer-image/train/caption-loss.js';
 import { stepNoise } from '../../trainer-image/train/noise.js';
 import { CounterRng } from '../../trainer-image/train/rng.js';
 
-await initBackend('wasm');
+await useBackendUnderTest();
 
 // Random stand-in features and captions: gradient equality does not depend on what the data means.
 function randomBatch(batch: number, steps: number, regions: number, channels: number, vocab: number): CaptionBatch {
@@ -23,12 +24,13 @@ function randomBatch(batch: number, steps: number, regions: number, channels: nu
 }
 
 for (const cell of ['gru', 'lstm'] as const) {
-  for (const attention of ['bahdanau', 'luong'] as const) {
-    test(`${cell}/${attention}: checkpointed gradients equal plain ones (dropout and scheduled sampling on)`, () => {
+  for (const [attention, teacherForcing] of [['bahdanau', 0.6], ['luong', 0.6], ['bahdanau', 1], ['luong', 1]] as const) {
+    const sampling = teacherForcing < 1 ? 'scheduled sampling on' : 'teacher forcing only';
+    test(`${cell}/${attention}: checkpointed gradients equal plain ones (dropout on, ${sampling})`, () => {
       const cfg: DecoderConfig = { cell, attention, vocabSize: 12, embeddingDim: 6, hiddenDim: 8, attentionDim: 5, featureDim: 7, dropout: 0.3 };
       const decoder = createDecoder(cfg, initialValues(cfg, 11));
       const batch = randomBatch(3, 7, 4, 7, 12);
-      const noise = stepNoise(5, 2, { steps: 7, batch: 3, hidden: 8 }, 0.3, 0.6);
+      const noise = stepNoise(5, 2, { steps: 7, batch: 3, hidden: 8 }, 0.3, teacherForcing);
       const p = paramRecord(decoder);
       const vars = [...decoder.params.values()];
       const gradsOf = (checkpointing: boolean): Map<string, Float32Array> => {
@@ -56,3 +58,43 @@ for (const cell of ['gru', 'lstm'] as const) {
     });
   }
 }
+
+// The loss batches the embedding, output projection and cross-entropy of a whole block of steps; unrolled one
+// step at a time through the decoding path (step()), the same model must give the same loss.
+for (const cell of ['gru', 'lstm'] as const) {
+  for (const attention of ['bahdanau', 'luong'] as const) {
+    test(`${cell}/${attention}: the block-batched loss equals a step-by-step unroll through step()`, () => {
+      const cfg: DecoderConfig = { cell, attention, vocabSize: 12, embeddingDim: 6, hiddenDim: 8, attentionDim: 5, featureDim: 7, dropout: 0 };
+      const decoder = createDecoder(cfg, initialValues(cfg, 13));
+      const p = paramRecord(decoder);
+      const batch = randomBatch(3, 7, 4, 7, 12);
+      const [size, steps] = batch.inputs.shape;
+      const blocked = captionLoss(cfg, p, batch, {}, { attentionRegularization: 0, blockSteps: 3, checkpointing: false }).crossEntropy.dataSync()[0] as number;
+      const projected = projectRegions(p, batch.features);
+      const keys = precomputeKeys(cfg, p, projected);
+      let state = initialState(cfg, p, projected);
+      let sum = 0;
+      for (let t = 0; t < steps; t++) {
+        const col = (x: tf.Tensor2D): tf.Tensor1D => tf.reshape(tf.slice(x, [0, t], [size, 1]), [size]);
+        const r = step(cfg, p, projected, keys, state, col(batch.inputs));
+        const nll = tf.neg(tf.sum(tf.mul(oneHot(col(batch.targets), cfg.vocabSize), tf.logSoftmax(r.logits)), 1));
+        sum += tf.sum(tf.mul(nll, col(batch.mask))).dataSync()[0] as number;
+        state = r.state;
+      }
+      const unrolled = sum / (tf.sum(batch.mask).dataSync()[0] as number);
+      assert.ok(unrolled > 1, `a real loss (${unrolled})`);
+      assert.ok(Math.abs(blocked - unrolled) <= 1e-5 * unrolled, `blocked ${blocked} vs unrolled ${unrolled}`);
+    });
+  }
+}
+
+test('the embedding lookup (gather forward, one-hot matmul backward) has the one-hot matmul gradient', () => {
+  const table = tf.tensor2d(Array.from({ length: 15 }, (_, i) => Math.sin(i)), [5, 3]);
+  const ids = tf.tensor1d([4, 1, 4, 0]);
+  const upstream = tf.tensor2d(Array.from({ length: 12 }, (_, i) => i - 5), [4, 3]);
+  const gather = tf.grad((e: tf.Tensor) => tf.sum(tf.mul(embed({ embedding: e }, ids), upstream)))(table);
+  const matmul = tf.grad((e: tf.Tensor) => tf.sum(tf.mul(tf.matMul(oneHot(ids, 5), e as tf.Tensor2D), upstream)))(table);
+  assert.deepEqual([...gather.dataSync()], [...matmul.dataSync()]);
+  assert.notDeepEqual([...gather.dataSync()], new Array(15).fill(0), 'row 4 is used twice, rows 2 and 3 never');
+  assert.deepEqual([...embed({ embedding: table }, ids).dataSync()], [...tf.gather(table, [4, 1, 4, 0]).dataSync()]);
+});

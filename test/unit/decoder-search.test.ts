@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, tf } from '../../trainer-image/backend.js';
+import { tf } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, initialValues, paramRecord, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { beamSearch, greedyDecode } from '../../trainer-image/model/decoder-search.js';
 import { captionLoss } from '../../trainer-image/train/caption-loss.js';
 import { CounterRng } from '../../trainer-image/train/rng.js';
 
-await initBackend('wasm');
+await useBackendUnderTest();
 
 function features(batch: number, seed: number): tf.Tensor3D {
   const rng = new CounterRng(seed, 5);

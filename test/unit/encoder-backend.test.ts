@@ -17,4 +17,7 @@ test('without the native packages the backend falls back to wasm, logs the choic
   assert.equal(await initBackend('cpu', createLogger({}, sink)), 'cpu');
   assert.equal(tf.getBackend(), 'cpu');
   await assert.rejects(initBackend('tpu' as 'cpu'), /unknown backend/);
+  // A requested backend is strict: one that cannot load is an error, not a silent fall back to a slower one.
+  await assert.rejects(initBackend('tensorflow-gpu', createLogger({}, sink)), /backend "tensorflow-gpu" was requested but could not be initialised: tensorflow-gpu: .*tfjs-node/);
+  assert.equal(currentBackend(), 'cpu', 'the failed request left the working backend in place');
 });

@@ -6,7 +6,8 @@ import { Writable } from 'node:stream';
 import { after, test } from 'node:test';
 import { InvalidInputError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { initBackend, tf } from '../../trainer-image/backend.js';
+import { tf } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import { buildDenseNet121, densenetMapSize, loadDenseNet121, modelWeightsDigest } from '../../trainer-image/model/densenet121.js';
 import { loadEncoder } from '../../trainer-image/model/encoder.js';
 
@@ -29,7 +30,7 @@ async function saveLayersModel(model: tf.LayersModel): Promise<string> {
 }
 
 test('DenseNet121 has the layers and parameters of Keras DenseNet121(include_top=False)', async () => {
-  await initBackend('wasm');
+  await useBackendUnderTest();
   const model = buildDenseNet121();
   assert.equal(model.layers.length, 427);
   assert.equal(model.countParams(), 7_037_504);
@@ -40,7 +41,7 @@ test('DenseNet121 has the layers and parameters of Keras DenseNet121(include_top
 });
 
 test('weights load by Keras name from a tfjs layers directory; the digest names them', async () => {
-  await initBackend('wasm');
+  await useBackendUnderTest();
   const source = buildDenseNet121(64, 42);
   const dir = await saveLayersModel(source);
   const { model, digest } = await loadDenseNet121({ weights: dir, inputSize: 64 });
@@ -57,7 +58,7 @@ test('weights load by Keras name from a tfjs layers directory; the digest names 
 });
 
 test('no silent random weights: pretrained, remote and missing weights are clear errors; random is logged as such', async () => {
-  await initBackend('wasm');
+  await useBackendUnderTest();
   await assert.rejects(loadDenseNet121({ weights: 'pretrained' }), (e: unknown) => e instanceof InvalidInputError && /no pretrained DenseNet121/.test(e.message));
   await assert.rejects(loadDenseNet121({ weights: 's3://bucket/densenet' }), /only local files/);
   await assert.rejects(loadDenseNet121({ weights: 'https://example.com/model.json' }), /only local files/);

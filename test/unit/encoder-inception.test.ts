@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import * as nsfwjs from 'nsfwjs';
-import { initBackend, tf } from '../../trainer-image/backend.js';
+import { tf } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import { loadEncoder } from '../../trainer-image/model/encoder.js';
 import { decodeToRgb } from '../../trainer-image/model/image-pipeline.js';
 import { inceptionMapSize, loadInceptionV3Classifier, nsfwjsInceptionArtifacts } from '../../trainer-image/model/inception-v3.js';
@@ -25,7 +26,7 @@ test('map sizes follow the valid-padded reductions', () => {
 });
 
 test('InceptionV3 from nsfwjs: same class scores as nsfwjs classify; trunk map = mixed10, pooled = its 8x8 average pool', async () => {
-  await initBackend('wasm');
+  await useBackendUnderTest();
   const bytes = await readFile(PHOTO);
   const pixels = await decodeToRgb({ kind: 'encoded', data: bytes, path: PHOTO }, 299);
 
@@ -62,7 +63,7 @@ test('InceptionV3 from nsfwjs: same class scores as nsfwjs classify; trunk map =
 });
 
 test('a smaller input gives a smaller map with the same channels', async () => {
-  await initBackend('wasm');
+  await useBackendUnderTest();
   const encoder = await loadEncoder({ encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 139 });
   assert.equal(encoder.mapSize, 3);
   const out = await encoder.encode(new Uint8Array(2 * 139 * 139 * 3).fill(128), 2);

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { autoBatchSize, buildVocabulary, chooseHyperparameters, resolveMaxCaptionLength, scaledLearningRate } from '../../trainer-image/train/hyperparameters.js';
 import type { TrainingSpec } from '../../lib/api/types.js';
-import { initBackend, tf } from '../../trainer-image/backend.js';
+import { tf } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, initialValues } from '../../trainer-image/model/decoder.js';
 import { measureBytesPerSample } from '../../trainer-image/train/train-step.js';
 
@@ -52,7 +53,7 @@ test('chooseHyperparameters measures memory only for an automatic batch size and
 });
 
 test('measured memory per sample is positive and grows with the decoder size', async () => {
-  await initBackend('wasm');
+  await useBackendUnderTest();
   const perSample = async (hiddenDim: number): Promise<number> => {
     const cfg = { cell: 'gru' as const, attention: 'bahdanau' as const, vocabSize: 30, embeddingDim: 8, hiddenDim, attentionDim: 8, featureDim: 16, dropout: 0 };
     const decoder = createDecoder(cfg, initialValues(cfg, 1));

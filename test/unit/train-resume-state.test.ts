@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, tf } from '../../trainer-image/backend.js';
+import { tf } from '../../trainer-image/backend.js';
+import { useBackendUnderTest } from '../backend-under-test.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { validateRun } from '../../lib/api/validate.js';
 import { Vocabulary } from '../../trainer-image/data/tokenizer.js';
@@ -15,7 +16,7 @@ import { CounterRng } from '../../trainer-image/train/rng.js';
 import { captureSnapshot, packTensors, readSnapshot, restoreAdam, type Snapshot } from '../../trainer-image/train/snapshot.js';
 import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.js';
 
-await initBackend('wasm');
+await useBackendUnderTest();
 const log = createLogger({ test: 'train-resume-state' });
 log.level = 'warn';
 

@@ -5,7 +5,8 @@
 //      embeddingDim, once per image, as the TensorFlow image-captioning tutorial's CNN_Encoder does: every
 //      later matmul then works on embeddingDim instead of 2048 channels;
 //   3. initialState: h0 (and c0) from the mean of the projected regions;
-//   4. step: one word in, next-word logits and attention weights over the regions out.
+//   4. advance: one embedded word in, the new state, o_t and attention weights over the regions out;
+//      outputLogits: o_t -> next-word logits.
 // Two orderings, after the papers the attentions come from:
 //   bahdanau: attend with h_{t-1};  h_t = cell([e_t; context], s_{t-1});  o_t = h_t
 //   luong:    h_t = cell([e_t; o_{t-1}], s_{t-1});  attend with h_t;  o_t = tanh(W_c [h_t; context])
@@ -106,11 +107,25 @@ export function disposeDecoder(decoder: Decoder): void {
 }
 
 /**
- * Embedding lookup as one-hot x matrix: its gradient is a plain matmul. tf.gather's gradient needs the
- * UnsortedSegmentSum kernel, which the wasm backend lacks.
+ * Embedding lookup: a gather forward, and a backward pass written as one matmul, one-hot(ids)^T x dy.
+ * tf.gather's own gradient needs the UnsortedSegmentSum kernel, which the wasm backend lacks; a one-hot
+ * matmul in the forward pass as well would cost [rows x vocab x embeddingDim] for what is a copy.
  */
-export function embed(p: Tensors, tokens: tf.Tensor1D, vocabSize: number): tf.Tensor2D {
-  return tf.matMul(oneHot(tokens, vocabSize), p.embedding as tf.Tensor2D);
+const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [embedding, ids, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  save([embedding, ids]);
+  return {
+    value: tf.gather(embedding, tf.cast(ids, 'int32')),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], [table, saved]: tf.Tensor[]) => [
+      tf.matMul(oneHot(saved as tf.Tensor1D, (table as tf.Tensor).shape[0] as number), dy as tf.Tensor2D, true, false),
+      tf.zerosLike(saved as tf.Tensor),
+    ],
+  };
+});
+
+/** Embedding rows of (float or int) word ids: [ids] -> [ids, embeddingDim]. */
+export function embed(p: Tensors, tokens: tf.Tensor1D): tf.Tensor2D {
+  return lookup(p.embedding as tf.Tensor2D, tokens) as tf.Tensor2D;
 }
 
 /**
@@ -143,46 +158,46 @@ export function precomputeKeys(cfg: DecoderConfig, p: Tensors, regions: tf.Tenso
   return attentionKeys(cfg.attention, p, regions);
 }
 
+export interface Advanced {
+  state: tf.Tensor2D[];
+  /** o_t, the vector the output projection reads: [batch, hidden]. */
+  out: tf.Tensor2D;
+  alpha: tf.Tensor2D;
+}
+
+/**
+ * One recurrent step from an embedded input word (`e`, [batch, embeddingDim]) over projected regions
+ * (projectRegions) and their attention keys (precomputeKeys). The output projection is left to the caller:
+ * training applies it to every step of a block at once, decoding to one step at a time.
+ */
+export function advance(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D, keys: tf.Tensor3D, state: tf.Tensor2D[], e: tf.Tensor2D): Advanced {
+  if (cfg.attention === 'bahdanau') {
+    const a = attend('bahdanau', p, regions, keys, state[0] as tf.Tensor2D);
+    const next = cellStep(cfg.cell, p, 'cell', tf.concat([e, a.context], 1), state);
+    return { state: next, out: next[0] as tf.Tensor2D, alpha: a.alpha };
+  }
+  const fedBack = state[state.length - 1] as tf.Tensor2D;
+  const cellNext = cellStep(cfg.cell, p, 'cell', tf.concat([e, fedBack], 1), state.slice(0, -1));
+  const a = attend('luong', p, regions, keys, cellNext[0] as tf.Tensor2D);
+  const out = tf.tanh(tf.matMul(tf.concat([cellNext[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
+  return { state: [...cellNext, out], out, alpha: a.alpha };
+}
+
+/** Next-word logits for any number of output vectors: [rows, hidden] -> [rows, vocab]. */
+export function outputLogits(p: Tensors, out: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(out, p['out.W'] as tf.Tensor2D), p['out.b'] as tf.Tensor) as tf.Tensor2D;
+}
+
 export interface StepResult {
   state: tf.Tensor2D[];
   logits: tf.Tensor2D;
   alpha: tf.Tensor2D;
 }
 
-/**
- * One decoder step over projected regions (projectRegions) and their attention keys (precomputeKeys).
- * `dropoutMask` ([batch, hidden], already scaled by 1/(1-p)) is drawn by the caller
- * from the seeded RNG so that a step and its recomputation drop the same units; omit it to decode.
- */
-export function step(
-  cfg: DecoderConfig,
-  p: Tensors,
-  regions: tf.Tensor3D,
-  keys: tf.Tensor3D,
-  state: tf.Tensor2D[],
-  tokens: tf.Tensor1D,
-  dropoutMask?: tf.Tensor2D,
-): StepResult {
-  const e = embed(p, tokens, cfg.vocabSize);
-  let next: tf.Tensor2D[];
-  let out: tf.Tensor2D;
-  let alpha: tf.Tensor2D;
-  if (cfg.attention === 'bahdanau') {
-    const a = attend('bahdanau', p, regions, keys, state[0] as tf.Tensor2D);
-    next = cellStep(cfg.cell, p, 'cell', tf.concat([e, a.context], 1), state);
-    out = next[0] as tf.Tensor2D;
-    alpha = a.alpha;
-  } else {
-    const fedBack = state[state.length - 1] as tf.Tensor2D;
-    const cellNext = cellStep(cfg.cell, p, 'cell', tf.concat([e, fedBack], 1), state.slice(0, -1));
-    const a = attend('luong', p, regions, keys, cellNext[0] as tf.Tensor2D);
-    out = tf.tanh(tf.matMul(tf.concat([cellNext[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
-    next = [...cellNext, out];
-    alpha = a.alpha;
-  }
-  if (dropoutMask) out = tf.mul(out, dropoutMask);
-  const logits = tf.add(tf.matMul(out, p['out.W'] as tf.Tensor2D), p['out.b'] as tf.Tensor) as tf.Tensor2D;
-  return { state: next, logits, alpha };
+/** One decoding step: word ids in, the new state, next-word logits and attention weights out. */
+export function step(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D, keys: tf.Tensor3D, state: tf.Tensor2D[], tokens: tf.Tensor1D): StepResult {
+  const r = advance(cfg, p, regions, keys, state, embed(p, tokens));
+  return { state: r.state, logits: outputLogits(p, r.out), alpha: r.alpha };
 }
 
 /** [batch, hidden] tensors in the decoder state: the cell's, plus Luong's fed-back attentional vector. */

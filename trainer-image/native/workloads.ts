@@ -1,6 +1,6 @@
 // The workloads that compare TensorFlow.js backends (bench/native.ts times them, the native-backend test checks
-// that they agree): a plain matmul, one GRU + Bahdanau-attention training step shaped like the trainer's, and
-// the InceptionV3 forward pass the feature extractor runs. Inputs and weights come from a seeded generator in
+// that they agree): a plain matmul and the InceptionV3 forward pass the feature extractor runs. (The decoder's
+// training step is compared with the trainer's own code: bench/train.ts and the native-backend test.) Inputs and weights come from a seeded generator in
 // JavaScript, not from tf.random*, so every backend sees bit-identical starting values.
 import { tf } from '../backend.js';
 import { Rng } from '../data/rng.js';
@@ -17,112 +17,9 @@ function seeded(shape: number[], seed: number, scale: number): tf.Tensor {
   return tf.tensor(seededValues(shape.reduce((a, b) => a * b, 1), seed, scale), shape, 'float32');
 }
 
-function seededIds(count: number, seed: number, below: number): tf.Tensor {
-  return tf.tensor(Int32Array.from(seededValues(count, seed), (v) => Math.floor(((v + 1) / 2) * below) % below), undefined, 'int32');
-}
-
 /** a(n x n) @ b(n x n): 2n^3 floating-point operations. */
 export function matmulInputs(n: number, seed: number): { a: tf.Tensor2D; b: tf.Tensor2D } {
   return { a: seeded([n, n], seed, 1) as tf.Tensor2D, b: seeded([n, n], seed + 1, 1) as tf.Tensor2D };
-}
-
-export interface CaptionStepShape {
-  batch: number;
-  /** Decoder time steps (caption length with teacher forcing). */
-  steps: number;
-  vocab: number;
-  /** Feature-map locations (8x8 for InceptionV3) and the width of each location's feature vector. */
-  locations: number;
-  featureDim: number;
-  embedding: number;
-  units: number;
-  attentionUnits: number;
-}
-
-/** The shape the trainer's default GRU model trains at. */
-export const CAPTION_STEP: CaptionStepShape = {
-  batch: 32,
-  steps: 20,
-  vocab: 5000,
-  locations: 64,
-  featureDim: 256,
-  embedding: 256,
-  units: 512,
-  attentionUnits: 512,
-};
-
-export interface CaptionStep {
-  variables: tf.Variable[];
-  features: tf.Tensor3D;
-  /** Token ids [batch, steps + 1]: inputs are [:, 0..steps), targets [:, 1..steps]. */
-  tokens: tf.Tensor2D;
-  /** Mean cross-entropy of one teacher-forced pass. */
-  loss: () => tf.Scalar;
-  dispose: () => void;
-}
-
-/**
- * A GRU decoder with Bahdanau attention over image features, written with plain tf ops so that it depends on
- * nothing but the backend; it matches the trainer's decoder in shape and op mix (one-hot embedding, matmul,
- * tanh, softmax, sigmoid, concat, softmax cross-entropy).
- */
-export function captionStep(shape: CaptionStepShape = CAPTION_STEP, seed = 7): CaptionStep {
-  const { batch, steps, vocab, locations, featureDim, embedding, units, attentionUnits } = shape;
-  let n = seed;
-  // Glorot-like scales keep activations in range so gradients are informative rather than saturated.
-  const weight = (rows: number, cols: number): tf.Variable =>
-    tf.variable(seeded([rows, cols], ++n, Math.sqrt(6 / (rows + cols))));
-  const bias = (size: number): tf.Variable => tf.variable(seeded([size], ++n, 0.01));
-  const embed = weight(vocab, embedding);
-  const w1 = weight(featureDim, attentionUnits);
-  const w2 = weight(units, attentionUnits);
-  const v = weight(attentionUnits, 1);
-  const wx = weight(embedding + featureDim, 3 * units);
-  const wh = weight(units, 3 * units);
-  const bx = bias(3 * units);
-  const wOut = weight(units, vocab);
-  const bOut = bias(vocab);
-  const variables = [embed, w1, w2, v, wx, wh, bx, wOut, bOut];
-  const features = seeded([batch, locations, featureDim], ++n, 1) as tf.Tensor3D;
-  const tokens = seededIds(batch * (steps + 1), ++n, vocab).reshape([batch, steps + 1]) as tf.Tensor2D;
-
-  const loss = (): tf.Scalar =>
-    tf.tidy(() => {
-      const keys = tf.matMul(features.reshape([batch * locations, featureDim]), w1).reshape([batch, locations, attentionUnits]);
-      let h = tf.zeros([batch, units]) as tf.Tensor2D;
-      let total = tf.scalar(0);
-      for (let t = 0; t < steps; t++) {
-        const score = tf.matMul(tf.tanh(tf.add(keys, tf.matMul(h, w2).expandDims(1))).reshape([batch * locations, attentionUnits]), v);
-        const alpha = tf.softmax(score.reshape([batch, locations]));
-        const context = tf.sum(tf.mul(alpha.expandDims(2), features), 1);
-        const ids = tokens.slice([0, t], [batch, 1]).reshape([batch]);
-        // One-hot x matrix, as the trainer's decoder embeds: tf.gather's gradient has no wasm kernel.
-        const x = tf.concat([tf.matMul(tf.oneHot(ids as tf.Tensor1D, vocab), embed), context], 1);
-        const [xz, xr, xn] = tf.split(tf.add(tf.matMul(x, wx), bx), 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-        const [hz, hr, hn] = tf.split(tf.matMul(h, wh), 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
-        const z = tf.sigmoid(tf.add(xz, hz));
-        const r = tf.sigmoid(tf.add(xr, hr));
-        const candidate = tf.tanh(tf.add(xn, tf.mul(r, hn)));
-        h = tf.add(tf.mul(tf.sub(1, z), h), tf.mul(z, candidate));
-        const logits = tf.add(tf.matMul(h, wOut), bOut);
-        const target = tf.oneHot(tokens.slice([0, t + 1], [batch, 1]).reshape([batch]) as tf.Tensor1D, vocab);
-        total = tf.add(total, tf.losses.softmaxCrossEntropy(target, logits));
-      }
-      return tf.div(total, steps) as tf.Scalar;
-    });
-
-  const dispose = (): void => {
-    tf.dispose([...variables, features, tokens]);
-  };
-  return { variables, features, tokens, loss, dispose };
-}
-
-/** Loss and gradients of one step, read back to the host (what the numerics check compares). */
-export async function captionStepGradients(step: CaptionStep): Promise<{ loss: number; grads: Float32Array[] }> {
-  const { value, grads } = tf.variableGrads(step.loss, step.variables);
-  const out = { loss: (await value.data())[0] as number, grads: await Promise.all(step.variables.map(async (v) => (await grads[v.name]!.data()) as Float32Array)) };
-  tf.dispose([value, ...Object.values(grads)]);
-  return out;
 }
 
 /**

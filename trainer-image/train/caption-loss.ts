@@ -8,7 +8,7 @@
 // prediction are carried, the block's summed loss and attention mass come out next to them.
 import { tf } from '../backend.js';
 import type { Tensors } from '../model/decoder-cells.js';
-import { initialState, numStateTensors, oneHot, precomputeKeys, projectRegions, step, stepParameterNames, type DecoderConfig } from '../model/decoder.js';
+import { advance, embed, initialState, numStateTensors, oneHot, outputLogits, precomputeKeys, projectRegions, stepParameterNames, type DecoderConfig } from '../model/decoder.js';
 import { recomputedInBackward } from './gradient-checkpointing.js';
 
 export interface CaptionBatch {
@@ -94,31 +94,51 @@ function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout
   ];
   const p: Tensors = Object.fromEntries(names.map((n, i) => [n, xs[8 + i] as tf.Tensor]));
   const batchSize = carry.shape[0];
+  const hidden = cfg.hiddenDim;
   const n = numStateTensors(cfg);
-  let state = Array.from({ length: n }, (_, i) => tf.slice(carry, [0, i * cfg.hiddenDim], [batchSize, cfg.hiddenDim]));
-  let previous = tf.reshape(tf.slice(carry, [0, n * cfg.hiddenDim], [batchSize, 1]), [batchSize]) as tf.Tensor1D;
-  const losses: tf.Tensor1D[] = [];
-  const masses: tf.Tensor2D[] = [];
+  let state = Array.from({ length: n }, (_, i) => tf.slice(carry, [0, i * hidden], [batchSize, hidden]));
+  let previous = tf.reshape(tf.slice(carry, [0, n * hidden], [batchSize, 1]), [batchSize]) as tf.Tensor1D;
+  // What does not depend on the recurrence runs once per block, as a few large ops rather than k small ones:
+  // the ground-truth words' embeddings before the loop; the output projection and the loss after it (unless
+  // scheduled sampling needs each step's prediction before the next step). Rows are time-major: t*batch + b.
+  const truth = embed(p, timeMajor(inputs));
+  const dropMask = (t: number): tf.Tensor2D => tf.reshape(tf.slice(dropout, [t, 0, 0], [1, batchSize, hidden]), [batchSize, hidden]);
+  const outs: tf.Tensor2D[] = [];
+  const stepLogits: tf.Tensor2D[] = [];
+  const alphas: tf.Tensor2D[] = [];
   for (let t = 0; t < k; t++) {
-    const truth = column(inputs, t);
-    let tokens = truth;
+    let e = tf.slice(truth, [t * batchSize, 0], [batchSize, cfg.embeddingDim]);
     if (has.sampling) {
-      const coin = column(coins, t);
-      tokens = tf.add(tf.mul(coin, truth), tf.mul(tf.sub(1, coin), previous)) as tf.Tensor1D;
+      // coin 1 feeds the ground truth, 0 the previous prediction; both terms are exact, one is multiplied by 0.
+      const coin = tf.reshape(tf.slice(coins, [0, t], [batchSize, 1]), [batchSize, 1]);
+      e = tf.add(tf.mul(coin, e), tf.mul(tf.sub(1, coin), embed(p, previous)));
     }
-    const drop = has.dropout ? (tf.squeeze(tf.slice(dropout, [t, 0, 0], [1, batchSize, cfg.hiddenDim]), [0]) as tf.Tensor2D) : undefined;
-    const r = step(cfg, p, regions, keys, state, tokens, drop);
-    const m = column(mask, t);
-    const target = oneHot(column(targets, t), cfg.vocabSize);
-    const nll = tf.neg(tf.sum(tf.mul(target, tf.logSoftmax(r.logits)), 1)) as tf.Tensor1D;
-    losses.push(tf.mul(nll, m));
-    masses.push(tf.mul(r.alpha, tf.expandDims(m, 1)));
+    const r = advance(cfg, p, regions, keys, state, e);
     state = r.state;
-    if (has.sampling) previous = tf.cast(tf.argMax(r.logits, 1), 'float32') as tf.Tensor1D;
+    alphas.push(r.alpha);
+    if (has.sampling) {
+      const logits = outputLogits(p, has.dropout ? tf.mul(r.out, dropMask(t)) : r.out);
+      stepLogits.push(logits);
+      previous = tf.cast(tf.argMax(logits, 1), 'float32') as tf.Tensor1D;
+    } else {
+      outs.push(r.out);
+    }
   }
-  return tf.concat([...state, tf.expandDims(previous, 1), tf.expandDims(tf.addN(losses), 1), tf.addN(masses)], 1);
+  let logits: tf.Tensor2D;
+  if (has.sampling) {
+    logits = tf.concat(stepLogits, 0);
+  } else {
+    const out = tf.concat(outs, 0);
+    logits = outputLogits(p, has.dropout ? tf.mul(out, tf.reshape(dropout, [k * batchSize, hidden])) : out);
+  }
+  const m = timeMajor(mask);
+  const nll = tf.neg(tf.sum(tf.mul(oneHot(timeMajor(targets), cfg.vocabSize), tf.logSoftmax(logits)), 1));
+  const loss = tf.sum(tf.reshape(tf.mul(nll, m), [k, batchSize]), 0);
+  const mass = tf.sum(tf.mul(tf.stack(alphas), tf.reshape(m, [k, batchSize, 1])), 0);
+  return tf.concat([...state, tf.expandDims(previous, 1), tf.expandDims(loss, 1), mass], 1);
 }
 
-function column(x: tf.Tensor2D, t: number): tf.Tensor1D {
-  return tf.reshape(tf.slice(x, [0, t], [x.shape[0], 1]), [x.shape[0]]);
+/** [batch, k] -> [k * batch], row t*batch + b: the layout of the block's stacked steps. */
+function timeMajor(x: tf.Tensor2D): tf.Tensor1D {
+  return tf.reshape(tf.transpose(x), [-1]);
 }
