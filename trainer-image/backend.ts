@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { logger as defaultLogger, type Logger } from '../lib/telemetry/logger.js';
 import { importTfjsNode } from './native/tfjs-node.js';
+import { routeTransposedMatMulsThroughXnnpack } from './wasm-matmul.js';
 
 export { tf };
 
@@ -28,7 +29,14 @@ const candidates: Candidate[] = [
   { name: 'tensorflow-gpu', registered: 'tensorflow', load: () => import(NODE_GPU) },
   // CAPTIONRUN_TFJS_NODE_PATH can point this at a build made by native/setup-native.sh.
   { name: 'tensorflow', registered: 'tensorflow', load: () => importTfjsNode(NODE_CPU) },
-  { name: 'wasm', registered: 'wasm', load: () => import('@tensorflow/tfjs-backend-wasm') },
+  {
+    name: 'wasm',
+    registered: 'wasm',
+    load: async () => {
+      await import('@tensorflow/tfjs-backend-wasm');
+      routeTransposedMatMulsThroughXnnpack(tf);
+    },
+  },
   { name: 'cpu', registered: 'cpu', load: async () => undefined },
 ];
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
-import { createDecoder, embed, initialState, initialValues, oneHot, paramRecord, precomputeKeys, projectRegions, step, type DecoderConfig } from '../../trainer-image/model/decoder.js';
+import { createDecoder, embed, initialState, initialValues, oneHot, paramRecord, precomputeKeys, projectRegions, step, stepParameters, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { captionLoss, type CaptionBatch } from '../../trainer-image/train/caption-loss.js';
 import { stepNoise } from '../../trainer-image/train/noise.js';
 import { CounterRng } from '../../trainer-image/train/rng.js';
@@ -76,7 +76,7 @@ for (const cell of ['gru', 'lstm'] as const) {
       let sum = 0;
       for (let t = 0; t < steps; t++) {
         const col = (x: tf.Tensor2D): tf.Tensor1D => tf.reshape(tf.slice(x, [0, t], [size, 1]), [size]);
-        const r = step(cfg, p, projected, keys, state, col(batch.inputs));
+        const r = step(cfg, stepParameters(cfg, p), projected, keys, state, col(batch.inputs));
         const nll = tf.neg(tf.sum(tf.mul(oneHot(col(batch.targets), cfg.vocabSize), tf.logSoftmax(r.logits)), 1));
         sum += tf.sum(tf.mul(nll, col(batch.mask))).dataSync()[0] as number;
         state = r.state;

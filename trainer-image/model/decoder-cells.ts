@@ -1,6 +1,8 @@
 // The two recurrent cells of the caption decoder, written out gate by gate. A cell's state is a list of
 // [batch, hidden] tensors: [h] for the GRU, [h, c] for the LSTM. Parameters are plain tensors looked up by
 // name, so the same function runs in training, in gradient-checkpointed recomputation and in beam search.
+// A step takes its input already projected, xz = x Wx + b ([batch, gates * hidden]): the caller can then
+// compute the parts of it that do not depend on the recurrence for many steps in one matmul.
 import { tf } from '../backend.js';
 
 export type CellKind = 'lstm' | 'gru';
@@ -20,13 +22,13 @@ export function stateSize(kind: CellKind): number {
   return kind === 'lstm' ? 2 : 1;
 }
 
-export function cellStep(kind: CellKind, p: Tensors, prefix: string, x: tf.Tensor2D, state: tf.Tensor2D[]): tf.Tensor2D[] {
-  return kind === 'lstm' ? lstmStep(p, prefix, x, state) : gruStep(p, prefix, x, state);
+export function cellStep(kind: CellKind, p: Tensors, prefix: string, xz: tf.Tensor2D, state: tf.Tensor2D[]): tf.Tensor2D[] {
+  return kind === 'lstm' ? lstmStep(p, prefix, xz, state) : gruStep(p, prefix, xz, state);
 }
 
 // LSTM (Hochreiter & Schmidhuber, with forget gate): gate order i, f, g, o.
-function lstmStep(p: Tensors, prefix: string, x: tf.Tensor2D, [h, c]: tf.Tensor2D[]): tf.Tensor2D[] {
-  const z = tf.add(tf.add(tf.matMul(x, p[`${prefix}.Wx`] as tf.Tensor2D), tf.matMul(h as tf.Tensor2D, p[`${prefix}.Wh`] as tf.Tensor2D)), p[`${prefix}.b`] as tf.Tensor);
+function lstmStep(p: Tensors, prefix: string, xz: tf.Tensor2D, [h, c]: tf.Tensor2D[]): tf.Tensor2D[] {
+  const z = tf.add(xz, tf.matMul(h as tf.Tensor2D, p[`${prefix}.Wh`] as tf.Tensor2D));
   const [i, f, g, o] = tf.split(z, 4, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   const cNext = tf.add(tf.mul(tf.sigmoid(f), c as tf.Tensor2D), tf.mul(tf.sigmoid(i), tf.tanh(g))) as tf.Tensor2D;
   const hNext = tf.mul(tf.sigmoid(o), tf.tanh(cNext)) as tf.Tensor2D;
@@ -35,8 +37,7 @@ function lstmStep(p: Tensors, prefix: string, x: tf.Tensor2D, [h, c]: tf.Tensor2
 
 // GRU (Cho et al. 2014, reset gate applied after the recurrent matmul as in cuDNN/Keras "reset_after"):
 // gate order z (update), r (reset), n (candidate).
-function gruStep(p: Tensors, prefix: string, x: tf.Tensor2D, [h]: tf.Tensor2D[]): tf.Tensor2D[] {
-  const xz = tf.add(tf.matMul(x, p[`${prefix}.Wx`] as tf.Tensor2D), p[`${prefix}.b`] as tf.Tensor);
+function gruStep(p: Tensors, prefix: string, xz: tf.Tensor2D, [h]: tf.Tensor2D[]): tf.Tensor2D[] {
   const hz = tf.matMul(h as tf.Tensor2D, p[`${prefix}.Wh`] as tf.Tensor2D);
   const [xu, xr, xn] = tf.split(xz, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];
   const [hu, hr, hn] = tf.split(hz, 3, 1) as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D];

@@ -3,7 +3,7 @@
 // attention maps can be drawn and checked against object boxes.
 import { tf } from '../backend.js';
 import type { Tensors } from './decoder-cells.js';
-import { initialState, oneHot, precomputeKeys, projectRegions, step, type DecoderConfig } from './decoder.js';
+import { initialState, oneHot, precomputeKeys, projectRegions, step, stepParameters, type DecoderConfig } from './decoder.js';
 
 export interface Caption {
   /** Word ids, without <start>, up to and excluding <end>. */
@@ -27,11 +27,12 @@ export function greedyDecode(cfg: DecoderConfig, p: Tensors, features: tf.Tensor
   const done = new Array<boolean>(batch).fill(false);
   const projected = projectRegions(p, features);
   const keys = precomputeKeys(cfg, p, projected);
+  const sp = stepParameters(cfg, p);
   let state = initialState(cfg, p, projected);
   let tokens = new Float32Array(batch).fill(opts.startId);
   for (let t = 0; t <= opts.maxLength && !done.every(Boolean); t++) {
     const [next, words, logps, alphas] = tf.tidy(() => {
-      const r = step(cfg, p, projected, keys, state, tf.tensor1d(tokens));
+      const r = step(cfg, sp, projected, keys, state, tf.tensor1d(tokens));
       const logp = tf.logSoftmax(r.logits);
       const best = tf.argMax(logp, 1);
       const bestLogp = tf.sum(tf.mul(logp, oneHot(best as tf.Tensor1D, cfg.vocabSize)), 1);
@@ -55,7 +56,7 @@ export function greedyDecode(cfg: DecoderConfig, p: Tensors, features: tf.Tensor
     }
   }
   state.forEach((s) => s.dispose());
-  tf.dispose([projected, keys]);
+  tf.dispose([projected, keys, sp['cell.Wx.word'] as tf.Tensor, sp['cell.Wx.rest'] as tf.Tensor]);
   return out;
 }
 
@@ -74,6 +75,7 @@ export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D
   const vocab = cfg.vocabSize;
   const projected = projectRegions(p, features);
   const keys1 = precomputeKeys(cfg, p, projected);
+  const sp = stepParameters(cfg, p);
   let state = initialState(cfg, p, projected);
   let beams: Hypothesis[] = [{ tokens: [], alphas: [], logProb: 0, row: 0 }];
   const finished: Caption[] = [];
@@ -85,7 +87,7 @@ export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D
       const k = beams.length;
       const feats = tf.tile(projected, [k, 1, 1]) as tf.Tensor3D;
       const keys = tf.tile(keys1, [k, 1, 1]) as tf.Tensor3D;
-      const r = step(cfg, p, feats, keys, gathered, tf.tensor1d(inputs));
+      const r = step(cfg, sp, feats, keys, gathered, tf.tensor1d(inputs));
       return { next: r.state.map((s) => tf.keep(s)), logps: tf.logSoftmax(r.logits).dataSync(), alphas: r.alpha.dataSync() };
     });
     state.forEach((s) => s.dispose());
@@ -109,7 +111,7 @@ export function beamSearch(cfg: DecoderConfig, p: Tensors, features: tf.Tensor3D
     beams = finished.length >= beamSize ? [] : survivors;
   }
   state.forEach((s) => s.dispose());
-  tf.dispose([projected, keys1]);
+  tf.dispose([projected, keys1, sp['cell.Wx.word'] as tf.Tensor, sp['cell.Wx.rest'] as tf.Tensor]);
   const best = [...finished].sort((a, b) => b.logProb - a.logProb)[0];
   if (!best) throw new Error('beam search finished no hypothesis');
   return best;

@@ -5,7 +5,8 @@
 //      embeddingDim, once per image, as the TensorFlow image-captioning tutorial's CNN_Encoder does: every
 //      later matmul then works on embeddingDim instead of 2048 channels;
 //   3. initialState: h0 (and c0) from the mean of the projected regions;
-//   4. advance: one embedded word in, the new state, o_t and attention weights over the regions out;
+//   4. advance: one word's input gates in (wordGates), the new state, o_t and attention weights over the
+//      regions out;
 //      outputLogits: o_t -> next-word logits.
 // Two orderings, after the papers the attentions come from:
 //   bahdanau: attend with h_{t-1};  h_t = cell([e_t; context], s_{t-1});  o_t = h_t
@@ -51,12 +52,25 @@ export function parameterShapes(cfg: DecoderConfig): [string, number[]][] {
   return Object.entries(shapes);
 }
 
-/** The parameters step() reads (not the per-image projection, initial-state or attention-key ones), in order. */
-export function stepParameterNames(cfg: DecoderConfig): string[] {
-  const perCaption = new Set(keyParameterNames(cfg.attention));
-  return parameterShapes(cfg)
-    .map(([name]) => name)
-    .filter((name) => !name.startsWith('init.') && !name.startsWith('proj.') && !perCaption.has(name));
+/**
+ * The tensors advance() reads: the per-step parameters (not the per-image projection, initial-state or
+ * attention-key ones), with cell.Wx split once into its word rows and its other rows (see wordGates).
+ * Training passes these into each block, so the split's gradient is taken once per loss, not once per step.
+ */
+export function stepParameters(cfg: DecoderConfig, p: Tensors): Tensors {
+  const perImage = new Set(keyParameterNames(cfg.attention));
+  const out: Tensors = {};
+  for (const [name] of parameterShapes(cfg)) {
+    if (name.startsWith('init.') || name.startsWith('proj.') || perImage.has(name)) continue;
+    if (name !== 'cell.Wx') {
+      out[name] = p[name] as tf.Tensor;
+      continue;
+    }
+    const wx = p[name] as tf.Tensor2D;
+    out['cell.Wx.word'] = tf.slice(wx, [0, 0], [cfg.embeddingDim, -1]);
+    out['cell.Wx.rest'] = tf.slice(wx, [cfg.embeddingDim, 0], [-1, -1]);
+  }
+  return out;
 }
 
 /**
@@ -107,19 +121,22 @@ export function disposeDecoder(decoder: Decoder): void {
 }
 
 /**
- * Embedding lookup: a gather forward, and a backward pass written as one matmul, one-hot(ids)^T x dy.
- * tf.gather's own gradient needs the UnsortedSegmentSum kernel, which the wasm backend lacks; a one-hot
- * matmul in the forward pass as well would cost [rows x vocab x embeddingDim] for what is a copy.
+ * Embedding lookup: a gather forward; backward, the rows' gradients summed per word id. TensorFlow's
+ * UnsortedSegmentSum does that sum; the wasm backend lacks the kernel (so tf.gather's own gradient fails
+ * there), and there it is one matmul, one-hot(ids)^T x dy.
  */
 const lookup = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [embedding, ids, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
   save([embedding, ids]);
   return {
     value: tf.gather(embedding, tf.cast(ids, 'int32')),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], [table, saved]: tf.Tensor[]) => [
-      tf.matMul(oneHot(saved as tf.Tensor1D, (table as tf.Tensor).shape[0] as number), dy as tf.Tensor2D, true, false),
-      tf.zerosLike(saved as tf.Tensor),
-    ],
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], [table, saved]: tf.Tensor[]) => {
+      const vocab = (table as tf.Tensor).shape[0] as number;
+      const grad = tf.getKernel('UnsortedSegmentSum', tf.getBackend())
+        ? tf.unsortedSegmentSum(dy as tf.Tensor2D, tf.cast(saved as tf.Tensor1D, 'int32'), vocab)
+        : tf.matMul(oneHot(saved as tf.Tensor1D, vocab), dy as tf.Tensor2D, true, false);
+      return [grad, tf.zerosLike(saved as tf.Tensor)];
+    },
   };
 });
 
@@ -129,11 +146,13 @@ export function embed(p: Tensors, tokens: tf.Tensor1D): tf.Tensor2D {
 }
 
 /**
- * Float32 one-hot rows for (float or int) ids. Built as int32 and cast: the wasm backend's OneHot kernel
- * ignores a float32 dtype and writes integer bits into a float32 tensor (tfjs 4.22).
+ * Float32 one-hot rows for (float or int) ids. On wasm built as int32 and cast: its OneHot kernel ignores a
+ * float32 dtype and writes integer bits into a float32 tensor (tfjs 4.22).
  */
 export function oneHot(ids: tf.Tensor1D, depth: number): tf.Tensor2D {
-  return tf.cast(tf.oneHot(tf.cast(ids, 'int32'), depth), 'float32') as tf.Tensor2D;
+  const rows = tf.cast(ids, 'int32') as tf.Tensor1D;
+  if (tf.getBackend() === 'wasm') return tf.cast(tf.oneHot(rows, depth), 'float32') as tf.Tensor2D;
+  return tf.oneHot(rows, depth, 1, 0, 'float32') as tf.Tensor2D;
 }
 
 /** Encoder regions [batch, regions, featureDim] -> relu(f W_p + b_p): [batch, regions, embeddingDim]. */
@@ -158,6 +177,16 @@ export function precomputeKeys(cfg: DecoderConfig, p: Tensors, regions: tf.Tenso
   return attentionKeys(cfg.attention, p, regions);
 }
 
+/**
+ * The input word's share of the cell's input pre-activation: e Wx[:embeddingDim] + b, [rows, gates * hidden]
+ * (`sp` from stepParameters). It depends on the word alone, so training computes it for every step of a block
+ * in one matmul; each step then adds only the recurrent part of its input (the attention context, or
+ * Luong's fed-back vector) times the other rows of Wx.
+ */
+export function wordGates(sp: Tensors, e: tf.Tensor2D): tf.Tensor2D {
+  return tf.add(tf.matMul(e, sp['cell.Wx.word'] as tf.Tensor2D), sp['cell.b'] as tf.Tensor) as tf.Tensor2D;
+}
+
 export interface Advanced {
   state: tf.Tensor2D[];
   /** o_t, the vector the output projection reads: [batch, hidden]. */
@@ -166,20 +195,21 @@ export interface Advanced {
 }
 
 /**
- * One recurrent step from an embedded input word (`e`, [batch, embeddingDim]) over projected regions
- * (projectRegions) and their attention keys (precomputeKeys). The output projection is left to the caller:
- * training applies it to every step of a block at once, decoding to one step at a time.
+ * One recurrent step from the input word's gates (`wg`, wordGates) over projected regions (projectRegions)
+ * and their attention keys (precomputeKeys); `sp` from stepParameters. The output projection is left to the
+ * caller: training applies it to every step of a block at once, decoding to one step at a time.
  */
-export function advance(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D, keys: tf.Tensor3D, state: tf.Tensor2D[], e: tf.Tensor2D): Advanced {
+export function advance(cfg: DecoderConfig, sp: Tensors, regions: tf.Tensor3D, keys: tf.Tensor3D, state: tf.Tensor2D[], wg: tf.Tensor2D): Advanced {
+  const restGates = (x: tf.Tensor2D): tf.Tensor2D => tf.add(wg, tf.matMul(x, sp['cell.Wx.rest'] as tf.Tensor2D));
   if (cfg.attention === 'bahdanau') {
-    const a = attend('bahdanau', p, regions, keys, state[0] as tf.Tensor2D);
-    const next = cellStep(cfg.cell, p, 'cell', tf.concat([e, a.context], 1), state);
+    const a = attend('bahdanau', sp, regions, keys, state[0] as tf.Tensor2D);
+    const next = cellStep(cfg.cell, sp, 'cell', restGates(a.context), state);
     return { state: next, out: next[0] as tf.Tensor2D, alpha: a.alpha };
   }
   const fedBack = state[state.length - 1] as tf.Tensor2D;
-  const cellNext = cellStep(cfg.cell, p, 'cell', tf.concat([e, fedBack], 1), state.slice(0, -1));
-  const a = attend('luong', p, regions, keys, cellNext[0] as tf.Tensor2D);
-  const out = tf.tanh(tf.matMul(tf.concat([cellNext[0] as tf.Tensor2D, a.context], 1), p['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
+  const cellNext = cellStep(cfg.cell, sp, 'cell', restGates(fedBack), state.slice(0, -1));
+  const a = attend('luong', sp, regions, keys, cellNext[0] as tf.Tensor2D);
+  const out = tf.tanh(tf.matMul(tf.concat([cellNext[0] as tf.Tensor2D, a.context], 1), sp['luong.Wc'] as tf.Tensor2D)) as tf.Tensor2D;
   return { state: [...cellNext, out], out, alpha: a.alpha };
 }
 
@@ -194,10 +224,10 @@ export interface StepResult {
   alpha: tf.Tensor2D;
 }
 
-/** One decoding step: word ids in, the new state, next-word logits and attention weights out. */
-export function step(cfg: DecoderConfig, p: Tensors, regions: tf.Tensor3D, keys: tf.Tensor3D, state: tf.Tensor2D[], tokens: tf.Tensor1D): StepResult {
-  const r = advance(cfg, p, regions, keys, state, embed(p, tokens));
-  return { state: r.state, logits: outputLogits(p, r.out), alpha: r.alpha };
+/** One decoding step: word ids in, the new state, next-word logits and attention weights out; `sp` from stepParameters. */
+export function step(cfg: DecoderConfig, sp: Tensors, regions: tf.Tensor3D, keys: tf.Tensor3D, state: tf.Tensor2D[], tokens: tf.Tensor1D): StepResult {
+  const r = advance(cfg, sp, regions, keys, state, wordGates(sp, embed(sp, tokens)));
+  return { state: r.state, logits: outputLogits(sp, r.out), alpha: r.alpha };
 }
 
 /** [batch, hidden] tensors in the decoder state: the cell's, plus Luong's fed-back attentional vector. */

@@ -8,7 +8,7 @@
 // prediction are carried, the block's summed loss and attention mass come out next to them.
 import { tf } from '../backend.js';
 import type { Tensors } from '../model/decoder-cells.js';
-import { advance, embed, initialState, numStateTensors, oneHot, outputLogits, precomputeKeys, projectRegions, stepParameterNames, type DecoderConfig } from '../model/decoder.js';
+import { advance, embed, initialState, numStateTensors, oneHot, outputLogits, precomputeKeys, projectRegions, stepParameters, wordGates, type DecoderConfig } from '../model/decoder.js';
 import { recomputedInBackward } from './gradient-checkpointing.js';
 
 export interface CaptionBatch {
@@ -45,8 +45,9 @@ export interface CaptionLoss {
 export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch, noise: StepNoise, opts: LossOptions): CaptionLoss {
   const [batchSize, steps] = batch.inputs.shape;
   const regions = batch.features.shape[1];
-  const names = stepParameterNames(cfg);
-  const params = names.map((n) => p[n] as tf.Tensor);
+  const sp = stepParameters(cfg, p);
+  const names = Object.keys(sp);
+  const params = Object.values(sp);
   const projected = projectRegions(p, batch.features);
   const keys = precomputeKeys(cfg, p, projected);
   const sampling = noise.teacherCoins !== undefined;
@@ -99,21 +100,24 @@ function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout
   let state = Array.from({ length: n }, (_, i) => tf.slice(carry, [0, i * hidden], [batchSize, hidden]));
   let previous = tf.reshape(tf.slice(carry, [0, n * hidden], [batchSize, 1]), [batchSize]) as tf.Tensor1D;
   // What does not depend on the recurrence runs once per block, as a few large ops rather than k small ones:
-  // the ground-truth words' embeddings before the loop; the output projection and the loss after it (unless
-  // scheduled sampling needs each step's prediction before the next step). Rows are time-major: t*batch + b.
-  const truth = embed(p, timeMajor(inputs));
+  // the ground-truth words' embeddings and input gates before the loop; the output projection and the loss
+  // after it (unless scheduled sampling needs each step's prediction before the next step). Rows are
+  // time-major: t*batch + b.
+  const allGates = wordGates(p, embed(p, timeMajor(inputs)));
+  // tfjs 4.22 hands a one-output split's gradient a tensor where it expects a list; a block of 1 needs none.
+  const truthGates = k === 1 ? [allGates] : tf.split(allGates, k, 0);
   const dropMask = (t: number): tf.Tensor2D => tf.reshape(tf.slice(dropout, [t, 0, 0], [1, batchSize, hidden]), [batchSize, hidden]);
   const outs: tf.Tensor2D[] = [];
   const stepLogits: tf.Tensor2D[] = [];
   const alphas: tf.Tensor2D[] = [];
   for (let t = 0; t < k; t++) {
-    let e = tf.slice(truth, [t * batchSize, 0], [batchSize, cfg.embeddingDim]);
+    let wg = truthGates[t] as tf.Tensor2D;
     if (has.sampling) {
       // coin 1 feeds the ground truth, 0 the previous prediction; both terms are exact, one is multiplied by 0.
       const coin = tf.reshape(tf.slice(coins, [0, t], [batchSize, 1]), [batchSize, 1]);
-      e = tf.add(tf.mul(coin, e), tf.mul(tf.sub(1, coin), embed(p, previous)));
+      wg = tf.add(tf.mul(coin, wg), tf.mul(tf.sub(1, coin), wordGates(p, embed(p, previous))));
     }
-    const r = advance(cfg, p, regions, keys, state, e);
+    const r = advance(cfg, p, regions, keys, state, wg);
     state = r.state;
     alphas.push(r.alpha);
     if (has.sampling) {
@@ -132,11 +136,30 @@ function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout
     logits = outputLogits(p, has.dropout ? tf.mul(out, tf.reshape(dropout, [k * batchSize, hidden])) : out);
   }
   const m = timeMajor(mask);
-  const nll = tf.neg(tf.sum(tf.mul(oneHot(timeMajor(targets), cfg.vocabSize), tf.logSoftmax(logits)), 1));
+  const nll = crossEntropy(logits, timeMajor(targets)) as tf.Tensor1D;
   const loss = tf.sum(tf.reshape(tf.mul(nll, m), [k, batchSize]), 0);
   const mass = tf.sum(tf.mul(tf.stack(alphas), tf.reshape(m, [k, batchSize, 1])), 0);
   return tf.concat([...state, tf.expandDims(previous, 1), tf.expandDims(loss, 1), mass], 1);
 }
+
+/**
+ * -log softmax(logits)[target] per row, with the fused gradient softmax - one-hot (as TensorFlow's
+ * SparseSoftmaxCrossEntropyWithLogits): a few passes over [rows, vocab] instead of log-softmax's and a
+ * one-hot product's separate forward and backward ops.
+ */
+const crossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [logits, targets, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const logSum = tf.logSumExp(logits, 1, true);
+  save([logits, logSum, targets]);
+  return {
+    value: tf.sub(tf.reshape(logSum, [-1]), tf.sum(tf.mul(oneHot(targets, logits.shape[1]), logits), 1)),
+    gradFunc: (dy: tf.Tensor | tf.Tensor[], [z, lse, ids]: tf.Tensor[]) => {
+      const softmax = tf.exp(tf.sub(z as tf.Tensor, lse as tf.Tensor));
+      const target = oneHot(ids as tf.Tensor1D, (z as tf.Tensor2D).shape[1]);
+      return [tf.mul(tf.sub(softmax, target), tf.expandDims(dy as tf.Tensor, 1)), tf.zerosLike(ids as tf.Tensor)];
+    },
+  };
+});
 
 /** [batch, k] -> [k * batch], row t*batch + b: the layout of the block's stacked steps. */
 function timeMajor(x: tf.Tensor2D): tf.Tensor1D {
