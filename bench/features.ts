@@ -1,6 +1,6 @@
 // `npm run bench -- features [--quick] [--keras PYTHON]`: encoder throughput per backend and batch size
 // (speed-up over batch 1 measured in the same run), the native backend against wasm (tfjs-node built by
-// setup-native.sh, measured when CAPTIONRUN_TFJS_NODE_PATH names it) and, with --keras, against the same
+// setup-native.sh, measured when it is built) and, with --keras, against the same
 // encoders in Keras on TensorFlow CPU run by that Python (bench/features-keras-baseline.py); feature-cache
 // hit vs miss throughput on the same images, and bytes per cached image in float16 vs float32. Forward passes are untimed once first (warm-up: kernel setup,
 // weight upload) and then timed. The cpu backend is ~14 s per 299 px image, so it runs batch 1 only.

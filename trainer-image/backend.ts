@@ -27,7 +27,7 @@ const NODE_CPU = '@tensorflow/tfjs-node';
 
 const candidates: Candidate[] = [
   { name: 'tensorflow-gpu', registered: 'tensorflow', load: () => import(NODE_GPU) },
-  // CAPTIONRUN_TFJS_NODE_PATH can point this at a build made by native/setup-native.sh.
+  // Also the build native/setup-native.sh links into this checkout, or the one CAPTIONRUN_TFJS_NODE_PATH names.
   { name: 'tensorflow', registered: 'tensorflow', load: () => importTfjsNode(NODE_CPU) },
   {
     name: 'wasm',
@@ -70,7 +70,7 @@ export async function initBackend(preferred?: BackendName, log: Logger = default
     }
   }
   if (want !== undefined) {
-    const hint = want.startsWith('tensorflow') ? ' (install @tensorflow/tfjs-node[-gpu], or build it with npm run setup:native and set CAPTIONRUN_TFJS_NODE_PATH)' : '';
+    const hint = want.startsWith('tensorflow') ? ' (install @tensorflow/tfjs-node[-gpu], or build it for this checkout with npm run setup:native)' : '';
     throw new Error(`${source}: backend "${want}" was requested but could not be initialised: ${skipped.join('; ')}${hint}`);
   }
   throw new Error(`no TensorFlow.js backend could be initialised (${skipped.join('; ')})`);

@@ -4,6 +4,8 @@
 // scheduled sampling on), and the InceptionV3 forward pass on both (and on native also with batch-norm folded
 // into fused convs), compared element-wise.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { load } from 'nsfwjs';
 import { initBackend, tf } from '../../trainer-image/backend.js';
@@ -122,4 +124,13 @@ test('tfjs-node on TensorFlow 2.9.1 agrees with wasm on matmul, the decoder\'s l
   t.diagnostic(`relative errors: ${JSON.stringify(errors)}`);
   for (const loss of native.losses) assert.ok(Number.isFinite(loss) && loss > 1, `a real loss (${loss})`);
   for (const [name, error] of Object.entries(errors)) assert.ok(error <= tolerance, `${name}: ${error} > ${tolerance}`);
+});
+
+test('a build linked into this checkout is the backend chosen when none is requested', { skip: isTfjsNodeBuild(defaultTfjsNodePath()) ? false : 'no build linked into this checkout (npm run setup:native)' }, async () => {
+  const env = { ...process.env };
+  delete env[TFJS_NODE_PATH_ENV];
+  delete env.CAPTIONRUN_BACKEND;
+  const script = "const { initBackend } = await import('./trainer-image/backend.ts'); process.stdout.write(await initBackend());";
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { env, cwd: new URL('../..', import.meta.url).pathname });
+  assert.equal(stdout, 'tensorflow');
 });

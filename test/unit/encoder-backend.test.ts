@@ -2,9 +2,23 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { currentBackend, initBackend, tf } from '../../trainer-image/backend.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BACKEND_ENV, currentBackend, initBackend, tf } from '../../trainer-image/backend.js';
+import { TFJS_NODE_PATH_ENV } from '../../trainer-image/native/tfjs-node.js';
 
-test('without the native packages the backend falls back to wasm, logs the choice and why the others were skipped', async () => {
+test('without the native packages the backend falls back to wasm, logs the choice and why the others were skipped', async (t) => {
+  // No backend requested, and no native build to find (a build setup-native.sh linked here would come first).
+  const saved = { backend: process.env[BACKEND_ENV], build: process.env[TFJS_NODE_PATH_ENV] };
+  delete process.env[BACKEND_ENV];
+  process.env[TFJS_NODE_PATH_ENV] = mkdtempSync(join(tmpdir(), 'no-tfjs-node-'));
+  t.after(() => {
+    for (const [name, value] of [[BACKEND_ENV, saved.backend], [TFJS_NODE_PATH_ENV, saved.build]] as const) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
   const lines: string[] = [];
   const sink = new Writable({ write: (chunk: Buffer, _e, cb) => (lines.push(chunk.toString()), cb()) });
   const name = await initBackend(undefined, createLogger({}, sink));
@@ -13,7 +27,7 @@ test('without the native packages the backend falls back to wasm, logs the choic
   assert.equal(currentBackend(), 'wasm');
   const logged = JSON.parse(lines[0] as string) as { backend: string; skipped: string[] };
   assert.equal(logged.backend, 'wasm');
-  assert.match(logged.skipped.join(' '), /tensorflow-gpu/);
+  assert.match(logged.skipped.join(' '), /tensorflow-gpu: .*tensorflow: .*holds no built tfjs-node/);
   assert.equal(await initBackend('cpu', createLogger({}, sink)), 'cpu');
   assert.equal(tf.getBackend(), 'cpu');
   await assert.rejects(initBackend('tpu' as 'cpu'), /unknown backend/);

@@ -4,7 +4,7 @@
 # from a host these machines cannot reach. Everything heavy lands in a cache outside the repo, keyed by
 # version; this checkout only gets a small link (node_modules/.cache/captionrun/tfjs-node) whose
 # `require('@tensorflow/tfjs')` resolves to the checkout's own copy, so one tfjs engine serves both.
-# The trainer uses the build only when CAPTIONRUN_TFJS_NODE_PATH names it (see native/tfjs-node.ts).
+# The trainer of this checkout then prefers it to wasm (see native/tfjs-node.ts); CAPTIONRUN_BACKEND=wasm opts out.
 #
 # Why TensorFlow 2.9.1: it is the libtensorflow that tfjs-node 4.22.0 was written and tested against.
 # Its wheel (cp310 only; we never import it in Python) exports the C and eager C APIs from
@@ -12,7 +12,8 @@
 # supplies those symbols so the library loads in Node, where nothing calls them.
 #
 # Usage: bash trainer-image/native/setup-native.sh   (re-running reuses the cache; FORCE=1 rebuilds)
-# Then: export CAPTIONRUN_TFJS_NODE_PATH=<the path it prints last>; CAPTIONRUN_CACHE moves the cache.
+# CAPTIONRUN_CACHE moves the cache; CAPTIONRUN_TFJS_NODE_PATH=<the path it prints last> uses the build from
+# another checkout.
 set -euo pipefail
 
 TFJS_NODE_VERSION=4.22.0
@@ -161,4 +162,5 @@ TF_CPP_MIN_LOG_LEVEL=2 node -e "
     throw new Error('the link does not share this checkout\'s @tensorflow/tfjs');
   console.error('setup-native: ok: tfjs-node ' + tf.version['tfjs-node'] + ' on TensorFlow ' + version);
 "
-echo "export CAPTIONRUN_TFJS_NODE_PATH=$link"
+say "this checkout now trains on it (CAPTIONRUN_BACKEND=wasm opts out); the build is at $link"
+echo "$link"

@@ -1,8 +1,8 @@
 // Loads @tensorflow/tfjs-node either as an installed package or, where it cannot be installed (its install
 // step downloads libtensorflow from a host that may be unreachable), as the build that setup-native.sh makes
-// against TensorFlow's library from the tensorflow-cpu wheel. The build is opt-in through an env var rather
-// than picked up whenever it exists: a machine-local cache must not silently change which backend a
-// checkout's tests and runs use.
+// against TensorFlow's library from the tensorflow-cpu wheel. setup-native.sh links its build into this
+// checkout's node_modules, and from there it is found like an installed package: running the setup is the
+// opt-in. CAPTIONRUN_TFJS_NODE_PATH names a build elsewhere (and then it must load).
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -29,16 +29,29 @@ export function isTfjsNodeBuild(dir: string): boolean {
 }
 
 /**
- * Imports tfjs-node from CAPTIONRUN_TFJS_NODE_PATH (a package directory) when set, else by package name.
- * Importing it registers the "tensorflow" backend as a side effect.
+ * Imports tfjs-node from CAPTIONRUN_TFJS_NODE_PATH (a package directory) when set, else by package name,
+ * else from the build setup-native.sh linked into this checkout. Importing it registers the "tensorflow"
+ * backend as a side effect.
  */
 export async function importTfjsNode(packageName: string, env: NodeJS.ProcessEnv = process.env): Promise<unknown> {
   const dir = env[TFJS_NODE_PATH_ENV];
-  if (dir === undefined || dir === '') return import(packageName);
-  const root = resolve(dir);
-  if (!isTfjsNodeBuild(root)) {
-    throw new Error(`${TFJS_NODE_PATH_ENV}=${dir} holds no built tfjs-node; run trainer-image/native/setup-native.sh`);
+  if (dir !== undefined && dir !== '') {
+    const root = resolve(dir);
+    if (!isTfjsNodeBuild(root)) {
+      throw new Error(`${TFJS_NODE_PATH_ENV}=${dir} holds no built tfjs-node; run trainer-image/native/setup-native.sh`);
+    }
+    return importBuild(root);
   }
+  try {
+    return await import(packageName);
+  } catch (err) {
+    const linked = defaultTfjsNodePath();
+    if (isTfjsNodeBuild(linked)) return importBuild(linked);
+    throw err;
+  }
+}
+
+async function importBuild(root: string): Promise<unknown> {
   const { main } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { main?: string };
   return import(pathToFileURL(join(root, main ?? 'index.js')).href);
 }
