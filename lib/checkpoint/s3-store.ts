@@ -1,5 +1,5 @@
 // Checkpoints in an S3-compatible bucket (AWS, MinIO, Ceph...). Files go up through lib-storage's multipart
-// upload with a SHA-256 checksum per part that the server verifies; a multipart object becomes visible only
+// upload with a CRC32 checksum per part that the server verifies; a multipart object becomes visible only
 // when complete, so a crashed writer leaves nothing half-written behind a name. Transient failures are retried
 // inside a time budget, then reported as StoreUnavailableError.
 import { readFileSync } from 'node:fs';
@@ -65,6 +65,10 @@ export class S3Store implements CheckpointStore {
     this.options = options;
     this.descriptor = { uri: this.uri, s3: options };
     this.logger = logger;
+    // The SDK prints a multi-line notice on Node < 22 (versions after January 2027 will need 22) once per
+    // thread, into logs that are otherwise JSON lines. The pinned SDK supports Node 20, which captionrun runs
+    // on; a user who wants the notice sets the variable to "false".
+    process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
     this.client = new S3Client(clientConfig(options));
   }
 
@@ -87,10 +91,12 @@ export class S3Store implements CheckpointStore {
   async writeFile(path: string, source: FileSource): Promise<void> {
     const data = await sourceBytes(source);
     await this.retry(`upload ${path}`, async () => {
-      // A Uint8Array body is cut into parts as views, without copying; a retry starts the object over.
+      // A Uint8Array body is cut into parts as views, without copying; a retry starts the object over. Each
+      // part carries a CRC32 the server checks (transport integrity, as a plain PutObject has by default);
+      // end-to-end integrity is the file's digest in the manifest, which costs no second hash here.
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key: this.key(path), Body: data, ChecksumAlgorithm: 'SHA256' },
+        params: { Bucket: this.bucket, Key: this.key(path), Body: data, ChecksumAlgorithm: 'CRC32' },
         partSize: this.options.partSizeBytes ?? 8 << 20,
         queueSize: this.options.queueSize ?? 4,
         leavePartsOnError: false,
