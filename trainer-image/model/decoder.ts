@@ -218,10 +218,8 @@ export function outputLogits(p: Tensors, out: tf.Tensor2D): tf.Tensor2D {
   return tf.add(tf.matMul(out, p['out.W'] as tf.Tensor2D), p['out.b'] as tf.Tensor) as tf.Tensor2D;
 }
 
-export interface StepResult {
-  state: tf.Tensor2D[];
+export interface StepResult extends Omit<Advanced, 'out'> {
   logits: tf.Tensor2D;
-  alpha: tf.Tensor2D;
 }
 
 /** One decoding step: word ids in, the new state, next-word logits and attention weights out; `sp` from stepParameters. */
