@@ -59,31 +59,45 @@ for (const cell of ['gru', 'lstm'] as const) {
   }
 }
 
-// The loss batches the embedding, output projection and cross-entropy of a whole block of steps; unrolled one
-// step at a time through the decoding path (step()), the same model must give the same loss.
+// The loss batches the embedding, output projection and cross-entropy of a whole block of steps, with custom
+// gradients for the embedding and the cross-entropy; unrolled one step at a time through the decoding path
+// (step(), tf.logSoftmax and tfjs's own gradients), the same model must give the same loss and gradients.
 for (const cell of ['gru', 'lstm'] as const) {
   for (const attention of ['bahdanau', 'luong'] as const) {
-    test(`${cell}/${attention}: the block-batched loss equals a step-by-step unroll through step()`, () => {
+    test(`${cell}/${attention}: the block-batched loss and its gradients equal a step-by-step unroll through step()`, () => {
       const cfg: DecoderConfig = { cell, attention, vocabSize: 12, embeddingDim: 6, hiddenDim: 8, attentionDim: 5, featureDim: 7, dropout: 0 };
       const decoder = createDecoder(cfg, initialValues(cfg, 13));
       const p = paramRecord(decoder);
+      const vars = [...decoder.params.values()];
       const batch = randomBatch(3, 7, 4, 7, 12);
       const [size, steps] = batch.inputs.shape;
-      const blocked = captionLoss(cfg, p, batch, {}, { attentionRegularization: 0, blockSteps: 3, checkpointing: false }).crossEntropy.dataSync()[0] as number;
-      const projected = projectRegions(p, batch.features);
-      const keys = precomputeKeys(cfg, p, projected);
-      let state = initialState(cfg, p, projected);
-      let sum = 0;
-      for (let t = 0; t < steps; t++) {
-        const col = (x: tf.Tensor2D): tf.Tensor1D => tf.reshape(tf.slice(x, [0, t], [size, 1]), [size]);
-        const r = step(cfg, stepParameters(cfg, p), projected, keys, state, col(batch.inputs));
-        const nll = tf.neg(tf.sum(tf.mul(oneHot(col(batch.targets), cfg.vocabSize), tf.logSoftmax(r.logits)), 1));
-        sum += tf.sum(tf.mul(nll, col(batch.mask))).dataSync()[0] as number;
-        state = r.state;
+      const blockedLoss = (): tf.Scalar => captionLoss(cfg, p, batch, {}, { attentionRegularization: 0, blockSteps: 3, checkpointing: false }).crossEntropy;
+      const unrolledLoss = (): tf.Scalar => {
+        const projected = projectRegions(p, batch.features);
+        const keys = precomputeKeys(cfg, p, projected);
+        let state = initialState(cfg, p, projected);
+        const terms: tf.Scalar[] = [];
+        for (let t = 0; t < steps; t++) {
+          const col = (x: tf.Tensor2D): tf.Tensor1D => tf.reshape(tf.slice(x, [0, t], [size, 1]), [size]);
+          const r = step(cfg, stepParameters(cfg, p), projected, keys, state, col(batch.inputs));
+          const nll = tf.neg(tf.sum(tf.mul(oneHot(col(batch.targets), cfg.vocabSize), tf.logSoftmax(r.logits)), 1));
+          terms.push(tf.sum(tf.mul(nll, col(batch.mask))));
+          state = r.state;
+        }
+        return tf.div(tf.addN(terms), tf.sum(batch.mask));
+      };
+      const blocked = tf.variableGrads(blockedLoss, vars);
+      const unrolled = tf.variableGrads(unrolledLoss, vars);
+      const loss = unrolled.value.dataSync()[0] as number;
+      assert.ok(loss > 1, `a real loss (${loss})`);
+      assert.ok(Math.abs((blocked.value.dataSync()[0] as number) - loss) <= 1e-5 * loss, 'same loss');
+      for (const v of vars) {
+        const g = blocked.grads[v.name]!.dataSync();
+        const r = unrolled.grads[v.name]!.dataSync();
+        const scale = Math.max(1e-3, ...Array.from(r, Math.abs));
+        const diff = Math.max(...Array.from(g, (x, i) => Math.abs(x - (r[i] as number))));
+        assert.ok(diff <= 1e-5 * scale, `d/d ${v.name}: max difference ${diff} (largest ${scale})`);
       }
-      const unrolled = sum / (tf.sum(batch.mask).dataSync()[0] as number);
-      assert.ok(unrolled > 1, `a real loss (${unrolled})`);
-      assert.ok(Math.abs(blocked - unrolled) <= 1e-5 * unrolled, `blocked ${blocked} vs unrolled ${unrolled}`);
     });
   }
 }
