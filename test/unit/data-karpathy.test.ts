@@ -35,7 +35,6 @@ test('bad Karpathy files: JSON syntax error with its line, an entry without file
   await assert.rejects(openKarpathy(join(fixtures, 'data-bad/dataset_syntax.json')), invalid(/not valid JSON/, /dataset_syntax\.json:5$/));
   await assert.rejects(openKarpathy(join(fixtures, 'data-bad/dataset_nofilename.json')), invalid(/no "filename"/, /images\[1\]$/));
   await assert.rejects(openKarpathy(join(fixtures, 'data-flickr8k-kaggle/Images')), invalid(/no dataset_\*\.json/));
-  await assert.rejects(openKarpathy('s3://bucket/dataset_coco.json'), invalid(/s3:\/\//));
 });
 
 test('a missing image is reported and skipped when few are missing; an empty split is an error', async () => {

@@ -1,12 +1,11 @@
-// Flickr8k from a local directory: captions from Kaggle's captions.txt ("image,caption" CSV) or the original
+// Flickr8k from a directory or an s3:// prefix: captions from Kaggle's captions.txt ("image,caption" CSV) or the original
 // Flickr8k.token.txt ("<image>#<n>\t<caption>"), split lists Flickr_8k.{train,dev,test}Images.txt, and
 // images in Images/ (Kaggle) or Flicker8k_Dataset/ (original zip). Without split lists, every 10th image
 // (in file-name order) is "dev" and the rest "train".
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { InvalidInputError } from '../../lib/errors.js';
 import { selectSplit, type Dataset } from './dataset.js';
-import { dropMissingImages, exists, fileItem, localSource } from './files.js';
+import type { S3Connection } from '../../lib/s3-connection.js';
+import { datasetFiles, dropMissingImages, fileItem, type DatasetFiles } from './files.js';
 
 export const FLICKR8K_SPLITS = ['train', 'dev', 'test'] as const;
 const SPLIT_FILES: Record<string, string> = { train: 'Flickr_8k.trainImages.txt', dev: 'Flickr_8k.devImages.txt', test: 'Flickr_8k.testImages.txt' };
@@ -16,6 +15,8 @@ const TEXT_DIRS = ['.', 'Flickr8k_text'];
 export interface OpenOptions {
   /** Above this fraction of missing images the dataset is refused (default 0.05). */
   maxMissingFraction?: number;
+  /** How to reach an s3:// source (default: the AWS environment variables). */
+  s3?: S3Connection;
 }
 
 /** Parses one CSV line of exactly two fields (image, caption), quotes as RFC 4180; undefined if malformed. */
@@ -55,8 +56,8 @@ export function parseCsvPair(line: string): [string, string] | undefined {
 const IMAGE_NAME = /^[^/\\]+\.(jpe?g|png)$/i;
 
 /** image name -> captions, from captions.txt (Kaggle) or Flickr8k.token.txt; every bad line is an error with its line number. */
-export async function readFlickrCaptions(file: string): Promise<Map<string, string[]>> {
-  const text = await readFile(file, 'utf8');
+export async function readFlickrCaptions(file: string, files: DatasetFiles = datasetFiles(file, 'flickr8k')): Promise<Map<string, string[]>> {
+  const text = await files.readText(file);
   const lines = text.split(/\r?\n/);
   const kaggle = /^image,caption$/i.test((lines[0] ?? '').trim());
   const captions = new Map<string, string[]>();
@@ -84,36 +85,37 @@ export async function readFlickrCaptions(file: string): Promise<Map<string, stri
   return captions;
 }
 
-async function firstExisting(paths: string[]): Promise<string | undefined> {
-  for (const p of paths) if (await exists(p)) return p;
-  return undefined;
-}
-
 export async function openFlickr8k(source: string | undefined, options: OpenOptions = {}): Promise<Dataset> {
-  const dir = localSource(source, 'flickr8k');
-  const captionFile = await firstExisting(TEXT_DIRS.flatMap((d) => [join(dir, d, 'captions.txt'), join(dir, d, 'Flickr8k.token.txt')]));
+  const files = datasetFiles(source, 'flickr8k', options.s3);
+  const dir = files.root;
+  const join = (...parts: string[]): string => files.join(dir, ...parts);
+  const firstExisting = async (locations: string[]): Promise<string | undefined> => {
+    for (const l of locations) if (await files.exists(l)) return l;
+    return undefined;
+  };
+  const captionFile = await firstExisting(TEXT_DIRS.flatMap((d) => [join(d, 'captions.txt'), join(d, 'Flickr8k.token.txt')]));
   if (captionFile === undefined) {
     throw new InvalidInputError('no captions.txt or Flickr8k.token.txt found', { file: dir, field: 'spec.dataset.source' });
   }
-  const captions = await readFlickrCaptions(captionFile);
-  const imageDir = (await firstExisting(IMAGE_DIRS.map((d) => join(dir, d)))) ?? dir;
+  const captions = await readFlickrCaptions(captionFile, files);
+  const imageDir = (await firstExisting(IMAGE_DIRS.map((d) => join(d)))) ?? dir;
   const splitOf = new Map<string, string>();
   let listed = false;
   for (const split of FLICKR8K_SPLITS) {
-    const file = await firstExisting(TEXT_DIRS.map((d) => join(dir, d, SPLIT_FILES[split] as string)));
+    const file = await firstExisting(TEXT_DIRS.map((d) => join(d, SPLIT_FILES[split] as string)));
     if (file === undefined) continue;
     listed = true;
-    for (const name of (await readFile(file, 'utf8')).split(/\r?\n/)) if (name.trim() !== '') splitOf.set(name.trim(), split);
+    for (const name of (await files.readText(file)).split(/\r?\n/)) if (name.trim() !== '') splitOf.set(name.trim(), split);
   }
   const names = [...captions.keys()].sort();
   if (!listed) names.forEach((n, i) => splitOf.set(n, i % 10 === 9 ? 'dev' : 'train'));
   const candidates = names.flatMap((name) => {
     const split = splitOf.get(name);
     if (split === undefined) return [];
-    const path = join(imageDir, name);
-    return [{ item: fileItem(name, split, captions.get(name) as string[], path), path }];
+    const path = files.join(imageDir, name);
+    return [{ item: fileItem(files, name, split, captions.get(name) as string[], path), path }];
   });
-  const { items, problems } = await dropMissingImages(candidates, dir, options.maxMissingFraction ?? 0.05);
+  const { items, problems } = await dropMissingImages(files, candidates, dir, options.maxMissingFraction ?? 0.05);
   for (const [name, split] of splitOf) {
     if (!captions.has(name)) problems.push({ id: name, file: captionFile, message: `listed in the ${split} split but has no captions` });
   }

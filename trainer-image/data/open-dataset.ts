@@ -1,4 +1,5 @@
-// From spec.dataset to a Dataset: the one entry point the trainer and `extract-features` use.
+// From spec.dataset to a Dataset: the one entry point the trainer and `extract-features` use. An s3:// source
+// is reached through `options.s3` (the trainer passes its checkpoint store's connection).
 import type { DatasetSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import type { Dataset } from './dataset.js';

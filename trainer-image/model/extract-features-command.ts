@@ -1,6 +1,7 @@
 // `captionrun extract-features`: fills the feature cache ahead of training (e.g. once per dataset on a GPU
 // node, or before a CPU run), so the trainer itself never waits on the encoder. Progress is a bar on a
 // terminal and a structured log line every few seconds otherwise (pods, CI).
+import { connectionOf, type S3Connection } from '../../lib/s3-connection.js';
 import { readFile } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { ENCODERS, DATASET_FORMATS } from '../../lib/api/schema.js';
@@ -31,7 +32,8 @@ the cache cost no encoder work; unreadable images are reported and skipped.
 
 Options:
   --spec FILE           take dataset and model from a CaptionTrainingRun (spec.dataset, spec.model)
-  --dataset SOURCE      dataset directory or file (flickr8k, karpathy); s3:// is not supported yet
+  --dataset SOURCE      dataset directory, file or s3://bucket/prefix (flickr8k, karpathy); S3 is
+                        reached as with --spec, the checkpoint store's endpoint, else AWS_* env vars
   --format FORMAT       ${DATASET_FORMATS.join(' | ')}
   --split NAME          only this split (default: every image)
   --encoder NAME        ${ENCODERS.join(' | ')} (default inceptionv3)
@@ -72,7 +74,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     if (!args) return ExitCode.Ok;
     const v = args.values;
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
-    const { dataset, model } = v.spec ? await fromSpecFile(v.spec) : fromFlags(v);
+    const { dataset, model, s3 } = v.spec ? await fromSpecFile(v.spec) : { ...fromFlags(v), s3: {} satisfies S3Connection };
     if (v.encoder) model.encoder = oneOf('--encoder', v.encoder, ENCODERS);
     if (v.weights) model.encoderWeights = v.weights;
     const dtype = oneOf('--dtype', v.dtype, ['float16', 'float32'] as const) as CacheDtype;
@@ -81,7 +83,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     const inputSize = v['input-size'] === undefined ? undefined : int('--input-size', v['input-size'], 32, 1024);
 
     await initBackend(v.backend === undefined ? undefined : (oneOf('--backend', v.backend, BACKENDS) as BackendName));
-    const ds = await openDataset(dataset);
+    const ds = await openDataset(dataset, { s3 });
     for (const p of ds.problems) logger.warn(p, `dataset: ${p.file ?? p.id}: ${p.message}`);
     const items = ds.items(v.split);
     const encoder = await loadEncoder({ encoder: model.encoder, encoderWeights: model.encoderWeights, inputSize });
@@ -126,7 +128,7 @@ function fromFlags(v: Values): { dataset: Pick<DatasetSpec, 'format' | 'source' 
   return { dataset: { format, source: v.dataset, synthetic: format === 'synthetic' ? synthetic : undefined }, model: { encoder: 'inceptionv3', encoderWeights: 'pretrained' } };
 }
 
-async function fromSpecFile(file: string): Promise<{ dataset: DatasetSpec; model: ModelSpec }> {
+async function fromSpecFile(file: string): Promise<{ dataset: DatasetSpec; model: ModelSpec; s3: S3Connection }> {
   let doc: unknown;
   try {
     doc = parseYaml(await readFile(file, 'utf8'));
@@ -138,7 +140,7 @@ async function fromSpecFile(file: string): Promise<{ dataset: DatasetSpec; model
     const first = result.issues[0];
     throw new InvalidInputError(`${first?.message ?? 'invalid'} (${result.issues.length} issue(s); see \`captionrun validate ${file}\`)`, { file, field: first?.path });
   }
-  return { dataset: result.run.spec.dataset, model: result.run.spec.model };
+  return { dataset: result.run.spec.dataset, model: result.run.spec.model, s3: connectionOf(result.run.spec.checkpoint.store.s3) };
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {

@@ -1,6 +1,7 @@
 // The trainer's only dependency on lib/checkpoint: where checkpoints go, how a snapshot is saved (by the
 // background writer, at most one in flight) and how the latest valid one is loaded. Everything else in the
 // trainer sees only this interface.
+import { connectionOf } from '../../lib/s3-connection.js';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { CheckpointReader, CheckpointWriter, openStore, runUri, type CheckpointStore } from '../../lib/checkpoint/index.js';
@@ -60,7 +61,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
   const s3 = opts.spec.store.s3;
   const store: CheckpointStore = openStore(uri, {
     logger: opts.logger,
-    s3: s3 ? { endpoint: s3.endpoint, region: s3.region, forcePathStyle: s3.forcePathStyle } : undefined,
+    s3: connectionOf(s3),
   });
   const reader = new CheckpointReader(store, { logger: opts.logger, registry: opts.registry });
   let writer: CheckpointWriter | undefined;

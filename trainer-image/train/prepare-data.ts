@@ -1,5 +1,6 @@
 // From the dataset spec to what the loop trains on: the splits, their encoder features, the vocabulary
 // (built from the training captions, or the checkpoint's on resume) and the (image, caption) examples.
+import { connectionOf } from '../../lib/s3-connection.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { Dataset, DatasetItem } from '../data/dataset.js';
 import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../data/open-dataset.js';
@@ -24,7 +25,7 @@ export interface PreparedData {
 }
 
 export async function prepareData(config: TrainConfig, restored: { vocabulary: Vocabulary; maxCaptionLength: number } | undefined, log: Logger): Promise<PreparedData> {
-  const dataset = await openDataset(config.dataset);
+  const dataset = await openDataset(config.dataset, { s3: connectionOf(config.checkpoint.store.s3) });
   for (const p of dataset.problems) log.warn(p, `dataset: ${p.message}`);
   const trainItems = dataset.items(config.dataset.trainSplit);
   const valItems = validationItems(dataset, config);
