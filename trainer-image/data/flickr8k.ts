@@ -5,7 +5,8 @@
 import { InvalidInputError } from '../../lib/errors.js';
 import { selectSplit, type Dataset } from './dataset.js';
 import type { S3Connection } from '../../lib/s3-connection.js';
-import { datasetFiles, dropMissingImages, fileItem, type DatasetFiles } from './files.js';
+import type { Files } from '../../lib/locations.js';
+import { datasetFiles, dropMissingImages, fileItem } from './files.js';
 
 export const FLICKR8K_SPLITS = ['train', 'dev', 'test'] as const;
 const SPLIT_FILES: Record<string, string> = { train: 'Flickr_8k.trainImages.txt', dev: 'Flickr_8k.devImages.txt', test: 'Flickr_8k.testImages.txt' };
@@ -56,7 +57,7 @@ export function parseCsvPair(line: string): [string, string] | undefined {
 const IMAGE_NAME = /^[^/\\]+\.(jpe?g|png)$/i;
 
 /** image name -> captions, from captions.txt (Kaggle) or Flickr8k.token.txt; every bad line is an error with its line number. */
-export async function readFlickrCaptions(file: string, files: DatasetFiles = datasetFiles(file, 'flickr8k')): Promise<Map<string, string[]>> {
+export async function readFlickrCaptions(file: string, files: Files = datasetFiles(file, 'flickr8k')): Promise<Map<string, string[]>> {
   const text = await files.readText(file);
   const lines = text.split(/\r?\n/);
   const kaggle = /^image,caption$/i.test((lines[0] ?? '').trim());

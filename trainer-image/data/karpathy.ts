@@ -4,7 +4,8 @@
 // Karpathy's and most published training setups.
 import { InvalidInputError } from '../../lib/errors.js';
 import { selectSplit, type Dataset, type DatasetItem } from './dataset.js';
-import { datasetFiles, dropMissingImages, fileItem, splitLocation } from './files.js';
+import { splitLocation } from '../../lib/locations.js';
+import { datasetFiles, dropMissingImages, fileItem } from './files.js';
 import type { OpenOptions } from './flickr8k.js';
 import { jsonErrorPosition } from './json-position.js';
 

@@ -2,6 +2,7 @@
 // (include_top=False): same layer names, so weights converted from Keras with tensorflowjs_converter load by
 // name. The attention map is the final `relu` (7x7x1024 at 224 px); the pooled vector is its spatial mean.
 // No pretrained weights ship with captionrun: a tfjs layers model URI must be given, or "random" explicitly.
+import type { S3Connection } from '../../lib/s3-connection.js';
 import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../../lib/errors.js';
 import { tf } from '../backend.js';
@@ -96,10 +97,10 @@ export function modelWeightsDigest(model: tf.LayersModel): string {
 }
 
 /**
- * DenseNet121 with weights from a tfjs layers model (path or file:// URI; weights matched by Keras layer/weight
+ * DenseNet121 with weights from a tfjs layers model (a path, file://, s3:// or https://; weights matched by Keras layer/weight
  * name, every one required, shapes checked) or "random" (seeded; callers log it as random).
  */
-export async function loadDenseNet121(options: { weights: string; inputSize?: number; seed?: number }): Promise<{ model: tf.LayersModel; digest: string }> {
+export async function loadDenseNet121(options: { weights: string; inputSize?: number; seed?: number; s3?: S3Connection }): Promise<{ model: tf.LayersModel; digest: string }> {
   const { weights } = options;
   if (weights === 'pretrained') {
     throw new InvalidInputError('no pretrained DenseNet121 weights ship with captionrun', {
@@ -110,7 +111,7 @@ export async function loadDenseNet121(options: { weights: string; inputSize?: nu
   const model = buildDenseNet121(options.inputSize ?? DENSENET_DEFAULT_SIZE, options.seed ?? 0);
   if (weights === 'random') return { model, digest: modelWeightsDigest(model) };
   try {
-    const artifacts = await readLayersModelFiles(weights);
+    const artifacts = await readLayersModelFiles(weights, options.s3);
     const named = tf.io.decodeWeights(artifacts.weightData ?? new ArrayBuffer(0), artifacts.weightSpecs ?? []);
     const byKey = new Map(Object.entries(named).map(([name, t]) => [matchKey(name), t]));
     const missing: string[] = [];

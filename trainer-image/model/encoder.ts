@@ -2,6 +2,7 @@
 // encoder from the spec. Encoders are frozen feature extractors: they run forward only and are never
 // fine-tuned (the wasm backend has no Conv2DBackpropFilter kernel, and frozen features are what make the
 // feature cache valid).
+import type { S3Connection } from '../../lib/s3-connection.js';
 import type { Encoder as EncoderName } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { logger as defaultLogger, type Logger } from '../../lib/telemetry/logger.js';
@@ -44,6 +45,8 @@ export interface EncoderOptions {
   inputSize?: number;
   /** Seed for "random" weights, so a random encoder is still reproducible (and cacheable). */
   seed?: number;
+  /** How to reach s3:// weights (default: the AWS environment variables). */
+  s3?: S3Connection;
 }
 
 /** Builds the encoder named by the spec, logging which weights it runs with (random ones loudly). */
@@ -68,7 +71,7 @@ export async function loadEncoder(options: EncoderOptions, log: Logger = default
     normalise = (x) => tf.div(x, 255);
   } else if (encoder === 'densenet121') {
     inputSize = options.inputSize ?? DENSENET_DEFAULT_SIZE;
-    built = await loadDenseNet121({ weights: encoderWeights, inputSize, seed: options.seed ?? 0 });
+    built = await loadDenseNet121({ weights: encoderWeights, inputSize, seed: options.seed ?? 0, s3: options.s3 });
     mapSize = densenetMapSize(inputSize);
     channels = DENSENET_CHANNELS;
     // Keras DenseNet preprocessing ("torch" mode): 0..1, then ImageNet mean and std per channel.

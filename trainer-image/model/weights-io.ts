@@ -1,11 +1,10 @@
 // Reading TensorFlow.js layers models in Node without tfjs-node (whose file:// handler we cannot rely on):
-// an IOHandler over model.json + shard files, and a digest of the weight bytes that names the weights in
+// model.json + shard files from a path, s3:// or https:// (lib/locations.ts), an IOHandler over them, and a digest of the weight bytes that names the weights in
 // the feature cache key and in logs.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../../lib/errors.js';
+import { openFiles, splitLocation } from '../../lib/locations.js';
+import type { S3Connection } from '../../lib/s3-connection.js';
 import { tf } from '../backend.js';
 
 export type ModelArtifacts = tf.io.ModelArtifacts;
@@ -24,27 +23,18 @@ export function memoryHandler(artifacts: ModelArtifacts): tf.io.IOHandler {
 }
 
 /**
- * Resolves a weights URI to a local model.json path: a plain path, a directory holding model.json, or
- * file://. https:// and s3:// are refused with a clear error: this trainer cannot fetch them yet.
+ * Reads a tfjs layers model (model.json + its weight shards) into memory from a path, file://, s3:// or
+ * https:// location: the model.json itself or the folder holding it. `s3` says how to reach S3.
  */
-export function localModelJsonPath(uri: string): string {
-  if (/^(https?|s3):\/\//.test(uri)) {
-    throw new InvalidInputError(`encoder weights at ${uri}: only local files (a path or file://) are supported so far`, {
-      field: 'spec.model.encoderWeights',
-      hint: 'copy the tfjs layers model (model.json + shards) to a local directory or volume and give its path',
-    });
-  }
-  const path = uri.startsWith('file://') ? fileURLToPath(uri) : uri;
-  return path.endsWith('.json') ? path : join(path, 'model.json');
-}
-
-/** Reads a tfjs layers model (model.json + its weight shards) from disk into memory. */
-export async function readLayersModelFiles(uri: string): Promise<ModelArtifacts> {
-  const path = localModelJsonPath(uri);
+export async function readLayersModelFiles(uri: string, s3: S3Connection = {}): Promise<ModelArtifacts> {
+  const { parent, name } = uri.endsWith('.json') ? splitLocation(uri) : { parent: uri, name: 'model.json' };
+  const files = openFiles(parent, s3);
+  const path = files.join(files.root, name);
   let json: tf.io.ModelJSON;
   try {
-    json = JSON.parse(await readFile(path, 'utf8')) as tf.io.ModelJSON;
+    json = JSON.parse(await files.readText(path)) as tf.io.ModelJSON;
   } catch (err) {
+    if (!(err instanceof InvalidInputError) && !(err instanceof SyntaxError)) throw err;
     throw new InvalidInputError(`cannot read tfjs layers model.json: ${(err as Error).message}`, { file: path, field: 'spec.model.encoderWeights', cause: err });
   }
   if (json.modelTopology === undefined || !Array.isArray(json.weightsManifest)) {
@@ -55,11 +45,12 @@ export async function readLayersModelFiles(uri: string): Promise<ModelArtifacts>
   for (const group of json.weightsManifest) {
     specs.push(...group.weights);
     for (const shard of group.paths) {
-      const file = join(dirname(path), shard);
+      const file = files.join(files.dirname(path), shard);
       try {
-        parts.push(await readFile(file));
+        parts.push(await files.readBytes(file));
       } catch (err) {
-        throw new InvalidInputError(`missing weight shard: ${(err as Error).message}`, { file, cause: err });
+        if (!(err instanceof InvalidInputError)) throw err;
+        throw new InvalidInputError(`missing weight shard: ${err.message}`, { file, cause: err });
       }
     }
   }
