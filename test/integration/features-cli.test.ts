@@ -45,9 +45,9 @@ test('usage and input errors exit 2 and 3 with a message naming the problem', as
   const missing = await run(['--format', 'flickr8k']);
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /--dataset is required/);
-  const s3 = await run(['--format', 'karpathy', '--dataset', 's3://bucket/dataset_coco.json']);
-  assert.equal(s3.code, 3);
-  assert.match(s3.stderr, /s3:\/\/ datasets are not supported by the trainer yet/);
+  const cache = await run(['--format', 'synthetic', '--images', '10', '--cache', 's3://Not_A_Bucket/features']);
+  assert.equal(cache.code, 3);
+  assert.match(cache.stderr, /"s3:\/\/Not_A_Bucket\/features" is not an s3:\/\/bucket\/prefix URI/);
   const dense = await run(['--format', 'synthetic', '--images', '10', '--encoder', 'densenet121']);
   assert.equal(dense.code, 3);
   assert.match(dense.stderr, /no pretrained DenseNet121 weights ship with captionrun/);

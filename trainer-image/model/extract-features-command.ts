@@ -40,7 +40,8 @@ Options:
   --weights W           pretrained | random | path to a tfjs layers model (default pretrained;
                         DenseNet121 has no pretrained weights: give a path or "random")
   --input-size N        encoder input side in px (default 299 InceptionV3, 224 DenseNet121)
-  --cache DIR           feature cache directory (default .captionrun/features)
+  --cache DIR           feature cache directory or s3://bucket/prefix, reached as the dataset is
+                        (default .captionrun/features)
   --dtype D             float16 (default) | float32 storage
   --batch-size N        images per encoder pass (default 8)
   --backend B           ${BACKENDS.join(' | ')} (default: best available)
@@ -81,14 +82,15 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     const output = oneOf('--output', v.output, ['text', 'json'] as const);
     const batchSize = int('--batch-size', v['batch-size'], 1, 1024);
     const inputSize = v['input-size'] === undefined ? undefined : int('--input-size', v['input-size'], 32, 1024);
+    // Before the backend and the encoder load: a mistyped s3:// cache fails in a moment, not after seconds.
+    const cache = new FeatureCache(v.cache, dtype, s3);
+    cache.onCorrupt = (path, reason) => logger.warn({ path, reason }, 'feature cache: corrupt entry, recomputing');
 
     await initBackend(v.backend === undefined ? undefined : (oneOf('--backend', v.backend, BACKENDS) as BackendName));
     const ds = await openDataset(dataset, { s3 });
     for (const p of ds.problems) logger.warn(p, `dataset: ${p.file ?? p.id}: ${p.message}`);
     const items = ds.items(v.split);
     const encoder = await loadEncoder({ encoder: model.encoder, encoderWeights: model.encoderWeights, inputSize });
-    const cache = new FeatureCache(v.cache, dtype);
-    cache.onCorrupt = (path, reason) => logger.warn({ path, reason }, 'feature cache: corrupt entry, recomputing');
     const progress = progressReporter(items.length, ds.source);
     try {
       const stream = streamFeatures(items, encoder, cache, { batchSize, onProgress: progress.update });

@@ -1,14 +1,17 @@
-// Content-addressed feature cache on local disk: each image is encoded once per (encoder, weights, input
-// size). The key digests the image bytes themselves, so renamed or duplicated files still hit and an edited
-// file misses. Entries are float16 by default (float32 on request), each with a sha256 trailer: an entry
-// that fails its digest (torn write, bit rot) is reported, deleted and recomputed, never used.
+// Content-addressed feature cache on local disk or in S3: each image is encoded once per (encoder, weights,
+// input size). The key digests the image bytes themselves, so renamed or duplicated files still hit and an
+// edited file misses. Entries are float16 by default (float32 on request), each with a sha256 trailer: an
+// entry that fails its digest (torn write, bit rot) is reported, deleted and recomputed, never used.
 //
-// File layout: <dir>/<encoder>-<inputSize>-<weights digest 16>/<key[0..2]>/<key>.feat
+// Layout: <location>/<encoder>-<inputSize>-<weights digest 16>/<key[0..2]>/<key>.feat, where the location
+// is a directory or an s3://bucket/prefix (a cluster run's workers then share one cache).
 //   "CRF1" | u32 header length | header JSON | map values | pooled values | sha256(all before)
 import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { parseS3Uri, s3ClientConfig, type S3Connection } from '../../lib/s3-connection.js';
 import type { ImageSource } from '../data/dataset.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
@@ -52,49 +55,48 @@ export interface CacheStats {
   bytesWritten: number;
 }
 
+/** True when `location` names an S3 prefix rather than a local directory. */
+export function isS3Location(location: string): boolean {
+  return location.startsWith('s3://');
+}
+
 export class FeatureCache {
   readonly stats: CacheStats = { hits: 0, misses: 0, corrupt: 0, bytesWritten: 0 };
   /** Called with the entry's path and why, whenever a corrupt entry is found (it is then deleted). */
   onCorrupt: (path: string, reason: string) => void = () => {};
+  private readonly store: EntryStore;
 
+  /** `dir` is a directory or an s3://bucket/prefix, reached through `s3` (default: the AWS_* env vars). */
   constructor(
     readonly dir: string,
     readonly dtype: CacheDtype = 'float16',
-  ) {}
+    s3: S3Connection = {},
+  ) {
+    this.store = isS3Location(dir) ? new S3Entries(dir, s3) : new LocalEntries(dir);
+  }
 
-  /** The directory of one encoder configuration: changing weights or input size can never hit old entries. */
+  /** The location of one encoder configuration: changing weights or input size can never hit old entries. */
   namespace(shape: FeatureShape): string {
-    return join(this.dir, `${shape.encoder}-${shape.inputSize}-${shape.weightsDigest.slice(0, 16)}`);
+    return this.store.location(namespaceName(shape));
   }
 
   path(shape: FeatureShape, key: string): string {
-    return join(this.namespace(shape), key.slice(0, 2), `${key}.feat`);
+    return this.store.location(namespaceName(shape), key.slice(0, 2), `${key}.feat`);
   }
 
   /**
    * Deletes every entry and returns the bytes freed: the health monitor's remedy when the cache volume runs
    * low. Entries are derived data, so a later miss only recomputes them.
    */
-  async prune(): Promise<number> {
-    let bytes = 0;
-    let entries: Dirent[];
-    try {
-      entries = await readdir(this.dir, { recursive: true, withFileTypes: true });
-    } catch {
-      return 0;
-    }
-    for (const e of entries.filter((x) => x.isFile())) bytes += (await stat(join(e.parentPath, e.name))).size;
-    for (const e of await readdir(this.dir)) await rm(join(this.dir, e), { recursive: true, force: true });
-    return bytes;
+  prune(): Promise<number> {
+    return this.store.prune();
   }
 
   /** The cached features, or undefined on a miss or a corrupt entry (which is deleted). */
   async get(shape: FeatureShape, key: string): Promise<Features | undefined> {
     const path = this.path(shape, key);
-    let buf: Buffer;
-    try {
-      buf = await readFile(path);
-    } catch {
+    const buf = await this.store.read(path);
+    if (buf === undefined) {
       this.stats.misses++;
       return undefined;
     }
@@ -103,7 +105,7 @@ export class FeatureCache {
       this.stats.corrupt++;
       this.stats.misses++;
       this.onCorrupt(path, problem);
-      await rm(path, { force: true });
+      await this.store.remove(path);
       return undefined;
     }
     this.stats.hits++;
@@ -119,7 +121,7 @@ export class FeatureCache {
     return { map: float16ToFloat32(float32ToFloat16(features.map)), pooled: float16ToFloat32(float32ToFloat16(features.pooled)) };
   }
 
-  /** Writes atomically (temp file + rename), so a crash mid-write leaves no entry rather than a torn one. */
+  /** Writes atomically, so a crash mid-write leaves no entry rather than a torn one. */
   async put(shape: FeatureShape, key: string, features: Features): Promise<void> {
     if (features.map.length !== shape.regions * shape.channels || features.pooled.length !== shape.channels) {
       throw new Error(`features for ${key} do not match ${shape.regions}x${shape.channels}`);
@@ -133,11 +135,7 @@ export class FeatureCache {
     const pooled = values(features.pooled);
     const body = Buffer.concat([MAGIC, len, json, bytes(map), bytes(pooled)]);
     const digest = createHash('sha256').update(body).digest();
-    const path = this.path(shape, key);
-    await mkdir(join(path, '..'), { recursive: true });
-    const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, Buffer.concat([body, digest]));
-    await rename(tmp, path);
+    await this.store.write(this.path(shape, key), Buffer.concat([body, digest]));
     this.stats.bytesWritten += body.length + DIGEST_BYTES;
   }
 
@@ -171,4 +169,142 @@ function pick(shape: FeatureShape): FeatureShape {
 
 function bytes(a: Uint16Array | Float32Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+function namespaceName(shape: FeatureShape): string {
+  return `${shape.encoder}-${shape.inputSize}-${shape.weightsDigest.slice(0, 16)}`;
+}
+
+/** Where entries live: whole entries in and out, addressed by the locations location() builds. */
+interface EntryStore {
+  location(...parts: string[]): string;
+  /** The entry's bytes, or undefined when there is none. */
+  read(location: string): Promise<Buffer | undefined>;
+  /** Replaces the entry as a whole: readers see the old bytes or the new ones, never a mix. */
+  write(location: string, data: Buffer): Promise<void>;
+  remove(location: string): Promise<void>;
+  /** Deletes every entry; returns the bytes they held. */
+  prune(): Promise<number>;
+}
+
+class LocalEntries implements EntryStore {
+  constructor(private readonly dir: string) {}
+
+  location(...parts: string[]): string {
+    return join(this.dir, ...parts);
+  }
+
+  async read(location: string): Promise<Buffer | undefined> {
+    try {
+      return await readFile(location);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Temp file + rename: a crash mid-write leaves a stray temp file at worst, never a torn entry. */
+  async write(location: string, data: Buffer): Promise<void> {
+    await mkdir(dirname(location), { recursive: true });
+    const tmp = `${location}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, data);
+    await rename(tmp, location);
+  }
+
+  async remove(location: string): Promise<void> {
+    await rm(location, { force: true });
+  }
+
+  async prune(): Promise<number> {
+    let bytes = 0;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(this.dir, { recursive: true, withFileTypes: true });
+    } catch {
+      return 0;
+    }
+    for (const e of entries.filter((x) => x.isFile())) bytes += (await stat(join(e.parentPath, e.name))).size;
+    for (const e of await readdir(this.dir)) await rm(join(this.dir, e), { recursive: true, force: true });
+    return bytes;
+  }
+}
+
+const DELETE_BATCH = 1000;
+
+/** Entries as objects under s3://bucket/prefix. A PUT replaces an object whole, so no temp object is needed. */
+class S3Entries implements EntryStore {
+  private readonly client: S3Client;
+  private readonly bucket: string;
+  private readonly prefix: string;
+
+  constructor(uri: string, connection: S3Connection) {
+    const { bucket, prefix } = parseS3Uri(uri);
+    this.bucket = bucket;
+    this.prefix = prefix;
+    this.client = new S3Client(s3ClientConfig(connection));
+  }
+
+  location(...parts: string[]): string {
+    return `s3://${this.bucket}/${this.key(...parts)}`;
+  }
+
+  async read(location: string): Promise<Buffer | undefined> {
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix }));
+      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
+    } catch (err) {
+      if ((err as Error).name === 'NoSuchKey') return undefined;
+      // Not a miss: taking an unreachable cache for an empty one would silently re-encode every image (hours
+      // on a real dataset). Failing names the cause, and a relaunch finds the entries again.
+      throw failure('read', location, err);
+    }
+  }
+
+  async write(location: string, data: Buffer): Promise<void> {
+    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix, Body: data })).catch((err: unknown) => {
+      throw failure('write', location, err);
+    });
+  }
+
+  async remove(location: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix })).catch((err: unknown) => {
+      throw failure('delete', location, err);
+    });
+  }
+
+  async prune(): Promise<number> {
+    const root = this.location();
+    const keys: string[] = [];
+    let bytes = 0;
+    let token: string | undefined;
+    do {
+      const page = await this.client
+        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, ContinuationToken: token }))
+        .catch((err: unknown) => {
+          throw failure('list', root, err);
+        });
+      for (const o of page.Contents ?? []) {
+        if (!o.Key) continue;
+        keys.push(o.Key);
+        bytes += o.Size ?? 0;
+      }
+      token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (token);
+    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
+      const batch = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
+      const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } })).catch((err: unknown) => {
+        throw failure('prune', root, err);
+      });
+      if (res.Errors?.length) throw new Error(`${root}: prune: ${res.Errors.map((e) => `${e.Key}: ${e.Message}`).join('; ')}`);
+    }
+    return bytes;
+  }
+
+  private key(...parts: string[]): string {
+    return [this.prefix, ...parts].filter((p) => p !== '').join('/');
+  }
+}
+
+/** A plain Error (not invalid input): network, throttling and credential failures may pass on a relaunch. */
+function failure(what: string, location: string, err: unknown): Error {
+  return new Error(`feature cache ${what} ${location}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err });
 }

@@ -1,6 +1,7 @@
 // The encoder output the decoder trains on: one [regions x channels] map per image, held in memory as
 // float32 (the feature cache stores float16; math is float32 throughout).
 import { join } from 'node:path';
+import { connectionOf } from '../../lib/s3-connection.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { loadEncoder } from '../model/encoder.js';
@@ -30,6 +31,7 @@ export function workDir(): string {
   return process.env.CAPTIONRUN_CACHE ?? '.captionrun';
 }
 
+/** A directory or an s3://bucket/prefix. */
 export function featureCacheDir(): string {
   return process.env[FEATURE_CACHE_ENV] ?? join(workDir(), 'features');
 }
@@ -51,7 +53,8 @@ export async function loadFeatureTable(config: TrainConfig, items: readonly Data
     log,
   );
   try {
-    const cache = new FeatureCache(featureCacheDir());
+    // An s3:// cache is reached like the checkpoints: one endpoint and one Secret for the run.
+    const cache = new FeatureCache(featureCacheDir(), 'float16', connectionOf(config.checkpoint.store.s3));
     let lastLog = 0;
     const { features, summary } = await extractFeatures(items, encoder, cache, {
       onProgress: (p) => {

@@ -16,7 +16,7 @@ import { initBackend, tf } from '../backend.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { createDecoder, initialValues, type DecoderConfig } from '../model/decoder.js';
-import { FeatureCache } from '../model/feature-cache.js';
+import { FeatureCache, isS3Location } from '../model/feature-cache.js';
 import { Adam, DEFAULT_ADAM } from './adam.js';
 import { makeBatch } from './batches.js';
 import { openCheckpointIO } from './checkpoint-io.js';
@@ -99,17 +99,20 @@ export interface TrainOptions {
 /** Watches the volumes this trainer writes to and serves /metrics (CAPTIONRUN_METRICS_PORT; 0 = any free port). */
 async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, log: Logger): Promise<RunningHealth> {
   const cacheDir = featureCacheDir();
-  await mkdir(cacheDir, { recursive: true });
-  const volumes = [{ volume: 'cache', path: cacheDir }];
+  // A feature cache in S3 takes no room on the cache volume, which then holds only the work directory:
+  // pruning those shared entries would free nothing there.
+  const s3Cache = isS3Location(cacheDir);
+  const cachePath = s3Cache ? workDir() : cacheDir;
+  await mkdir(cachePath, { recursive: true });
+  const volumes = [{ volume: 'cache', path: cachePath }];
   const local = config.checkpoint.store.local?.path;
   // A checkpoint directory that cannot be created is not watched: the store's own write check reports it
   // (exit 3, not retried); the health monitor never decides the trainer's fate.
   if (local && (await mkdir(local, { recursive: true }).then(() => true, () => false))) {
     volumes.push({ volume: 'checkpoint', path: local });
   }
-  const cache = new FeatureCache(cacheDir);
   // Features live in memory once extracted, so the on-disk cache can go when the volume runs low.
-  const lowDiskActions = [{ name: 'prune-feature-cache', volume: 'cache', run: () => cache.prune() }];
+  const lowDiskActions = s3Cache ? [] : [{ name: 'prune-feature-cache', volume: 'cache', run: () => new FeatureCache(cacheDir).prune() }];
   return startHealth(run, { rank: config.distributed.rank, volumes, logger: log, lowDiskActions });
 }
 
