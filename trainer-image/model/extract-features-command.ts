@@ -37,8 +37,8 @@ Options:
   --format FORMAT       ${DATASET_FORMATS.join(' | ')}
   --split NAME          only this split (default: every image)
   --encoder NAME        ${ENCODERS.join(' | ')} (default inceptionv3)
-  --weights W           pretrained | random | path to a tfjs layers model (default pretrained;
-                        DenseNet121 has no pretrained weights: give a path or "random")
+  --weights W           pretrained | random | a tfjs layers model: path, s3:// or https:// (default
+                        pretrained; DenseNet121 has no pretrained weights: give a model or "random")
   --input-size N        encoder input side in px (default 299 InceptionV3, 224 DenseNet121)
   --cache DIR           feature cache directory or s3://bucket/prefix, reached as the dataset is
                         (default .captionrun/features)
@@ -90,7 +90,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     const ds = await openDataset(dataset, { s3 });
     for (const p of ds.problems) logger.warn(p, `dataset: ${p.file ?? p.id}: ${p.message}`);
     const items = ds.items(v.split);
-    const encoder = await loadEncoder({ encoder: model.encoder, encoderWeights: model.encoderWeights, inputSize });
+    const encoder = await loadEncoder({ encoder: model.encoder, encoderWeights: model.encoderWeights, inputSize, s3 });
     const progress = progressReporter(items.length, ds.source);
     try {
       const stream = streamFeatures(items, encoder, cache, { batchSize, onProgress: progress.update });

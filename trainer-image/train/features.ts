@@ -48,13 +48,14 @@ export function encoderInputSize(config: TrainConfig): number | undefined {
 
 /** Encodes every item through the feature cache (each image is encoded once per encoder configuration). */
 export async function loadFeatureTable(config: TrainConfig, items: readonly DatasetItem[], log: Logger): Promise<FeatureTable> {
+  // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
+  const s3 = connectionOf(config.checkpoint.store.s3);
   const encoder = await loadEncoder(
-    { encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed },
+    { encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed, s3 },
     log,
   );
   try {
-    // An s3:// cache is reached like the checkpoints: one endpoint and one Secret for the run.
-    const cache = new FeatureCache(featureCacheDir(), 'float16', connectionOf(config.checkpoint.store.s3));
+    const cache = new FeatureCache(featureCacheDir(), 'float16', s3);
     let lastLog = 0;
     const { features, summary } = await extractFeatures(items, encoder, cache, {
       onProgress: (p) => {
