@@ -2,16 +2,16 @@
 // and from S3 (MinIO) load exactly as from the local directory they came from; a missing shard and a missing
 // model.json are errors naming the location.
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, mkdtemp, writeFile, unlink } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, unlink } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { InvalidInputError } from '../../lib/errors.js';
-import { tf } from '../../trainer-image/backend.js';
 import { buildDenseNet121, loadDenseNet121, modelWeightsDigest } from '../../trainer-image/model/densenet121.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
+import { saveLayersModel, SHARD } from '../layers-model.js';
 import { startMinio, type MinioServer } from '../env/minio.js';
 
 let dir: string;
@@ -25,14 +25,7 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'densenet-remote-'));
   const source = buildDenseNet121(64, 42);
   expected = modelWeightsDigest(source);
-  await source.save(
-    tf.io.withSaveHandler(async (a) => {
-      await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-      const manifest = [{ paths: ['group1-shard1of1.bin'], weights: a.weightSpecs }];
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, format: 'layers-model', weightsManifest: manifest }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  await saveLayersModel(source, dir);
   source.dispose();
   // A static file server for `dir` under /models/densenet/.
   server = createServer((req, res) => {
@@ -68,6 +61,6 @@ test('weights over HTTP and from S3 load exactly as from disk', async () => {
 
 test('a missing shard or model.json is an error naming its location', async () => {
   await assert.rejects(loadDenseNet121({ weights: `${base}/nothing/model.json`, inputSize: 64 }), (e: unknown) => e instanceof InvalidInputError && /model\.json/.test(e.message) && e.file === `${base}/nothing/model.json`);
-  await unlink(join(dir, 'group1-shard1of1.bin'));
-  await assert.rejects(loadDenseNet121({ weights: base, inputSize: 64 }), (e: unknown) => e instanceof InvalidInputError && /missing weight shard: HTTP 404/.test(e.message) && e.file === `${base}/group1-shard1of1.bin`);
+  await unlink(join(dir, SHARD));
+  await assert.rejects(loadDenseNet121({ weights: base, inputSize: 64 }), (e: unknown) => e instanceof InvalidInputError && /missing weight shard: HTTP 404/.test(e.message) && e.file === `${base}/${SHARD}`);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -8,24 +8,18 @@ import { InvalidInputError } from '../../lib/errors.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
+import { saveLayersModel } from '../layers-model.js';
 import { buildDenseNet121, densenetMapSize, loadDenseNet121, modelWeightsDigest } from '../../trainer-image/model/densenet121.js';
 import { loadEncoder } from '../../trainer-image/model/encoder.js';
 
 const dirs: string[] = [];
 after(async () => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
 
-/** Saves a model as a tfjs layers directory (model.json + one shard), as tensorflowjs_converter would. */
-async function saveLayersModel(model: tf.LayersModel): Promise<string> {
+/** A temporary tfjs layers directory holding `model`. */
+async function saveLayersModelDir(model: tf.LayersModel): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'densenet-'));
   dirs.push(dir);
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      await writeFile(join(dir, 'group1-shard1of1.bin'), new Uint8Array(a.weightData as ArrayBuffer));
-      const manifest = [{ paths: ['group1-shard1of1.bin'], weights: a.weightSpecs }];
-      await writeFile(join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, format: 'layers-model', weightsManifest: manifest }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
+  await saveLayersModel(model, dir);
   return dir;
 }
 
@@ -43,7 +37,7 @@ test('DenseNet121 has the layers and parameters of Keras DenseNet121(include_top
 test('weights load by Keras name from a tfjs layers directory; the digest names them', async () => {
   await useBackendUnderTest();
   const source = buildDenseNet121(64, 42);
-  const dir = await saveLayersModel(source);
+  const dir = await saveLayersModelDir(source);
   const { model, digest } = await loadDenseNet121({ weights: dir, inputSize: 64 });
   assert.equal(digest, modelWeightsDigest(source));
   const other = await loadDenseNet121({ weights: 'random', inputSize: 64, seed: 7 });
