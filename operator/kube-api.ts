@@ -34,7 +34,16 @@ export type Query = Record<string, string | number | boolean | undefined>;
 export class KubeApi {
   private readonly server: string;
 
-  constructor(private readonly kubeConfig: KubeConfig, private readonly requestTimeoutMs = 30_000) {
+  private readonly requestTimeoutMs: number;
+  private readonly onResponse: (verb: string, code: string) => void;
+
+  /** `onResponse` sees every request's verb (WATCH for a watch) and HTTP code ("error" when none came back). */
+  constructor(
+    private readonly kubeConfig: KubeConfig,
+    options: { requestTimeoutMs?: number; onResponse?: (verb: string, code: string) => void } = {},
+  ) {
+    this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+    this.onResponse = options.onResponse ?? (() => undefined);
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new Error('the kubeconfig has no current cluster');
     this.server = cluster.server.replace(/\/+$/, '');
@@ -123,10 +132,17 @@ export class KubeApi {
       options.headers['Content-Length'] = String(Buffer.byteLength(payload));
     }
     const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+    const verb = query?.watch === true ? 'WATCH' : method;
     return new Promise((resolve, reject) => {
-      const req = send(url, { ...options, signal }, resolve);
+      const req = send(url, { ...options, signal }, (res) => {
+        this.onResponse(verb, String(res.statusCode ?? 'error'));
+        resolve(res);
+      });
       req.setTimeout(idleTimeoutMs, () => req.destroy(new Error(`${method} ${path}: no data for ${idleTimeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => {
+        this.onResponse(verb, 'error');
+        reject(err);
+      });
       req.end(payload);
     });
   }

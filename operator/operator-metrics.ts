@@ -13,6 +13,7 @@ export class OperatorMetricSet {
   readonly reconcileDuration: Histogram<'result'>;
   readonly reconcileErrors: Counter;
   readonly workqueueDepth: Gauge;
+  readonly apiRequests: Counter<'verb' | 'code'>;
 
   constructor(queueDepth: () => number) {
     const registers = [this.registry];
@@ -28,6 +29,7 @@ export class OperatorMetricSet {
       registers,
     });
     this.reconcileErrors = new Counter({ name: OperatorMetrics.reconcileErrorsTotal, help: 'Reconciles that ended in an error and were requeued with backoff.', registers });
+    this.apiRequests = new Counter({ name: OperatorMetrics.apiRequestsTotal, help: 'Requests to the Kubernetes API, by verb (WATCH for watches) and HTTP code.', labelNames: ['verb', 'code'], registers });
     this.workqueueDepth = new Gauge({
       name: OperatorMetrics.workqueueDepth,
       help: 'Runs waiting to be reconciled.',

@@ -41,12 +41,13 @@ export class Operator {
 
   constructor(private readonly options: OperatorOptions) {
     this.identity = options.identity ?? `${hostname()}_${process.pid}`;
-    this.api = new KubeApi(options.kubeConfig);
+    // The queue-depth gauge reads the controller only when scraped, so the metrics can exist before it.
+    this.metrics = new OperatorMetricSet(() => this.controller.queue.length);
+    this.api = new KubeApi(options.kubeConfig, { onResponse: (verb, code) => this.metrics.apiRequests.inc({ verb, code }) });
     this.controller = new RunController(this.api, { namespace: options.namespace, workers: options.workers ?? 4, resyncMs: options.resyncMs ?? 30_000, logger: options.logger }, (_key, seconds, outcome) => {
       this.metrics.reconcileDuration.observe({ result: outcome }, seconds);
       if (outcome === 'error') this.metrics.reconcileErrors.inc();
     });
-    this.metrics = new OperatorMetricSet(() => this.controller.queue.length);
     if (options.leaderElection) {
       this.elector = new LeaderElector(this.api, { ...options.leaderElection, identity: this.identity, logger: options.logger });
     }

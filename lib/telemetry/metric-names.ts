@@ -35,6 +35,8 @@ export const OperatorMetrics = {
   reconcileDurationSeconds: 'captionrun_reconcile_duration_seconds',
   reconcileErrorsTotal: 'captionrun_reconcile_errors_total',
   workqueueDepth: 'captionrun_workqueue_depth',
+  /** Requests to the Kubernetes API by verb (GET, POST, PUT, DELETE, WATCH) and HTTP code, like client-go's rest_client_requests_total. */
+  apiRequestsTotal: 'captionrun_operator_api_requests_total',
 } as const;
 
 /** The scrape job name the operator's ServiceMonitor and the OperatorDown rule agree on. */

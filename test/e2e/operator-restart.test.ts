@@ -124,6 +124,10 @@ test('with two replicas and --leader-elect exactly one reconciles; the other tak
   const running = /captionrun_run_phase\{namespace="default",run="ha",phase="Running"\} 1/;
   await waitFor('the leader to export the run as Running', async () => (running.test(await metrics(leader)) ? true : undefined), { timeoutMs: 15_000 });
   assert.doesNotMatch(await metrics(standby), /captionrun_run_phase\{/, 'the standby exports no run series');
+  // client-go's rest_client_requests_total, ours: the leader watched and created the gang's pods.
+  const leaderMetrics = await metrics(leader);
+  assert.match(leaderMetrics, /captionrun_operator_api_requests_total\{verb="WATCH",code="200"\} [1-9]/);
+  assert.match(leaderMetrics, /captionrun_operator_api_requests_total\{verb="POST",code="201"\} [1-9]/);
   const reporters = async () => {
     const list = await t.api.get<{ items: { reason: string; reportingInstance?: string }[] }>(`/api/v1/namespaces/${NS}/events`, { fieldSelector: 'involvedObject.name=ha,involvedObject.kind=CaptionTrainingRun' });
     return list.items;

@@ -69,7 +69,7 @@ const path = '/api/v1/namespaces/default/configmaps';
 const create = (name: string, value: string) => admin.post(path, { metadata: { name, labels: { informer: 'test' } }, data: { value } });
 
 test('a watch cut by the network or frozen without a word is restarted and catches up', async () => {
-  const watcher = new Informer<ConfigMap>(new KubeApi(throughProxy(), 5000), {
+  const watcher = new Informer<ConfigMap>(new KubeApi(throughProxy(), { requestTimeoutMs: 5000 }), {
     path,
     labelSelector: 'informer=test',
     logger: createLogger({ component: 'informer-test' }),
