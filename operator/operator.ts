@@ -96,6 +96,7 @@ export class Operator {
     const { settings, logger } = this.options;
     const reconciler = new RunReconciler({
       api: this.api,
+      runs: this.controller.runs,
       pods: this.controller.pods,
       services: this.controller.services,
       locator: new CheckpointLocator(this.api, logger, this.metrics.registry),

@@ -1,5 +1,7 @@
-// reconcile(namespace/name): read the run fresh from the apiserver and its pods from the informer cache,
-// let the policies decide (plan-run.ts), carry the plan out, and write the status once at the end.
+// reconcile(namespace/name): read the run and its pods from the informer caches, let the policies decide
+// (plan-run.ts), carry the plan out, and write the status once at the end. The cached run is used only when
+// it has caught up with what this operator last wrote or read for it (its resourceVersion, client-go's
+// "expectations" idea); otherwise it is read fresh, so a status just written is never acted on stale.
 // Level-triggered and idempotent: children have deterministic names, creates tolerate AlreadyExists and
 // deletes NotFound, and the status write is optimistic (resourceVersion), so an operator killed at any
 // point and started again converges to the same state without duplicates.
@@ -30,6 +32,7 @@ export interface ReconcilerSettings extends GangSettings {
 
 export interface ReconcilerDeps {
   api: KubeApi;
+  runs: Informer<StoredRun>;
   pods: Informer<V1Pod>;
   services: Informer<V1Service>;
   locator: CheckpointLocator;
@@ -47,6 +50,8 @@ export const runPath = (namespace: string, name: string): string => `/apis/${GRO
 
 export class RunReconciler {
   private readonly progressPolledAt = new Map<string, number>();
+  /** Per run, the resourceVersion this operator last wrote or read fresh: a cached copy must show it. */
+  private readonly expectedVersion = new Map<string, string>();
 
   constructor(private readonly deps: ReconcilerDeps) {}
 
@@ -54,14 +59,12 @@ export class RunReconciler {
     const { api, metrics, settings } = this.deps;
     const { namespace, name } = splitKey(key);
     const log = this.deps.logger.child({ run: name, namespace });
-    let run: StoredRun;
-    try {
-      run = await api.get<StoredRun>(runPath(namespace, name));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
+    const run = await this.currentRun(key);
+    if (run === undefined) {
       // Deleted: the garbage collector removes its children through their owner references.
       metrics.forgetRun(namespace, name);
       this.progressPolledAt.delete(key);
+      this.expectedVersion.delete(key);
       return {};
     }
 
@@ -87,7 +90,8 @@ export class RunReconciler {
 
     if (!isDeepStrictEqual(run.status ?? {}, plan.status)) {
       try {
-        await api.put(`${runPath(namespace, name)}/status`, { ...run, status: plan.status });
+        const written = await api.put<StoredRun>(`${runPath(namespace, name)}/status`, { ...run, status: plan.status });
+        this.expect(key, written);
       } catch (err) {
         // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
         if (isConflict(err)) return { requeueAfterMs: 0 };
@@ -103,6 +107,31 @@ export class RunReconciler {
     const live = plan.status.phase === 'Running' || plan.status.phase === 'Pending' || plan.status.phase === 'Restarting';
     if (live) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, settings.progressIntervalMs);
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
+  }
+
+  /**
+   * The run from the informer cache when the cache holds the version this operator expects (or it expects
+   * none), else fresh from the apiserver; undefined when the run is gone.
+   */
+  private async currentRun(key: string): Promise<StoredRun | undefined> {
+    const cached = this.deps.runs.get(key);
+    const expected = this.expectedVersion.get(key);
+    if (cached !== undefined && (expected === undefined || cached.metadata.resourceVersion === expected)) return cached;
+    const { namespace, name } = splitKey(key);
+    try {
+      const fresh = await this.deps.api.get<StoredRun>(runPath(namespace, name));
+      this.expect(key, fresh);
+      return fresh;
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private expect(key: string, run: StoredRun): void {
+    const version = run.metadata.resourceVersion;
+    if (version === undefined) this.expectedVersion.delete(key);
+    else this.expectedVersion.set(key, version);
   }
 
   /**
