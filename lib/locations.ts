@@ -6,9 +6,10 @@
 import { access, readFile } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { S3Client } from '@aws-sdk/client-s3';
 import { InvalidInputError } from './errors.js';
 import { parseS3Uri, s3ClientConfig, type S3Connection } from './s3-connection.js';
+import { getObjectBytes, listObjects } from './s3-objects.js';
 
 export interface Files {
   /** The root as given (a path, or an s3:// or https:// URL); other locations are built from it with join(). */
@@ -106,40 +107,34 @@ class S3Files implements Files {
   }
 
   async readBytes(location: string): Promise<Buffer> {
+    let bytes: Buffer | undefined;
     try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key(location) }));
-      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
+      bytes = await getObjectBytes(this.client, this.bucket, key(location));
     } catch (err) {
-      if ((err as Error).name === 'NoSuchKey') throw new InvalidInputError('object does not exist', { file: location, cause: err });
-      // Anything else (network, throttling, credentials) may pass: not invalid input, so a relaunch can retry.
+      // Network, throttling, credentials: these may pass, so not invalid input, and a relaunch can retry.
       throw new Error(`${location}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err });
     }
+    if (bytes === undefined) throw new InvalidInputError('object does not exist', { file: location });
+    return bytes;
   }
 
   /** Every object below the root, listed once, and every folder those keys imply. */
   private list(): Promise<{ objects: Set<string>; folders: Set<string> }> {
     this.listing ??= (async () => {
       const prefix = key(this.root);
+      const listed = await listObjects(this.client, this.bucket, prefix === '' ? '' : `${prefix}/`).catch((err: Error) => {
+        throw new InvalidInputError(`cannot list: ${err.name}: ${err.message}`, {
+          file: this.root,
+          hint: 'check the bucket name and that captionrun has s3:ListBucket and s3:GetObject on it',
+          cause: err,
+        });
+      });
       const objects = new Set<string>();
       const folders = new Set<string>([prefix]);
-      let token: string | undefined;
-      do {
-        const page = await this.client
-          .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix === '' ? undefined : `${prefix}/`, ContinuationToken: token }))
-          .catch((err: Error) => {
-            throw new InvalidInputError(`cannot list: ${err.name}: ${err.message}`, {
-              file: this.root,
-              hint: 'check the bucket name and that captionrun has s3:ListBucket and s3:GetObject on it',
-              cause: err,
-            });
-          });
-        for (const o of page.Contents ?? []) {
-          if (!o.Key) continue;
-          objects.add(o.Key);
-          for (let d = posix.dirname(o.Key); d !== '.' && d.length >= prefix.length; d = posix.dirname(d)) folders.add(d);
-        }
-        token = page.IsTruncated ? page.NextContinuationToken : undefined;
-      } while (token);
+      for (const { key: k } of listed) {
+        objects.add(k);
+        for (let d = posix.dirname(k); d !== '.' && d.length >= prefix.length; d = posix.dirname(d)) folders.add(d);
+      }
       if (objects.size === 0) throw new InvalidInputError('no objects under this prefix', { file: this.root, hint: 'check the bucket and prefix' });
       return { objects, folders };
     })();

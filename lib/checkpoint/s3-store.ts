@@ -2,16 +2,11 @@
 // upload with a CRC32 checksum per part that the server verifies; a multipart object becomes visible only
 // when complete, so a crashed writer leaves nothing half-written behind a name. Transient failures are retried
 // inside a time budget, then reported as StoreUnavailableError.
-import {
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  ListObjectsV2Command,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { Logger } from '../telemetry/logger.js';
 import { parseS3Uri, s3ClientConfig, type S3Connection } from '../s3-connection.js';
+import { deleteObjects, isNoSuchKey, listObjects, type S3Call } from '../s3-objects.js';
 import { MANIFEST_FILE, parseCheckpointName } from './layout.js';
 import { withRetry } from './retry.js';
 import { sourceBytes, type CheckpointStore, type FileSource, type StoreDescriptor } from './store.js';
@@ -24,8 +19,6 @@ export interface S3StoreOptions extends S3Connection {
   /** Parts uploaded concurrently; default 4. */
   queueSize?: number;
 }
-
-const DELETE_BATCH = 1000;
 
 export class S3Store implements CheckpointStore {
   readonly uri: string;
@@ -85,7 +78,7 @@ export class S3Store implements CheckpointStore {
       const res = await this.retry(`open ${path}`, () => this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(path) })));
       return res.Body as AsyncIterable<Uint8Array> | undefined;
     } catch (err) {
-      if ((err as Error).name === 'NoSuchKey' || (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined;
+      if (isNoSuchKey(err)) return undefined;
       throw err;
     }
   }
@@ -97,22 +90,9 @@ export class S3Store implements CheckpointStore {
   async deleteCheckpoint(name: string): Promise<void> {
     // Uncommit first: a crash halfway through leaves objects without a manifest, which readers skip.
     await this.deleteFile(`${name}/${MANIFEST_FILE}`);
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.retry(`list ${name}`, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(`${name}/`), ContinuationToken: token })),
-      );
-      for (const o of page.Contents ?? []) if (o.Key) keys.push(o.Key);
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-      const batch = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
-      const res = await this.retry(`delete ${name}`, () =>
-        this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } })),
-      );
-      if (res.Errors?.length) throw new Error(`deleting ${name}: ${res.Errors.map((e) => `${e.Key}: ${e.Message}`).join('; ')}`);
-    }
+    const call: S3Call = (what, request) => this.retry(`${name}: ${what}`, request);
+    const objects = await listObjects(this.client, this.bucket, this.key(`${name}/`), call);
+    await deleteObjects(this.client, this.bucket, objects.map((o) => o.key), call);
   }
 
   async close(): Promise<void> {

@@ -10,8 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseS3Uri, s3ClientConfig, type S3Connection } from '../../lib/s3-connection.js';
+import { deleteObjects, getObjectBytes, listObjects } from '../../lib/s3-objects.js';
 import type { ImageSource } from '../data/dataset.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
@@ -228,8 +229,6 @@ class LocalEntries implements EntryStore {
   }
 }
 
-const DELETE_BATCH = 1000;
-
 /** Entries as objects under s3://bucket/prefix. A PUT replaces an object whole, so no temp object is needed. */
 class S3Entries implements EntryStore {
   private readonly client: S3Client;
@@ -248,15 +247,11 @@ class S3Entries implements EntryStore {
   }
 
   async read(location: string): Promise<Buffer | undefined> {
-    try {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix }));
-      return Buffer.from((await res.Body?.transformToByteArray()) ?? new Uint8Array());
-    } catch (err) {
-      if ((err as Error).name === 'NoSuchKey') return undefined;
-      // Not a miss: taking an unreachable cache for an empty one would silently re-encode every image (hours
-      // on a real dataset). Failing names the cause, and a relaunch finds the entries again.
+    // Only a missing key is a miss: taking an unreachable cache for an empty one would silently re-encode
+    // every image (hours on a real dataset). Failing names the cause, and a relaunch finds the entries again.
+    return getObjectBytes(this.client, this.bucket, parseS3Uri(location).prefix).catch((err: unknown) => {
       throw failure('read', location, err);
-    }
+    });
   }
 
   async write(location: string, data: Buffer): Promise<void> {
@@ -273,30 +268,13 @@ class S3Entries implements EntryStore {
 
   async prune(): Promise<number> {
     const root = this.location();
-    const keys: string[] = [];
-    let bytes = 0;
-    let token: string | undefined;
-    do {
-      const page = await this.client
-        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix ? `${this.prefix}/` : undefined, ContinuationToken: token }))
-        .catch((err: unknown) => {
-          throw failure('list', root, err);
-        });
-      for (const o of page.Contents ?? []) {
-        if (!o.Key) continue;
-        keys.push(o.Key);
-        bytes += o.Size ?? 0;
-      }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
-    for (let i = 0; i < keys.length; i += DELETE_BATCH) {
-      const batch = keys.slice(i, i + DELETE_BATCH).map((Key) => ({ Key }));
-      const res = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } })).catch((err: unknown) => {
-        throw failure('prune', root, err);
-      });
-      if (res.Errors?.length) throw new Error(`${root}: prune: ${res.Errors.map((e) => `${e.Key}: ${e.Message}`).join('; ')}`);
-    }
-    return bytes;
+    const objects = await listObjects(this.client, this.bucket, this.prefix ? `${this.prefix}/` : '').catch((err: unknown) => {
+      throw failure('list', root, err);
+    });
+    await deleteObjects(this.client, this.bucket, objects.map((o) => o.key)).catch((err: unknown) => {
+      throw failure('prune', root, err);
+    });
+    return objects.reduce((bytes, o) => bytes + o.size, 0);
   }
 
   private key(...parts: string[]): string {
