@@ -15,7 +15,7 @@ import { CheckpointWriter, openStore, type CheckpointStore, type HashAlgorithm, 
 import { createDigest } from '../lib/checkpoint/digest.js';
 import { createBLAKE3, createSHA256 } from 'hash-wasm';
 import { startMinio, type MinioServer } from '../test/env/minio.js';
-import { figure, type Benchmark, type Figure } from './results.js';
+import { figure, median, type Benchmark, type Figure } from './results.js';
 
 const MB = 1e6;
 const SHARD_BYTES = 64 << 20;
@@ -241,8 +241,3 @@ function step(m: Float32Array, state: Float32Array[], i: number): void {
   if (s) s[(i * 4099) % s.length] = i;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}

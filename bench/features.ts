@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { currentBackend, initBackend, type BackendName } from '../trainer-image/backend.js';
+import { initBackend, type BackendName } from '../trainer-image/backend.js';
 import { openSynthetic } from '../trainer-image/data/synthetic.js';
 import { loadEncoder, type ImageEncoder } from '../trainer-image/model/encoder.js';
 import { extractFeatures } from '../trainer-image/model/extract-features.js';
 import { FeatureCache } from '../trainer-image/model/feature-cache.js';
-import { figure, type Figure } from './results.js';
+import { backendLoads, figure, type Figure } from './results.js';
 
 const ENCODERS = [
   { encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 299 },
@@ -30,15 +30,6 @@ async function imagesPerSecond(encoder: ImageEncoder, batch: number): Promise<nu
   const started = performance.now();
   await encoder.encode(pixels, batch);
   return batch / ((performance.now() - started) / 1000);
-}
-
-async function available(name: BackendName): Promise<boolean> {
-  try {
-    return (await initBackend(name)) === name && currentBackend() === name;
-  } catch (err) {
-    process.stderr.write(`features bench: backend ${name} not available, skipped (${(err as Error).message.split('\n')[0] ?? ''})\n`);
-    return false;
-  }
 }
 
 /** images/s per encoder and batch size for the same encoders in Keras, on TensorFlow CPU. */
@@ -63,7 +54,7 @@ export default async function features(args: string[]): Promise<Figure[]> {
     ['cpu', [1]],
   ];
   for (const [backend, batches] of plan) {
-    if (!(await available(backend))) continue;
+    if (!(await backendLoads(backend, 'features'))) continue;
     for (const spec of ENCODERS) {
       if (backend === 'cpu' && quick) continue;
       const encoder = await loadEncoder(spec);

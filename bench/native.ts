@@ -12,7 +12,7 @@ import { load } from 'nsfwjs';
 import { initBackend, tf } from '../trainer-image/backend.js';
 import { defaultTfjsNodePath, importTfjsNode, TFJS_NODE_PATH_ENV } from '../trainer-image/native/tfjs-node.js';
 import { foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput, matmulInputs } from '../trainer-image/native/workloads.js';
-import { figure, type Figure } from './results.js';
+import { figure, median, type Figure } from './results.js';
 
 type Backend = 'tensorflow' | 'wasm';
 
@@ -33,12 +33,6 @@ interface Contender {
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
 }
 
 async function use(backend: Backend): Promise<void> {

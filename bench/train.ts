@@ -18,7 +18,7 @@ import type { CaptionBatch } from '../trainer-image/train/caption-loss.js';
 import { disposeNoise, stepNoise } from '../trainer-image/train/noise.js';
 import { CounterRng } from '../trainer-image/train/rng.js';
 import { trainStep } from '../trainer-image/train/train-step.js';
-import { figure, type Figure } from './results.js';
+import { backendLoads, figure, type Figure } from './results.js';
 
 const BATCH = 32;
 const REGIONS = 64;
@@ -66,15 +66,6 @@ function kerasMsPerStep(python: string, cell: string): number {
   return (JSON.parse(last) as { ms_per_step: number }).ms_per_step;
 }
 
-async function loads(backend: BackendName): Promise<boolean> {
-  try {
-    await initBackend(backend);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export default async function bench(args: string[]): Promise<Figure[]> {
   const { values } = parseArgs({
     args,
@@ -87,7 +78,7 @@ export default async function bench(args: string[]): Promise<Figure[]> {
   });
   const iterations = Number(values.steps);
   const steps = Number(values.timesteps);
-  const backends = (values.backends ?? ((await loads('tensorflow')) ? 'tensorflow,wasm' : 'wasm')).split(',') as BackendName[];
+  const backends = (values.backends ?? ((await backendLoads('tensorflow', 'train')) ? 'tensorflow,wasm' : 'wasm')).split(',') as BackendName[];
   for (const b of backends) if (!BACKENDS.includes(b)) throw new Error(`--backends: unknown backend "${b}"; expected some of ${BACKENDS.join(', ')}`);
   const figures: Figure[] = [];
   const plainMs = new Map<string, number>();
