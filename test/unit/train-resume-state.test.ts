@@ -138,3 +138,15 @@ test('a snapshot round trip restores weights and Adam moments bit for bit', () =
   assert.deepEqual(parts.vocabulary.words, vocabulary.words);
   assert.throws(() => readSnapshot(new Map(snap.files.map((f) => [f.name, f.name === 'decoder.f32' ? f.data.subarray(4) : f.data])), snap.state), /bytes/);
 });
+
+test('a decoder and its Adam state, once disposed, leave no tensor behind (benches and resumes create several)', () => {
+  const cfg: DecoderConfig = { cell: 'lstm', attention: 'luong', vocabSize: 20, embeddingDim: 6, hiddenDim: 8, attentionDim: 5, featureDim: 7, dropout: 0 };
+  const before = tf.memory();
+  const decoder = createDecoder(cfg, initialValues(cfg, 1));
+  const adam = new Adam(decoder.params, DEFAULT_ADAM);
+  assert.ok(tf.memory().numTensors > before.numTensors);
+  adam.dispose();
+  disposeDecoder(decoder);
+  assert.equal(tf.memory().numTensors, before.numTensors);
+  assert.equal(tf.memory().numBytes, before.numBytes);
+});

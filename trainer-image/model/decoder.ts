@@ -111,7 +111,9 @@ export function createDecoder(cfg: DecoderConfig, values: Map<string, Float32Arr
   for (const [name, shape] of parameterShapes(cfg)) {
     const data = values.get(name);
     if (!data) throw new Error(`decoder parameter ${name} has no value`);
-    params.set(name, tf.variable(tf.tensor(data, shape, 'float32'), true, `decoder${instance}/${name}`));
+    // tidy disposes the initial tensor: a variable shares its data, and the tensor would otherwise keep that
+    // data alive after disposeDecoder().
+    params.set(name, tf.tidy(() => tf.variable(tf.tensor(data, shape, 'float32'), true, `decoder${instance}/${name}`)));
   }
   return { cfg, params };
 }
