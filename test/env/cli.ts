@@ -20,6 +20,8 @@ interface ClusterState {
   pid: number;
   kubeconfig: string;
   server: string;
+  /** Cluster DNS address and the loopback block pods get addresses from; absent in a state file from before them. */
+  network?: { dns: string; podCidr: string };
   s3: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string; secret: string };
   nodes: string[];
   control: string;
@@ -59,7 +61,9 @@ function alive(pid: number): boolean {
 function printSummary(state: ClusterState): void {
   console.log(`kubeconfig:  ${state.kubeconfig}
 apiserver:   ${state.server}
-nodes:       ${state.nodes.join(', ')}
+nodes:       ${state.nodes.join(', ')}${state.network ? `
+cluster DNS: ${state.network.dns}:53 (the pods' resolver; the machine's own /etc/resolv.conf is untouched)
+pod IPs:     ${state.network.podCidr}, one /24 per node` : ''}
 S3 endpoint: ${state.s3.endpoint} (region ${state.s3.region}, path-style)
 S3 keys:     AWS_ACCESS_KEY_ID=${state.s3.accessKeyId} AWS_SECRET_ACCESS_KEY=${state.s3.secretAccessKey}
 S3 secret:   default/${state.s3.secret} (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
@@ -216,6 +220,7 @@ async function serve(): Promise<number> {
     pid: process.pid,
     kubeconfig: env.cluster.kubeconfigPath,
     server: env.cluster.server,
+    network: { dns: env.cluster.network.dnsAddress, podCidr: env.cluster.network.podCidr },
     s3: {
       endpoint: env.minio.endpoint,
       region: env.minio.region,

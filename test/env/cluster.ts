@@ -1,7 +1,8 @@
 // A real Kubernetes control plane on loopback for tests and `npm run cluster`: etcd, kube-apiserver (TLS,
 // Node+RBAC authorization, default admission plugins plus NodeRestriction), kube-controller-manager (all
 // controllers, a short node-monitor grace period so node loss is noticed in seconds) and kube-scheduler,
-// each in its own process group with logs and state in one temp dir. No kubelet: node-agent.ts plays it.
+// each in its own process group with logs and state in one temp dir, and cluster DNS (cluster-dns.ts) on the
+// loopback block the cluster claims for its pods. No kubelet: node-agent.ts plays it.
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -11,8 +12,10 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { binary } from './binaries.js';
 import { createCertificateAuthority, type KeyPair } from './certificates.js';
+import { startClusterDns, type ClusterDns } from './cluster-dns.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { freePort } from './minio.js';
+import type { ClusterNetwork } from './pod-network.js';
 import { onProcessExit, signalGroup, spawnGroup, stopGroup, type GroupProcess } from './processes.js';
 import { waitFor } from './wait.js';
 
@@ -37,6 +40,8 @@ export interface Cluster {
   /** Serving certificate for node agents' kubelet endpoints (127.0.0.1), trusted by the apiserver. */
   kubeletServing: KeyPair;
   serviceClusterIpRange: string;
+  /** Cluster DNS and the pod addresses of this cluster (pod-network.ts). */
+  network: ClusterNetwork;
   processes: { name: string; pid: number }[];
   kubeConfig(): KubeConfig;
   /** A kubeconfig authenticating as system:node:<name> in system:nodes, as a kubelet would. */
@@ -57,6 +62,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   mkdirSync(logDir);
   mkdirSync(pkiDir);
   const procs: GroupProcess[] = [];
+  let dns: ClusterDns | undefined;
   let stopped = false;
   const removeHook = onProcessExit(() => {
     for (const p of procs) signalGroup(p.pid, 'SIGKILL');
@@ -77,6 +83,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
+    // DNS first: its watches would otherwise spend the shutdown reconnecting to a stopped apiserver.
+    await dns?.stop();
     // Reverse start order: the apiserver goes before etcd so it does not spend its grace retrying.
     for (const p of [...procs].reverse()) await stopGroup(p, 5000);
     removeHook();
@@ -187,7 +195,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       intervalMs: 500,
       detail: () => logTail('kube-controller-manager'),
     });
-    log.info({ server, dataDir, ms: Date.now() - started }, 'test cluster control plane ready');
+    dns = await startClusterDns({ kubeConfig: loadKubeConfig(kubeconfigPath), logger: log.child({ component: 'cluster-dns' }) });
+    const network = dns.network;
+    log.info({ server, dataDir, dns: network.dnsAddress, podCidr: network.podCidr, ms: Date.now() - started }, 'test cluster control plane ready');
 
     return {
       dataDir,
@@ -196,6 +206,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       kubeconfigPath,
       kubeletServing,
       serviceClusterIpRange: SERVICE_CIDR,
+      network,
       processes: procs.map((p) => ({ name: p.name, pid: p.pid })),
       kubeConfig: () => loadKubeConfig(kubeconfigPath),
       nodeCredentials(nodeName) {

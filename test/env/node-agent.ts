@@ -1,6 +1,7 @@
 // Plays the kubelet for N nodes in one process: registers each Node (with nvidia.com/gpu capacity) under its
 // own system:node identity, keeps its Lease and Ready condition fresh, runs the pods the real scheduler binds
-// to it as local processes (pod-runner.ts), writes their status back, serves `kubectl logs`, and finishes
+// to it as local processes (pod-runner.ts), each pod with its own loopback address from the node's range
+// (pod-network.ts), writes their status back, serves `kubectl logs`, and finishes
 // deletions the way the kubelet does. Fault injection: SIGKILL or OOM-kill a pod, fill its emptyDir, and cut a
 // node off (no heartbeat, no API traffic) so the real node-lifecycle controller declares it lost.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +17,8 @@ import { defaultImages, type ImageMap } from './images.js';
 import { startKubeletServer, type KubeletServer } from './kubelet-server.js';
 import { freePort } from './minio.js';
 import type { ObjectReader } from './pod-environment.js';
-import { POD_IP, PodRunner } from './pod-runner.js';
+import { AddressPool, HOST_IP } from './pod-network.js';
+import { PodRunner } from './pod-runner.js';
 import { onProcessExit } from './processes.js';
 
 export interface AgentNodeSpec {
@@ -29,7 +31,7 @@ export interface AgentNodeSpec {
 }
 
 export interface NodeAgentOptions {
-  cluster: Pick<Cluster, 'nodeCredentials' | 'kubeletServing' | 'caPath'>;
+  cluster: Pick<Cluster, 'nodeCredentials' | 'kubeletServing' | 'caPath' | 'network'>;
   nodes: AgentNodeSpec[];
   /** Container image -> local command; defaults to this checkout's CLI for captionrun images. */
   images?: ImageMap;
@@ -49,6 +51,8 @@ class AgentNode {
   readonly runners = new Map<string, PodRunner>();
   readonly freeGpus: string[];
   readonly capacity: Record<string, string>;
+  /** The node's pod addresses, 127.B.n.1-254 of the cluster's block: a CNI plugin's IPAM range. */
+  readonly addresses: AddressPool;
   partitioned = false;
   uid = '';
   watch?: ListWatch<V1Pod>;
@@ -59,7 +63,9 @@ class AgentNode {
     readonly kc: KubeConfig,
     readonly port: number,
     readonly podsDir: string,
+    podPrefix: string,
   ) {
+    this.addresses = new AddressPool(podPrefix);
     this.core = kc.makeApiClient(CoreV1Api);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.freeGpus = Array.from({ length: spec.gpus ?? 0 }, (_, i) => String(i));
@@ -127,7 +133,7 @@ export class NodeAgent {
     kc.loadFromFile(credentials.kubeconfigPath);
     const podsDir = join(this.workDir, spec.name);
     mkdirSync(podsDir, { recursive: true });
-    const node = new AgentNode(spec, kc, await freePort(), podsDir);
+    const node = new AgentNode(spec, kc, await freePort(), podsDir, this.options.cluster.network.nodePodPrefix(spec.name));
     this.nodes.set(spec.name, node);
 
     const serving = this.options.cluster.kubeletServing;
@@ -147,7 +153,7 @@ export class NodeAgent {
       for (const runner of node.runners.values()) runner.enforceLimits();
     }, `limits ${node.name}`);
     this.watchPods(node);
-    this.log.info({ node: node.name, kubeletPort: node.port, capacity: node.capacity }, 'node registered');
+    this.log.info({ node: node.name, kubeletPort: node.port, capacity: node.capacity, podAddresses: `${node.addresses.prefix}.1-254` }, 'node registered');
   }
 
   private every(ms: number, fn: () => Promise<void> | void, what: string): void {
@@ -184,7 +190,7 @@ export class NodeAgent {
       capacity: node.capacity,
       allocatable: node.capacity,
       conditions: this.nodeConditions(previous?.conditions),
-      addresses: [{ type: 'InternalIP', address: POD_IP }, { type: 'Hostname', address: node.name }],
+      addresses: [{ type: 'InternalIP', address: HOST_IP }, { type: 'Hostname', address: node.name }],
       daemonEndpoints: { kubeletEndpoint: { Port: node.port } },
       nodeInfo: {
         architecture: process.arch === 'x64' ? 'amd64' : process.arch,
@@ -305,6 +311,12 @@ export class NodeAgent {
       reader: this.objectReader(node),
       allocateGpus: (count) => (node.freeGpus.length >= count ? node.freeGpus.splice(0, count) : undefined),
       releaseGpus: (indices) => node.freeGpus.push(...indices),
+      network: {
+        dnsAddress: this.options.cluster.network.dnsAddress,
+        clusterDomain: this.options.cluster.network.clusterDomain,
+        allocateAddress: () => node.addresses.allocate(),
+        releaseAddress: (address) => node.addresses.release(address),
+      },
       changed: (r) => void this.pushStatus(node, r),
       event: (r, type, reason, message, container) => void this.recordEvent(node, r, type, reason, message, container),
       log: this.log.child({ node: node.name }),
@@ -556,10 +568,10 @@ function podStatus(existing: V1PodStatus, runner: PodRunner): V1PodStatus {
     ...existing,
     phase,
     conditions,
-    hostIP: POD_IP,
-    hostIPs: [{ ip: POD_IP }],
-    podIP: POD_IP,
-    podIPs: [{ ip: POD_IP }],
+    hostIP: HOST_IP,
+    hostIPs: [{ ip: HOST_IP }],
+    // Posted from the sandbox's creation on, Ready or not: cluster DNS answers for the pod from then.
+    ...(runner.podIP ? { podIP: runner.podIP, podIPs: [{ ip: runner.podIP }] } : {}),
     startTime: existing.startTime ?? runner.startTime,
     containerStatuses,
     ...(runner.eviction ? { reason: runner.eviction.reason, message: runner.eviction.message } : {}),

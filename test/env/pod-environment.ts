@@ -1,7 +1,9 @@
 // A container's environment as the kubelet builds it: envFrom, then env (later wins), secret and ConfigMap
 // keys, the downward API (fieldRef, resourceFieldRef), and $(VAR) references expanded the way Kubernetes does.
-// Without mount namespaces, container paths (volume mounts, the termination-message path) are rewritten to
-// their host directories wherever they appear in command, args, env values and workingDir.
+// Volumes are not mounted at their container paths (a pod's mount namespace holds only its resolv.conf and
+// hosts file), so container paths (volume mounts, the termination-message path) are rewritten to their host
+// directories wherever they appear in command, args, env values and workingDir. Names are not rewritten:
+// pods resolve them through cluster DNS (cluster-dns.ts).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
 export interface ObjectReader {
@@ -112,12 +114,4 @@ export function rewritePaths(value: string, paths: Map<string, string>): string 
     .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
   const pattern = new RegExp(`(?<![\\w.-])(${alternatives.join('|')})(?=/|$|[^\\w.-])`, 'g');
   return value.replace(pattern, (containerPath) => paths.get(containerPath) ?? containerPath);
-}
-
-/**
- * Cluster DNS without a DNS server: every pod's IP is 127.0.0.1, so every Service and pod name under
- * .svc.cluster.local resolves there. Such names in env values and args are replaced by that address.
- */
-export function resolveClusterNames(value: string, podIP: string): string {
-  return value.replace(/(?<![\w.-])(?:[a-z0-9](?:[-a-z0-9]*[a-z0-9])?\.)+svc\.cluster\.local\.?(?![\w.-])/g, podIP);
 }

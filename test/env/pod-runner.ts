@@ -1,17 +1,21 @@
-// One pod bound to a node of the agent, run as local processes: volumes as host directories, each container's
-// command with its environment, restarts by restartPolicy, and the container states a kubelet would report.
-// Faults (SIGKILL, OOM kill, eviction for a full emptyDir) go through the same exit path as natural exits.
+// One pod bound to a node of the agent, run as local processes: volumes as host directories, a "sandbox" (the
+// pod's own loopback address, resolv.conf, hosts file and hostname, pod-network.ts and pod-sandbox.ts), each
+// container's command with its environment, restarts by restartPolicy, and the container states a kubelet
+// would report. Faults (SIGKILL, OOM kill, eviction for a full emptyDir) go through the same exit path as
+// natural exits.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname as machineHostname } from 'node:os';
 import { join } from 'node:path';
 import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { containerArgv, resolveImage, type ImageMap } from './images.js';
 import {
-  ContainerConfigError, containerEnvironment, expandReferences, parseQuantity, resolveClusterNames, rewritePaths, type ObjectReader,
+  ContainerConfigError, containerEnvironment, expandReferences, parseQuantity, rewritePaths, type ObjectReader,
 } from './pod-environment.js';
+import { HOST_IP, podHostname, podHostsFile, podResolvConf } from './pod-network.js';
+import { findExecutable, SANDBOX_START_ERROR_CODE, sandboxArgv, UNSHARE_FAILED, type SandboxFiles } from './pod-sandbox.js';
 import { signalGroup, spawnGroup, stopGroup, type GroupProcess } from './processes.js';
 
-export const POD_IP = '127.0.0.1';
 const HOST_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'TZ'];
 const TERMINATION_MESSAGE_MAX = 4096;
 const FALLBACK_LOG_LINES = 80;
@@ -27,6 +31,14 @@ export interface RunnerHost {
   /** GPU indices for a container, or undefined when the node has too few free (the kubelet's admission check). */
   allocateGpus(count: number): string[] | undefined;
   releaseGpus(indices: string[]): void;
+  /** The node's pod addresses and the cluster's DNS, as a CNI plugin and the kubelet's --cluster-dns give them. */
+  network: {
+    dnsAddress: string;
+    clusterDomain: string;
+    /** A free address of the node's range, or undefined when all are taken. */
+    allocateAddress(): string | undefined;
+    releaseAddress(address: string): void;
+  };
   /** Called whenever the reportable status changed. */
   changed(runner: PodRunner): void;
   /** Records a Kubernetes Event on the pod, as the kubelet does for what `kubectl describe` should explain. */
@@ -60,6 +72,9 @@ class ContainerRun {
   get terminationLogPath(): string {
     return join(this.dir, 'termination-log');
   }
+  get sandboxStatusPath(): string {
+    return join(this.dir, 'sandbox-status');
+  }
 }
 
 export interface PodEviction {
@@ -77,7 +92,11 @@ export class PodRunner {
   startTime = new Date();
   eviction?: PodEviction;
   terminating = false;
-  private volumeRetry?: NodeJS.Timeout;
+  /** The pod's address, from sandbox creation on; still reported after it was released, as the kubelet does. */
+  podIP?: string;
+  private addressHeld = false;
+  private sandbox?: Omit<SandboxFiles, 'statusFile'>;
+  private retryTimer?: NodeJS.Timeout;
   private readonly log: Logger;
 
   constructor(
@@ -126,10 +145,65 @@ export class PodRunner {
       this.host.event(this, 'Warning', 'FailedMount', String(err));
       for (const c of this.containers) c.state = { kind: 'waiting', reason: 'ContainerCreating', message: String(err) };
       this.host.changed(this);
-      if (!this.terminating && !this.eviction) this.volumeRetry = setTimeout(() => void this.start(), 2000);
+      if (!this.terminating && !this.eviction) this.retryTimer = setTimeout(() => void this.start(), 2000);
+      return;
+    }
+    if (!this.createSandbox()) {
+      if (!this.terminating && !this.eviction) this.retryTimer = setTimeout(() => void this.start(), 2000);
       return;
     }
     await Promise.all(this.containers.map((c) => this.startContainer(c)));
+  }
+
+  get hostNetwork(): boolean {
+    return this.pod.spec?.hostNetwork === true;
+  }
+
+  /**
+   * The pod's address and the files every container of it sees as /etc/resolv.conf and /etc/hosts, made once
+   * (as the kubelet makes a pod sandbox once) and kept across container restarts. False when the node has
+   * no free address; the kubelet retries a sandbox that failed, and so do we.
+   */
+  private createSandbox(): boolean {
+    if (this.sandbox) return true;
+    if (this.hostNetwork) {
+      this.podIP = HOST_IP;
+    } else {
+      const address = this.host.network.allocateAddress();
+      if (!address) {
+        const message = 'failed to create pod sandbox: no free address left in the node\'s pod range';
+        this.host.event(this, 'Warning', 'FailedCreatePodSandBox', message);
+        for (const c of this.containers) c.state = { kind: 'waiting', reason: 'ContainerCreating', message };
+        this.host.changed(this);
+        return false;
+      }
+      this.podIP = address;
+      this.addressHeld = true;
+    }
+    const etc = join(this.dir, 'etc');
+    mkdirSync(etc, { recursive: true });
+    const resolvConf = join(etc, 'resolv.conf');
+    writeFileSync(resolvConf, podResolvConf(this.pod, this.host.network, readOrEmpty('/etc/resolv.conf')));
+    if (this.hostNetwork) {
+      // A hostNetwork pod keeps the machine's hostname and hosts file, plus its hostAliases: the kubelet's rule.
+      const aliases = (this.pod.spec?.hostAliases ?? []).filter((a) => a.ip).map((a) => `${a.ip}\t${(a.hostnames ?? []).join('\t')}`);
+      const hosts = aliases.length > 0 ? join(etc, 'hosts') : undefined;
+      if (hosts) writeFileSync(hosts, `${readOrEmpty('/etc/hosts')}\n# Entries added by HostAliases.\n${aliases.join('\n')}\n`);
+      this.sandbox = { resolvConf, ...(hosts ? { hosts } : {}) };
+    } else {
+      const hosts = join(etc, 'hosts');
+      writeFileSync(hosts, podHostsFile(this.pod, this.podIP, this.host.network.clusterDomain, readOrEmpty('/etc/hosts')));
+      this.sandbox = { resolvConf, hosts, hostname: podHostname(this.pod) };
+    }
+    this.log.info({ podIP: this.podIP }, 'pod sandbox created');
+    return true;
+  }
+
+  /** Gives the pod's address back once no process of the pod can use it any more. */
+  private releaseAddress(): void {
+    if (!this.addressHeld || !this.podIP) return;
+    this.addressHeld = false;
+    this.host.network.releaseAddress(this.podIP);
   }
 
   private async prepareVolumes(): Promise<void> {
@@ -187,7 +261,7 @@ export class PodRunner {
     const runtime = resolveImage(this.host.images, c.spec.image ?? '');
     let env: Record<string, string>;
     try {
-      env = await containerEnvironment(this.pod, c.spec, { podIP: POD_IP, hostIP: POD_IP }, this.host.allocatable, this.host.reader);
+      env = await containerEnvironment(this.pod, c.spec, { podIP: this.podIP ?? '', hostIP: HOST_IP }, this.host.allocatable, this.host.reader);
     } catch (err) {
       if (!(err instanceof ContainerConfigError)) throw err;
       // The kubelet keeps retrying a container whose secret or ConfigMap is missing; so do we.
@@ -201,7 +275,7 @@ export class PodRunner {
       return;
     }
     const paths = this.pathMap(c);
-    const rewrite = (s: string): string => resolveClusterNames(rewritePaths(expandReferences(s, env), paths), POD_IP);
+    const rewrite = (s: string): string => rewritePaths(expandReferences(s, env), paths);
     const argv = containerArgv(runtime, c.spec.command?.map(rewrite), c.spec.args?.map(rewrite));
     const [program, ...args] = argv;
     const startedAt = new Date();
@@ -211,12 +285,23 @@ export class PodRunner {
     }
     const processEnv: NodeJS.ProcessEnv = {};
     for (const name of HOST_ENV) if (process.env[name] !== undefined) processEnv[name] = process.env[name];
-    Object.assign(processEnv, runtime?.env, { HOSTNAME: this.name }, Object.fromEntries(Object.entries(env).map(([k, v]) => [k, resolveClusterNames(rewritePaths(v, paths), POD_IP)])));
+    // HOSTNAME as a container runtime sets it: the pod's hostname (the machine's with hostNetwork).
+    const hostname = this.hostNetwork ? machineHostname() : podHostname(this.pod);
+    Object.assign(processEnv, runtime?.env, { HOSTNAME: hostname }, Object.fromEntries(Object.entries(env).map(([k, v]) => [k, rewritePaths(v, paths)])));
     if (c.gpus.length > 0) processEnv.NVIDIA_VISIBLE_DEVICES = c.gpus.join(',');
     const cwd = c.spec.workingDir ? rewrite(c.spec.workingDir) : (runtime?.workingDir ?? c.dir);
     if (!existsSync(cwd)) mkdirSync(cwd, { recursive: true });
+    const executable = findExecutable(program, processEnv.PATH, cwd);
+    if (!executable) {
+      // containerd's words for it; the program would otherwise be a 127 from the sandbox script.
+      this.exited(c, 128, startedAt, 'StartError', `exec: "${program}": executable file not found in $PATH`);
+      return;
+    }
+    if (!this.sandbox) throw new Error(`pod ${this.namespace}/${this.name}: container started before its sandbox`);
+    writeFileSync(c.sandboxStatusPath, UNSHARE_FAILED);
+    const [launcher = '', ...launcherArgs] = sandboxArgv({ ...this.sandbox, statusFile: c.sandboxStatusPath }, [executable, ...args]);
 
-    const proc = spawnGroup(`${this.name}/${c.spec.name}`, program, args, { logPath: c.logPath, env: processEnv, cwd });
+    const proc = spawnGroup(`${this.name}/${c.spec.name}`, launcher, launcherArgs, { logPath: c.logPath, env: processEnv, cwd });
     c.proc = proc;
     let spawnError: Error | undefined;
     proc.child.once('error', (err) => (spawnError = err));
@@ -227,11 +312,18 @@ export class PodRunner {
     const code = await proc.exited;
     c.proc = undefined;
     if (spawnError) {
-      this.exited(c, 128, startedAt, 'StartError', `failed to start ${program}: ${spawnError.message}`);
+      this.exited(c, 128, startedAt, 'StartError', `cannot create the pod's sandbox: failed to start ${launcher}: ${spawnError.message}`);
       return;
     }
     // A container's children die with it, as they would with its PID namespace.
     signalGroup(proc.pid, 'SIGKILL');
+    // Past 128 a signal ended it (ours, or a kill before the exec): the sandbox's own failures exit 1 (unshare) or 128.
+    const sandboxFailure = code <= SANDBOX_START_ERROR_CODE ? readOrEmpty(c.sandboxStatusPath).trim() : '';
+    if (sandboxFailure) {
+      const detail = sandboxFailure === UNSHARE_FAILED ? tailFile(c.logPath, 1, 512) : '';
+      this.exited(c, SANDBOX_START_ERROR_CODE, startedAt, 'StartError', detail ? `${sandboxFailure}: ${detail}` : sandboxFailure);
+      return;
+    }
     const reason = c.oomRequested ? 'OOMKilled' : code === 0 ? 'Completed' : 'Error';
     this.exited(c, c.oomRequested ? 137 : code, startedAt, reason);
   }
@@ -257,6 +349,8 @@ export class PodRunner {
       this.host.releaseGpus(c.gpus);
       c.gpus = [];
     }
+    // The kubelet tears the sandbox down, giving its address back, once the pod's last container is done for good.
+    if (this.finished) this.releaseAddress();
     this.host.changed(this);
   }
 
@@ -287,7 +381,7 @@ export class PodRunner {
     for (const c of this.containers) {
       if (c.proc) this.host.event(this, 'Normal', 'Killing', `Stopping container ${c.spec.name}`, c.spec.name);
     }
-    clearTimeout(this.volumeRetry);
+    clearTimeout(this.retryTimer);
     for (const c of this.containers) {
       if (c.restartTimer) {
         clearTimeout(c.restartTimer);
@@ -300,6 +394,7 @@ export class PodRunner {
     }));
     // stopGroup resolves on the leader's exit; the exit handler that records the state runs right after.
     await new Promise((r) => setImmediate(r));
+    if (this.finished) this.releaseAddress();
   }
 
   /** The kubelet's own eviction: kill at once, phase Failed with the reason, never restart. */
@@ -318,6 +413,7 @@ export class PodRunner {
         c.state = { kind: 'terminated', exitCode: 137, reason: 'ContainerStatusUnknown', startedAt: new Date(), finishedAt: new Date() };
       }
     }
+    if (this.finished) this.releaseAddress();
     this.host.changed(this);
   }
 
@@ -399,6 +495,7 @@ export class PodRunner {
       if (c.gpus.length > 0) this.host.releaseGpus(c.gpus);
       c.gpus = [];
     }
+    this.releaseAddress();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
@@ -419,6 +516,14 @@ function toApiState(state: State): V1ContainerState {
           ...(state.message ? { message: state.message } : {}),
         },
       };
+  }
+}
+
+function readOrEmpty(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
   }
 }
 

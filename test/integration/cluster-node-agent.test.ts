@@ -61,13 +61,19 @@ test('a pod asking for 2 GPUs is scheduled to a GPU node, runs, and succeeds wit
   assert.ok(['gpu-a', 'gpu-b'].includes(done.spec?.nodeName ?? ''), `bound to ${done.spec?.nodeName}`);
   assert.equal(terminated(done)?.exitCode, 0);
   assert.equal(terminated(done)?.reason, 'Completed');
-  assert.equal(done.status?.podIP, '127.0.0.1');
+  // The pod's own loopback address from its node's range, not the node's; the downward API gives the same.
+  const podIP = done.status?.podIP ?? '';
+  assert.match(podIP, /^127\.\d+\.\d+\.\d+$/);
+  assert.ok(podIP.startsWith(`${cluster.network.podCidr.replace(/\.0\.0\/16$/, '')}.`), `${podIP} in ${cluster.network.podCidr}`);
+  assert.equal(done.status?.hostIP, '127.0.0.1');
   assert.equal(done.status?.conditions?.find((c) => c.type === 'PodScheduled')?.status, 'True');
   assert.equal(done.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'PodCompleted');
 
   const logs = await kubectl(cluster.kubeconfigPath, ['logs', 'two-gpus']);
   assert.equal(logs.code, 0, logs.stderr);
-  assert.match(logs.stdout, /^name=two-gpus ns=default ip=127\.0\.0\.1 gpus=\d,\d master=127\.0\.0\.1:29500\n$/);
+  // MASTER_ADDR arrives as written: the pod resolves it through cluster DNS (cluster-dns.test.ts).
+  assert.equal(logs.stdout.replace(/gpus=\d,\d/, 'gpus=N'), `name=two-gpus ns=default ip=${podIP} gpus=N master=run-worker-0.run.default.svc.cluster.local:29500\n`);
+  assert.match(logs.stdout, /gpus=\d,\d /);
 });
 
 test('captionrun images run this checkout\'s CLI, as entrypoint and as the captionrun program', async () => {
