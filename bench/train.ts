@@ -41,15 +41,15 @@ async function measure(cfg: DecoderConfig, batch: CaptionBatch, steps: number, i
   const decoder = createDecoder(cfg, initialValues(cfg, 1));
   const adam = new Adam(decoder.params, DEFAULT_ADAM);
   const opts = { attentionRegularization: 1, blockSteps: checkpointing ? BLOCK : 1 << 30, checkpointing };
-  const run = (i: number): void => {
+  const run = async (i: number): Promise<void> => {
     const noise = stepNoise(1, i, { steps, batch: BATCH, hidden: cfg.hiddenDim }, cfg.dropout, 1);
-    trainStep(decoder, adam, batch, noise, 1e-3, opts);
+    await trainStep(decoder, adam, batch, noise, 1e-3, opts);
     disposeNoise(noise);
   };
-  run(0);
+  await run(0);
   const profile = await tf.profile(() => run(1));
   const started = performance.now();
-  for (let i = 0; i < iterations; i++) run(2 + i);
+  for (let i = 0; i < iterations; i++) await run(2 + i);
   const msPerStep = (performance.now() - started) / iterations;
   adam.dispose();
   disposeDecoder(decoder);

@@ -7,6 +7,7 @@ import type { Schema } from './schema-helpers.js';
 
 const printerColumns = [
   { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  { name: 'World', type: 'integer', jsonPath: '.status.worldSize' },
   { name: 'Epoch', type: 'integer', jsonPath: '.status.epoch' },
   { name: 'Step', type: 'integer', jsonPath: '.status.step' },
   { name: 'Loss', type: 'number', jsonPath: '.status.loss' },

@@ -184,10 +184,32 @@ const training = obj(
 );
 
 const resources = obj(
-  'The gang of trainer pods: one process per GPU, data-parallel.',
+  'The gang of trainer pods: one training process per GPU (one per pod on CPU), data-parallel: each process ' +
+    'trains on its slice of every global batch (training.batchSize x WORLD_SIZE) and the gradients are summed ' +
+    'between all processes by a ring all-reduce over TCP before every optimizer step.',
   {
     workers: int('Number of worker pods.', 1, 64, { default: 1 }),
-    gpusPerWorker: int('nvidia.com/gpu per worker pod; 0 trains on CPU.', 0, 8, { default: 1 }),
+    gpusPerWorker: int('nvidia.com/gpu per worker pod; the pod runs one training process per GPU; 0 trains on CPU with one process.', 0, 8, { default: 1 }),
+    rendezvousTimeoutSeconds: int(
+      'How long rank 0 waits for every process of the gang to join (pods start at different times and each ' +
+        'prepares its data first); past it the gang exits with a retryable error naming the missing ranks.',
+      10,
+      86400,
+      { default: 900 },
+    ),
+    collectiveTimeoutSeconds: int(
+      'How long a process waits for its peers in one all-reduce before it declares the peer hung and exits ' +
+        '(retryable, so the operator relaunches the gang). Default: max(60 s, 10 x the median step time).',
+      1,
+      86400,
+    ),
+    gradientCompression: oneOf(
+      'Gradients on the wire between processes: none (float32, every process ends bitwise identical to a ' +
+        'sequential sum) or float16 (half the bytes; rounds each transferred partial sum to half precision, so ' +
+        'results are not bit-exact).',
+      ['none', 'float16'],
+      { default: 'none' },
+    ),
     image: str('Trainer image; the operator\'s configured default when empty.', { maxLength: 512 }),
     imagePullPolicy: oneOf('Image pull policy of the trainer containers.', ['Always', 'IfNotPresent', 'Never']),
     requests: stringMap('Container resource requests besides GPUs, e.g. {cpu: "8", memory: 32Gi}.'),
@@ -431,6 +453,7 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
     time: time('When it was committed.'),
   }),
   resumedFrom: str('Checkpoint URI the current gang resumed from.'),
+  worldSize: int('Training processes of the current gang (workers x GPUs per worker, or workers on CPU).', 0, 100000),
   workers: obj('Worker pods of the current gang.', {
     ready: int('Running workers.', 0, 1000),
     total: int('Desired workers.', 0, 1000),

@@ -83,6 +83,10 @@ export interface ResourcesSpec {
   priorityClassName?: string;
   serviceAccountName?: string;
   terminationGracePeriodSeconds: number;
+  rendezvousTimeoutSeconds: number;
+  /** Absent: max(60 s, 10 x the median step time). */
+  collectiveTimeoutSeconds?: number;
+  gradientCompression: 'none' | 'float16';
 }
 
 export interface S3StoreSpec {
@@ -166,6 +170,7 @@ export interface CaptionTrainingRunStatus {
   lastFailure?: { reason?: string; message?: string; pod?: string; exitCode?: number; time?: string };
   lastCheckpoint?: { name?: string; uri?: string; step?: number; digest?: string; time?: string };
   resumedFrom?: string;
+  worldSize?: number;
   workers?: { ready?: number; total?: number };
   hyperparameters?: { batchSize?: number; learningRate?: number; maxCaptionLength?: number; vocabularySize?: number };
   reportURI?: string;

@@ -14,6 +14,11 @@ export const TrainerMetrics = {
   /** Unix time of the newest committed, verified checkpoint. */
   checkpointLastCommitTimestampSeconds: 'captionrun_checkpoint_last_commit_timestamp_seconds',
   trainStepsTotal: 'captionrun_train_steps_total',
+  /** Training processes in the gang (WORLD_SIZE). */
+  worldSize: 'captionrun_world_size',
+  /** Time each step spent in the gradient all-reduce between ranks, and the bytes it sent. */
+  allReduceDurationSeconds: 'captionrun_allreduce_duration_seconds',
+  allReduceBytesTotal: 'captionrun_allreduce_bytes_total',
   /** Memory of the trainer process and of its host (or container limit), in bytes. */
   processResidentMemoryBytes: 'captionrun_process_resident_memory_bytes',
   hostMemoryAvailableBytes: 'captionrun_host_memory_available_bytes',

@@ -12,6 +12,7 @@ const result = validateRun(parse(readFileSync(specPath, 'utf8')));
 if (!result.ok) throw new Error(JSON.stringify(result.issues));
 const health = await startHealth(result.run, {
   rank: 0,
+  worldSize: 1,
   volumes: [{ volume: 'cache', path: volumePath }],
   logger: createLogger({ component: 'health-process' }),
   metricsPort: 0,

@@ -22,6 +22,8 @@ import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.
 import { freshState, runTraining } from '../../trainer-image/train/loop.js';
 import { prepareData, type PreparedData } from '../../trainer-image/train/prepare-data.js';
 import { bleu4 as corpusBleu4 } from '../../trainer-image/train/validation.js';
+import type { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
+import { loopbackGang } from '../train-fixture.js';
 
 process.env[FEATURE_CACHE_ENV] ??= join(tmpdir(), 'captionrun-test-features');
 await useBackendUnderTest();
@@ -47,12 +49,16 @@ const noCheckpoints: CheckpointIO = {
   uri: 'none://',
   checkWritable: async () => undefined,
   latest: async () => undefined,
+  load: async (name) => {
+    throw new Error(`no checkpoint ${name}: this test keeps none`);
+  },
   save: async () => true,
   flush: async () => undefined,
   close: async () => undefined,
 };
 
 let prepared: PreparedData | undefined;
+const [group] = (await loopbackGang(1, log)) as [ProcessGroup];
 
 for (const decoder of ['gru', 'lstm'] as const) {
   for (const attention of ['bahdanau', 'luong'] as const) {
@@ -65,7 +71,7 @@ for (const decoder of ['gru', 'lstm'] as const) {
       const model = createDecoder(cfg, initialValues(cfg, c.training.seed));
       const adam = new Adam(model.params, { ...DEFAULT_ADAM, clipNorm: c.training.gradientClipNorm });
       const hyper: Hyperparameters = { batchSize: 16, learningRate: 0.01, maxCaptionLength, vocabularySize: data.vocabulary.size, auto: [] };
-      await runTraining({ config: c, hyper, decoder: model, adam, data, checkpoints: noCheckpoints, log, stopRequested: () => false }, freshState(c, hyper, model));
+      await runTraining({ config: c, hyper, decoder: model, adam, data, checkpoints: noCheckpoints, group, log, stopRequested: () => false }, freshState(c, hyper, model));
 
       const captions = beamCaptions(model, data.val, valItems, data.vocabulary, 1, maxCaptionLength - 2);
       const bleu4 = corpusBleu4(

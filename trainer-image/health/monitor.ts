@@ -3,7 +3,7 @@
 // disk when it runs low, says what to change when GPU memory is nearly full), and in local mode — no
 // Prometheus — hands threshold crossings to an alert sink (alertmanager.ts).
 import { freemem, totalmem } from 'node:os';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MonitoringSpec } from '../../lib/api/types.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { TrainerMetrics } from '../../lib/telemetry/metric-names.js';
@@ -47,6 +47,8 @@ export interface HealthSnapshot {
 
 export interface HealthMonitorOptions {
   labels: RunLabels;
+  /** WORLD_SIZE, exported as a gauge (default 1). */
+  worldSize?: number;
   thresholds: MonitoringSpec['thresholds'];
   volumes: { volume: string; path: string }[];
   logger: Logger;
@@ -67,6 +69,8 @@ export class HealthMonitor {
   >;
   private readonly steps: Counter;
   private readonly actions: Counter;
+  private readonly allReduceSeconds: Histogram;
+  private readonly allReduceBytes: Counter;
   private lastCommitMs?: number;
   private timer?: NodeJS.Timeout;
   private sampling?: Promise<HealthSnapshot>;
@@ -103,6 +107,20 @@ export class HealthMonitor {
       gauge(name, 'Alert threshold from spec.monitoring.thresholds').set(this.base, value);
     }
     this.steps.inc(this.base, 0);
+    gauge(TrainerMetrics.worldSize, 'Training processes in the gang (WORLD_SIZE)').set(this.base, options.worldSize ?? 1);
+    this.allReduceSeconds = new Histogram({
+      name: TrainerMetrics.allReduceDurationSeconds,
+      help: 'Time a step spent in the gradient all-reduce between ranks',
+      labelNames: ['namespace', 'run', 'rank'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [this.registry],
+    });
+    this.allReduceBytes = new Counter({
+      name: TrainerMetrics.allReduceBytesTotal,
+      help: 'Bytes this rank sent in gradient all-reduces',
+      labelNames: ['namespace', 'run', 'rank'],
+      registers: [this.registry],
+    });
   }
 
   start(): void {
@@ -122,6 +140,11 @@ export class HealthMonitor {
 
   recordStep(steps = 1): void {
     this.steps.inc(this.base, steps);
+  }
+
+  recordAllReduce(seconds: number, bytesSent: number): void {
+    this.allReduceSeconds.observe(this.base, seconds);
+    this.allReduceBytes.inc(this.base, bytesSent);
   }
 
   /** The checkpoint library exports the commit time itself; the monitor needs it for local-mode alerts. */

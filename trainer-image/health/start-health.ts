@@ -10,6 +10,7 @@ import { HealthMonitor, type LowDiskAction } from './monitor.js';
 
 export interface HealthOptions {
   rank: number;
+  worldSize: number;
   /** Volumes to watch, e.g. { volume: 'cache', path: cacheDir }. */
   volumes: { volume: string; path: string }[];
   logger: Logger;
@@ -33,6 +34,7 @@ export async function startHealth(run: CaptionTrainingRun, options: HealthOption
   registry.setDefaultLabels({ ...labels, rank: String(labels.rank) });
   const monitor = new HealthMonitor({
     labels,
+    worldSize: options.worldSize,
     registry,
     thresholds: run.spec.monitoring.thresholds,
     volumes: options.volumes,
@@ -42,7 +44,10 @@ export async function startHealth(run: CaptionTrainingRun, options: HealthOption
     alertSink: alertmanagerURL ? new AlertmanagerSink(alertmanagerURL, options.logger) : undefined,
   });
   const port = options.metricsPort ?? Number(process.env.CAPTIONRUN_METRICS_PORT ?? 0);
-  const serve = (p: number) => startHealthServer(`:${p}`, monitor.registry, () => true);
+  // A pod's own address where the operator gives one (POD_IP), as the rendezvous does: pods that share a
+  // network stack (the test cluster's) then never collide on the port.
+  const host = process.env.POD_IP ?? '';
+  const serve = (p: number) => startHealthServer(`${host.includes(':') ? `[${host}]` : host}:${p}`, monitor.registry, () => true);
   const server = await serve(port).catch((err: NodeJS.ErrnoException) => {
     // Metrics must never stop training: a taken port (two trainers on one host) gets any free one instead.
     if (err.code !== 'EADDRINUSE' || port === 0) throw err;

@@ -1,6 +1,9 @@
 // Training examples and their order. An example is one (image, reference caption) pair; the order of an
-// epoch is a permutation that is a pure function of (seed, epoch, rank), and a batch is a slice of it, so
-// the data cursor (epoch, batch index) is all a resumed run needs to continue with the same batches.
+// epoch is a permutation that is a pure function of (seed, epoch), the same on every rank. A step trains on
+// the next global batch of that order (batchSize x worldSize examples) and each rank takes its own
+// contiguous slice of it, so rank r of W at a given cursor sees exactly the examples that rows
+// [r x B, (r+1) x B) of a one-rank batch of W x B would hold. The cursor counts examples, not steps, so a
+// checkpoint written by W ranks resumes on W' ranks without repeating or skipping any example.
 import { tf } from '../backend.js';
 import { PAD_ID } from '../data/tokenizer.js';
 import type { CaptionBatch } from './caption-loss.js';
@@ -16,17 +19,35 @@ export interface Example {
 
 export interface DataCursor {
   epoch: number;
-  /** Batches of this epoch already trained on. */
-  batch: number;
+  /** Examples of this epoch's order already trained on, by all ranks together. */
+  sample: number;
 }
 
-/** Full batches per epoch: the last partial batch is dropped so every step has the same shapes. */
-export function batchesPerEpoch(examples: number, batchSize: number): number {
-  return Math.floor(examples / batchSize);
+/** Full global batches per epoch: the last partial batch is dropped so every step has the same shapes. */
+export function batchesPerEpoch(examples: number, globalBatch: number): number {
+  return Math.floor(examples / globalBatch);
 }
 
-export function epochOrder(examples: number, seed: number, epoch: number, rank: number): number[] {
-  return permutation(examples, seed, Stream.DataOrder, epoch * 4096 + rank);
+/** Whether another full global batch fits in the epoch after `sample` examples. */
+export function epochHasBatch(examples: number, sample: number, globalBatch: number): boolean {
+  return sample + globalBatch <= examples;
+}
+
+export function epochOrder(examples: number, seed: number, epoch: number): number[] {
+  return permutation(examples, seed, Stream.DataOrder, epoch * 4096);
+}
+
+/** This rank's slice of the global batch that starts at `sample`: positions in the epoch's order. */
+export function rankSlice(sample: number, batchSize: number, rank: number): { start: number; end: number } {
+  const start = sample + rank * batchSize;
+  return { start, end: start + batchSize };
+}
+
+/** Target words (real words and <end>, not padding) of these examples: the loss's denominator. */
+export function targetWords(examples: readonly Example[]): number {
+  let words = 0;
+  for (const ex of examples) for (let t = 1; t < ex.ids.length; t++) if (ex.ids[t] !== PAD_ID) words += 1;
+  return words;
 }
 
 /** The tensors of one batch: features [B, R, C]; inputs/targets/mask [B, T] with T = maxCaptionLength - 1. */

@@ -1,6 +1,8 @@
 // The training objective, unrolled over the caption: masked cross-entropy of every next word plus the
 // doubly-stochastic attention penalty  lambda * sum_r (1 - sum_t alpha_{t,r})^2  (Xu et al. 2015, eq. 14),
-// averaged over the batch. Teacher forcing feeds the ground-truth previous word; with scheduled sampling a
+// averaged over the batch. "The batch" is the global one: with data parallelism each rank sums its slice and
+// divides by the global batch's word and caption counts (LossScale), so the ranks' gradients add up to the
+// gradient of one process training on the whole global batch. Teacher forcing feeds the ground-truth previous word; with scheduled sampling a
 // per-(sample, step) coin decides between it and the model's own previous argmax.
 //
 // The time steps are processed in blocks so that gradient checkpointing can wrap each block. A block maps
@@ -37,12 +39,19 @@ export interface LossOptions {
   checkpointing: boolean;
 }
 
+/** What the summed loss terms are divided by: the target words and captions of the global batch. */
+export interface LossScale {
+  words: number;
+  captions: number;
+}
+
 export interface CaptionLoss {
   total: tf.Scalar;
   crossEntropy: tf.Scalar;
 }
 
-export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch, noise: StepNoise, opts: LossOptions): CaptionLoss {
+/** `scale` defaults to this batch's own counts (one rank, or evaluation). */
+export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch, noise: StepNoise, opts: LossOptions, scale?: LossScale): CaptionLoss {
   const [batchSize, steps] = batch.inputs.shape;
   const regions = batch.features.shape[1];
   const sp = stepParameters(cfg, p);
@@ -75,10 +84,10 @@ export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch,
     lossParts.push(tf.slice(out, [0, carryWidth], [batchSize, 1]));
     massParts.push(tf.slice(out, [0, carryWidth + 1], [batchSize, regions]));
   }
-  const words = tf.maximum(tf.sum(batch.mask), 1);
+  const words = scale ? scale.words : tf.maximum(tf.sum(batch.mask), 1);
   const crossEntropy = tf.div(tf.sum(tf.addN(lossParts)), words) as tf.Scalar;
   const mass = tf.addN(massParts);
-  const penalty = tf.mean(tf.sum(tf.square(tf.sub(1, mass)), 1));
+  const penalty = tf.div(tf.sum(tf.square(tf.sub(1, mass))), scale ? scale.captions : batchSize);
   const total = tf.add(crossEntropy, tf.mul(opts.attentionRegularization, penalty)) as tf.Scalar;
   return { total, crossEntropy };
 }

@@ -13,6 +13,8 @@ import type { Snapshot } from './snapshot.js';
 
 export interface LoadedState {
   name: string;
+  /** Digest of its manifest: what the ranks of a gang compare to know they loaded the same checkpoint. */
+  digest: string;
   files: Map<string, Uint8Array>;
   state: unknown;
 }
@@ -20,6 +22,8 @@ export interface LoadedState {
 export interface CheckpointIO {
   readonly uri: string;
   latest(): Promise<LoadedState | undefined>;
+  /** One named checkpoint, verified; throws CheckpointInvalidError when it fails verification. */
+  load(name: string): Promise<LoadedState>;
   /** Fails fast, before any training, when the store refuses writes (read-only directory, denied bucket). */
   checkWritable(): Promise<void>;
   /**
@@ -45,6 +49,8 @@ export interface CheckpointIOOptions {
   registry?: Registry;
   /** Told when a save has committed, e.g. so the health monitor knows how stale the newest checkpoint is. */
   onCommit?: (at: Date) => void;
+  /** Which process of how many wrote it (rank 0 of the gang, always), recorded in each manifest's producer. */
+  writer: { rank: number; worldSize: number };
 }
 
 /** The store's base URI from the spec: a local directory, a mounted PVC, or s3://bucket/prefix. */
@@ -73,7 +79,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       whenBusy: opts.spec.whenBusy,
       resumedFrom,
       retention: { keepLast: opts.spec.keepLast, keepBest: opts.spec.keepBest, metric: opts.metric, higherIsBetter: opts.higherIsBetter },
-      producer: { captionrun: packageVersion(), node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend() },
+      producer: { captionrun: packageVersion(), node: process.version, tfjs: tf.version.tfjs, backend: tf.getBackend(), rank: String(opts.writer.rank), worldSize: String(opts.writer.worldSize) },
       logger: opts.logger,
       registry: opts.registry,
     });
@@ -102,7 +108,12 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       for (const bad of invalid) opts.logger.warn({ checkpoint: bad.name, reason: bad.reason, detail: bad.detail }, `skipping invalid checkpoint ${bad.name}`);
       if (!checkpoint) return undefined;
       resumedFrom = checkpoint.name;
-      return { name: checkpoint.name, files: checkpoint.files, state: checkpoint.state };
+      return { name: checkpoint.name, digest: checkpoint.manifest.manifestDigest, files: checkpoint.files, state: checkpoint.state };
+    },
+    async load(name) {
+      const checkpoint = await reader.load(name);
+      resumedFrom = checkpoint.name;
+      return { name: checkpoint.name, digest: checkpoint.manifest.manifestDigest, files: checkpoint.files, state: checkpoint.state };
     },
     async save(snapshot, must) {
       const w = writerOf();

@@ -1,13 +1,15 @@
 // The end of a run: beam-search captions for every validation image, their BLEU-4, and the outputs a user
-// keeps (decoder weights, vocabulary, captions with attention weights, metrics) written to one directory.
-import { mkdir, writeFile } from 'node:fs/promises';
+// keeps (the trained model as `captionrun caption` loads it, captions with attention weights, metrics)
+// written to one directory.
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { tf } from '../backend.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
 import { beamSearch } from '../model/decoder-search.js';
-import { paramRecord, parameterShapes, type Decoder } from '../model/decoder.js';
-import { packTensors, type TrainerState } from './snapshot.js';
+import { paramRecord, type Decoder } from '../model/decoder.js';
+import { describeModel, writeTrainedModel, type ModelDescription } from '../model/trained-model.js';
+import type { TrainerState } from './snapshot.js';
 import { bleu4 as corpusBleu4, type ValidationSet } from './validation.js';
 
 export interface GeneratedCaption {
@@ -44,6 +46,7 @@ export async function finalEvaluation(
   state: TrainerState,
   beamSize: number,
   outputDir: string,
+  encoder: ModelDescription['encoder'],
 ): Promise<FinalResult> {
   const captions = beamCaptions(decoder, set, items, vocabulary, beamSize, state.hyperparameters.maxCaptionLength - 2);
   const bleu4 = corpusBleu4(
@@ -51,11 +54,7 @@ export async function finalEvaluation(
     captions.map((c) => c.caption),
   );
   const dir = resolve(outputDir);
-  await mkdir(dir, { recursive: true });
-  const names = parameterShapes(decoder.cfg).map(([n]) => n);
-  await writeFile(join(dir, 'decoder.f32'), packTensors(names.map((n) => decoder.params.get(n) as tf.Tensor)));
-  await writeFile(join(dir, 'decoder.json'), `${JSON.stringify({ config: decoder.cfg, parameters: parameterShapes(decoder.cfg), dtype: 'float32', byteOrder: 'little-endian' }, null, 2)}\n`);
-  await writeFile(join(dir, 'vocabulary.json'), `${JSON.stringify(vocabulary.toJSON())}\n`);
+  await writeTrainedModel(dir, { description: describeModel(decoder, encoder, state.hyperparameters.maxCaptionLength, beamSize), decoder, vocabulary });
   await writeFile(join(dir, 'captions.json'), `${JSON.stringify({ beamSize, grid: set.table.grid, captions }, null, 1)}\n`);
   const metrics = { valBleu4: bleu4, beamSize, step: state.step, epochs: state.cursor.epoch, hyperparameters: state.hyperparameters, history: state.history };
   await writeFile(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);

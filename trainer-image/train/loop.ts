@@ -1,12 +1,16 @@
 // The training loop. Every step is a pure function of (checkpointed state, step number): the batch comes
 // from the epoch's seeded order at the data cursor, the dropout masks and sampling coins from the RNG
 // keyed by the step, the rate from the schedule state. So a run resumed from any checkpoint continues
-// the exact trajectory of an uninterrupted one.
+// the exact trajectory of an uninterrupted one. In a gang every rank runs this same loop on its slice of
+// each global batch, the gradients are summed between ranks before each update, and rank 0 alone writes
+// checkpoints; everything that decides the loop's course (losses, validation, stop requests) comes out
+// of a collective, so the ranks never disagree on it.
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { Vocabulary } from '../data/tokenizer.js';
-import type { Decoder } from '../model/decoder.js';
+import { parameterShapes, type Decoder } from '../model/decoder.js';
 import type { Adam } from './adam.js';
-import { batchesPerEpoch, disposeBatch, epochOrder, makeBatch, type Example } from './batches.js';
+import type { CollectiveStats, ProcessGroup } from '../distributed/process-group.js';
+import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, rankSlice, targetWords, type Example } from './batches.js';
 import type { LossOptions } from './caption-loss.js';
 import type { CheckpointIO } from './checkpoint-io.js';
 import type { TrainConfig } from './config.js';
@@ -15,6 +19,7 @@ import type { Hyperparameters } from './hyperparameters.js';
 import { afterValidation, initialLrState, learningRateAt, type LrScheduleOptions } from './lr-schedule.js';
 import { disposeNoise, stepNoise } from './noise.js';
 import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot.js';
+import { GradientSync } from './gradient-sync.js';
 import { trainStep } from './train-step.js';
 import { validationBleu4, validationLoss, type ValidationSet } from './validation.js';
 
@@ -30,12 +35,14 @@ export interface LoopContext {
   decoder: Decoder;
   adam: Adam;
   data: TrainingData;
+  /** Rank 0's checkpoint store; other ranks never write. */
   checkpoints: CheckpointIO;
+  group: ProcessGroup;
   log: Logger;
   /** True once SIGTERM arrived: finish the step, checkpoint, return. */
   stopRequested: () => boolean;
-  /** Called after every optimizer step (the health monitor counts them). */
-  onStep?: () => void;
+  /** Called after every optimizer step (the health monitor counts them and the all-reduce's cost). */
+  onStep?: (allReduce?: CollectiveStats) => void;
 }
 
 export type LoopOutcome = { kind: 'finished' | 'stopped'; state: TrainerState };
@@ -47,9 +54,10 @@ export function lossOptions(config: TrainConfig): LossOptions {
 
 export function freshState(config: TrainConfig, hyper: Hyperparameters, decoder: Decoder): TrainerState {
   return {
-    formatVersion: 1,
+    formatVersion: 2,
     step: 0,
-    cursor: { epoch: 0, batch: 0 },
+    cursor: { epoch: 0, sample: 0 },
+    worldSize: config.distributed.worldSize,
     rng: { seed: config.training.seed, keyedBy: 'step' },
     lrSchedule: initialLrState(config.training.lrSchedule.type, hyper.learningRate),
     adamSteps: 0,
@@ -68,15 +76,28 @@ export function higherIsBetter(config: TrainConfig): boolean {
 }
 
 export async function runTraining(ctx: LoopContext, initial: TrainerState): Promise<LoopOutcome> {
-  const { config, hyper, decoder, adam, data, log } = ctx;
+  const { config, hyper, decoder, adam, data, log, group } = ctx;
   const t = config.training;
   const state: TrainerState = structuredClone(initial);
   const examples = data.train.examples;
-  const perEpoch = batchesPerEpoch(examples.length, hyper.batchSize);
-  const totalSteps = perEpoch * t.epochs;
+  const { rank, worldSize } = group;
+  const writer = rank === 0;
+  const globalBatch = hyper.batchSize * worldSize;
+  if (state.worldSize !== worldSize && writer) {
+    log.warn(
+      { checkpointWorldSize: state.worldSize, worldSize, globalBatch, learningRate: hyper.learningRate },
+      `resuming a ${state.worldSize}-process checkpoint on ${worldSize} processes: the global batch becomes ${globalBatch} (batchSize ${hyper.batchSize} per process); the data cursor continues at example ${state.cursor.sample} of epoch ${state.cursor.epoch + 1}, the learning rate stays ${hyper.learningRate}`,
+    );
+  }
+  state.worldSize = worldSize;
+  const perEpoch = batchesPerEpoch(examples.length, globalBatch);
+  // Counted from the cursor, so a resume on another world size still ends the schedule at the last step.
+  const totalSteps = state.step + Math.floor((examples.length - state.cursor.sample) / globalBatch) + perEpoch * Math.max(0, t.epochs - state.cursor.epoch - 1);
   const schedule: LrScheduleOptions = { spec: t.lrSchedule, higherIsBetter: higherIsBetter(config), totalSteps };
   const opts = lossOptions(config);
   const steps = hyper.maxCaptionLength - 1;
+  const sync = worldSize > 1 ? new GradientSync(group, parameterShapes(decoder.cfg)) : undefined;
+  const deadlines = new CollectiveDeadlines(config);
   let lastSaved = state.step;
   const started = Date.now();
   const startStep = state.step;
@@ -84,49 +105,71 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
 
   const save = async (must: boolean, metrics?: Record<string, number>): Promise<void> => {
     state.adamSteps = adam.t;
+    if (!writer) return;
     if (await ctx.checkpoints.save(captureSnapshot(decoder, adam, data.vocabulary, state, metrics), must)) lastSaved = state.step;
   };
   const stop = async (): Promise<LoopOutcome> => {
-    if (lastSaved !== state.step) await save(true);
-    await ctx.checkpoints.flush();
+    if (writer) {
+      if (lastSaved !== state.step) await save(true);
+      await ctx.checkpoints.flush();
+    }
+    // Nobody leaves before rank 0 has committed the final checkpoint: the gang exits 75 together.
+    await group.barrier({ timeoutMs: deadlines.slowMs });
     log.info({ step: state.step, epoch: state.cursor.epoch }, `stopped on request at step ${state.step}; final checkpoint written`);
     return { kind: 'stopped', state };
   };
 
   while (!state.finished && state.cursor.epoch < t.epochs) {
     const epoch = state.cursor.epoch;
-    const order = epochOrder(examples.length, t.seed, epoch, config.distributed.rank);
-    for (let b = state.cursor.batch; b < perEpoch; b++) {
+    const order = epochOrder(examples.length, t.seed, epoch);
+    while (epochHasBatch(examples.length, state.cursor.sample, globalBatch)) {
       // A step is synchronous tfjs work: yield once so a pending SIGTERM handler gets to run.
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (ctx.stopRequested()) return stop();
-      const picked = order.slice(b * hyper.batchSize, (b + 1) * hyper.batchSize).map((i) => examples[i] as Example);
+      // One process stops before the step; a gang agrees through the step's all-reduce and stops after it.
+      if (!sync && ctx.stopRequested()) return stop();
+      const sample = state.cursor.sample;
+      const slice = rankSlice(sample, hyper.batchSize, rank);
+      const picked = order.slice(slice.start, slice.end).map((i) => examples[i] as Example);
       const batch = makeBatch(data.train.table, picked);
-      const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim }, decoder.cfg.dropout, t.teacherForcingRatio);
+      const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, t.teacherForcingRatio);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
-      const r = trainStep(decoder, adam, batch, noise, lr, opts);
-      ctx.onStep?.();
+      const stepStarted = performance.now();
+      const global = sync ? order.slice(sample, sample + globalBatch).map((i) => examples[i] as Example) : picked;
+      const r = await trainStep(decoder, adam, batch, noise, lr, opts, sync && {
+        scale: { words: targetWords(global), captions: globalBatch },
+        gradients: sync,
+        stopRequested: ctx.stopRequested(),
+        timeoutMs: deadlines.stepMs(),
+      });
+      deadlines.recordStep(performance.now() - stepStarted);
+      ctx.onStep?.(r.allReduce);
       disposeBatch(batch);
       disposeNoise(noise);
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${state.step}: training diverged (lower spec.training.learningRate)`);
       state.step += 1;
-      state.cursor = { epoch, batch: b + 1 };
+      state.cursor = { epoch, sample: sample + globalBatch };
       state.epochLoss = { sum: state.epochLoss.sum + r.loss, steps: state.epochLoss.steps + 1 };
       const elapsed = (Date.now() - started) / 1000;
       const stepsPerSecond = (state.step - startStep) / Math.max(elapsed, 1e-3);
-      const progress = { step: state.step, epoch, loss: round(r.loss), gradNorm: round(r.gradNorm), lr, stepsPerSecond: round(stepsPerSecond), etaSeconds: Math.round((totalSteps - state.step) / stepsPerSecond) };
+      const progress = { step: state.step, epoch, loss: round(r.loss), gradNorm: round(r.gradNorm), lr, stepsPerSecond: round(stepsPerSecond), etaSeconds: Math.round((totalSteps - state.step) / stepsPerSecond), ...(r.allReduce ? { allReduceSeconds: round(r.allReduce.seconds) } : {}) };
       log.debug(progress, 'step');
-      if (Date.now() - lastInfoLog > 5000 || b === perEpoch - 1) {
+      const lastOfEpoch = !epochHasBatch(examples.length, state.cursor.sample, globalBatch);
+      if (writer && (Date.now() - lastInfoLog > 5000 || lastOfEpoch)) {
         lastInfoLog = Date.now();
         log.info(progress, `step ${state.step}/${totalSteps} loss ${progress.loss} (${progress.stepsPerSecond} steps/s, ETA ${progress.etaSeconds} s)`);
       }
-      const epochEndSave = config.checkpoint.everyEpoch && b === perEpoch - 1;
-      if (config.checkpoint.everySteps && state.step % config.checkpoint.everySteps === 0 && !epochEndSave) await save(false, { loss: r.loss });
+      if (r.stop) return stop();
+      const epochEndSave = config.checkpoint.everyEpoch && lastOfEpoch;
+      if (config.checkpoint.everySteps && state.step % config.checkpoint.everySteps === 0 && !epochEndSave) {
+        await save(false, { loss: r.loss });
+        // Rank 0 may wait for the previous save before the next all-reduce: give the others that long.
+        deadlines.expectSlowStep();
+      }
     }
     const trainLoss = state.epochLoss.steps > 0 ? state.epochLoss.sum / state.epochLoss.steps : Number.NaN;
-    const record = endOfEpoch(ctx, state, schedule, opts, trainLoss, learningRateAt(state.lrSchedule, schedule, Math.max(0, state.step - 1)));
+    const record = await endOfEpoch(ctx, state, schedule, opts, trainLoss, learningRateAt(state.lrSchedule, schedule, Math.max(0, state.step - 1)), deadlines.slowMs);
     state.epochLoss = { sum: 0, steps: 0 };
-    state.cursor = { epoch: epoch + 1, batch: 0 };
+    state.cursor = { epoch: epoch + 1, sample: 0 };
     const stopEarly = t.earlyStoppingPatience > 0 && t.validationMetric !== 'none' && state.early.epochsWithoutImprovement >= t.earlyStoppingPatience;
     if (stopEarly) log.info({ epoch, patience: t.earlyStoppingPatience }, `early stopping: no improvement for ${t.earlyStoppingPatience} epochs`);
     state.finished = stopEarly || state.cursor.epoch >= t.epochs;
@@ -134,26 +177,68 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
     if (record.valBleu4 !== undefined) metrics.valBleu4 = record.valBleu4;
     if (record.valLoss !== undefined) metrics.valLoss = record.valLoss;
     if (config.checkpoint.everyEpoch || state.finished) await save(true, metrics);
+    deadlines.expectSlowStep();
   }
-  await ctx.checkpoints.flush();
+  if (writer) await ctx.checkpoints.flush();
   return { kind: 'finished', state };
 }
 
-function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrScheduleOptions, opts: LossOptions, trainLoss: number, learningRate: number): EpochRecord {
-  const { config, decoder, data, hyper, log } = ctx;
+/**
+ * How long a rank waits for its peers in one collective before it calls a peer hung: the spec's
+ * collectiveTimeoutSeconds, else max(60 s, 10 x the median of the recent steps). A step that follows an
+ * epoch end (validation, a must-commit checkpoint) or a checkpoint save of rank 0 may legitimately take
+ * much longer than a step, so the next collective gets rendezvousTimeoutSeconds instead.
+ */
+class CollectiveDeadlines {
+  readonly slowMs: number;
+  private readonly fixedMs?: number;
+  private readonly recent: number[] = [];
+  private slowNext = false;
+
+  constructor(config: TrainConfig) {
+    const d = config.distributed;
+    this.slowMs = d.rendezvousTimeoutSeconds * 1000;
+    this.fixedMs = d.collectiveTimeoutSeconds === undefined ? undefined : d.collectiveTimeoutSeconds * 1000;
+  }
+
+  stepMs(): number {
+    const usual = this.fixedMs ?? Math.max(60_000, 10 * median(this.recent));
+    if (!this.slowNext) return usual;
+    this.slowNext = false;
+    return Math.max(usual, this.slowMs);
+  }
+
+  recordStep(ms: number): void {
+    this.recent.push(ms);
+    if (this.recent.length > 50) this.recent.shift();
+  }
+
+  expectSlowStep(): void {
+    this.slowNext = true;
+  }
+}
+
+function median(xs: readonly number[]): number {
+  if (xs.length === 0) return 0;
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+async function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrScheduleOptions, opts: LossOptions, trainLoss: number, learningRate: number, timeoutMs: number): Promise<EpochRecord> {
+  const { config, decoder, data, hyper, log, group } = ctx;
   const epoch = state.cursor.epoch;
   const record: EpochRecord = { epoch, step: state.step, trainLoss, learningRate };
   const metric = config.training.validationMetric;
   if (data.val.table.features.length > 0 && metric !== 'none') {
-    record.valBleu4 = validationBleu4(decoder, data.val, data.vocabulary, hyper.maxCaptionLength - 2);
-    if (metric === 'loss') record.valLoss = validationLoss(decoder, data.val, opts);
+    record.valBleu4 = await validationBleu4(decoder, data.val, data.vocabulary, hyper.maxCaptionLength - 2, group, timeoutMs);
+    if (metric === 'loss') record.valLoss = await validationLoss(decoder, data.val, opts, group, timeoutMs);
     const value = metric === 'loss' ? (record.valLoss as number) : record.valBleu4;
     state.lrSchedule = afterValidation(state.lrSchedule, schedule, value);
     const improved = state.early.best === null || (higherIsBetter(config) ? value > state.early.best : value < state.early.best);
     state.early = improved ? { best: value, epochsWithoutImprovement: 0 } : { best: state.early.best, epochsWithoutImprovement: state.early.epochsWithoutImprovement + 1 };
   }
   state.history.push(record);
-  log.info({ ...record, lrNext: state.lrSchedule.current }, `epoch ${epoch + 1}/${config.training.epochs}: train loss ${round(trainLoss)}${record.valBleu4 !== undefined ? `, val BLEU-4 ${round(record.valBleu4)}` : ''}`);
+  if (group.rank === 0) log.info({ ...record, lrNext: state.lrSchedule.current }, `epoch ${epoch + 1}/${config.training.epochs}: train loss ${round(trainLoss)}${record.valBleu4 !== undefined ? `, val BLEU-4 ${round(record.valBleu4)}` : ''}`);
   return record;
 }
 

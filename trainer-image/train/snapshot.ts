@@ -6,6 +6,7 @@
 import { tf } from '../backend.js';
 import { Vocabulary, type VocabularyJSON } from '../data/tokenizer.js';
 import { parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
+import { packTensors, unpackTensors } from '../model/packed-tensors.js';
 import type { Adam } from './adam.js';
 import type { DataCursor } from './batches.js';
 import type { TrainConfig } from './config.js';
@@ -28,10 +29,12 @@ export interface EpochRecord {
 
 /** The JSON half of a checkpoint. */
 export interface TrainerState {
-  formatVersion: 1;
+  formatVersion: 2;
   /** Optimizer steps completed. */
   step: number;
   cursor: DataCursor;
+  /** Processes of the gang that wrote it; a resume on another world size continues from the same cursor. */
+  worldSize: number;
   /** The counter RNG needs only its seed: every draw is keyed by the step or epoch it belongs to. */
   rng: { seed: number; keyedBy: 'step' };
   lrSchedule: LrScheduleState;
@@ -81,8 +84,7 @@ export interface RestoredParts {
 
 /** Splits a loaded checkpoint back into its parts; throws when a file is missing or the wrong size. */
 export function readSnapshot(files: Map<string, Uint8Array>, state: unknown): RestoredParts {
-  const s = state as TrainerState;
-  if (s.formatVersion !== 1) throw new Error(`trainer state formatVersion ${String(s.formatVersion)} is not 1`);
+  const s = upgradeState(state);
   const file = (name: string): Uint8Array => {
     const data = files.get(name);
     if (!data) throw new Error(`checkpoint has no ${name}`);
@@ -99,35 +101,20 @@ export function readSnapshot(files: Map<string, Uint8Array>, state: unknown): Re
   };
 }
 
+/**
+ * Version 1 states (before data parallelism) counted the cursor in batches of one process; version 2 counts
+ * examples of the global order, so that a checkpoint resumes on any number of processes.
+ */
+function upgradeState(state: unknown): TrainerState {
+  const s = state as Omit<TrainerState, 'formatVersion' | 'cursor' | 'worldSize'> & { formatVersion: number; cursor: { epoch: number; sample?: number; batch?: number }; worldSize?: number };
+  if (s.formatVersion === 2) return s as TrainerState;
+  if (s.formatVersion !== 1) throw new Error(`trainer state formatVersion ${String(s.formatVersion)} is neither 1 nor 2`);
+  return { ...s, formatVersion: 2, worldSize: 1, cursor: { epoch: s.cursor.epoch, sample: (s.cursor.batch ?? 0) * s.hyperparameters.batchSize } };
+}
+
 /** Overwrites Adam's moments and step count with restored values. */
 export function restoreAdam(adam: Adam, m: Map<string, Float32Array>, v: Map<string, Float32Array>, steps: number): void {
   for (const [name, variable] of adam.m) variable.assign(tf.tensor(m.get(name) as Float32Array, variable.shape));
   for (const [name, variable] of adam.v) variable.assign(tf.tensor(v.get(name) as Float32Array, variable.shape));
   adam.t = steps;
-}
-
-export function packTensors(tensors: tf.Tensor[]): Uint8Array {
-  const total = tensors.reduce((n, t) => n + t.size, 0);
-  const out = new Float32Array(total);
-  let offset = 0;
-  for (const t of tensors) {
-    out.set(t.dataSync() as Float32Array, offset);
-    offset += t.size;
-  }
-  return new Uint8Array(out.buffer);
-}
-
-export function unpackTensors(data: Uint8Array, shapes: [string, number[]][]): Map<string, Float32Array> {
-  const total = shapes.reduce((n, [, s]) => n + s.reduce((a, b) => a * b, 1), 0);
-  if (data.byteLength !== total * 4) throw new Error(`tensor file holds ${data.byteLength} bytes, the model needs ${total * 4}`);
-  // Copy: the loaded bytes may sit at an offset that is not a multiple of 4.
-  const floats = new Float32Array(data.slice().buffer);
-  const out = new Map<string, Float32Array>();
-  let offset = 0;
-  for (const [name, shape] of shapes) {
-    const size = shape.reduce((a, b) => a * b, 1);
-    out.set(name, floats.slice(offset, offset + size));
-    offset += size;
-  }
-  return out;
 }

@@ -1,21 +1,35 @@
-// One optimizer step: loss and gradients of every decoder parameter, then a clipped Adam update.
+// One optimizer step: loss and gradients of every decoder parameter, summed over the gang's ranks when
+// there are several, then a clipped Adam update.
 import { tf } from '../backend.js';
+import type { CollectiveStats } from '../distributed/process-group.js';
 import { paramRecord, type Decoder } from '../model/decoder.js';
 import type { Adam } from './adam.js';
-import { captionLoss, type CaptionBatch, type LossOptions, type StepNoise } from './caption-loss.js';
+import { captionLoss, type CaptionBatch, type LossOptions, type LossScale, type StepNoise } from './caption-loss.js';
+import type { GradientSync } from './gradient-sync.js';
 
 export interface StepResult {
-  /** Masked cross-entropy per word (the attention penalty excluded). */
+  /** Masked cross-entropy per word of the global batch (the attention penalty excluded). */
   loss: number;
   gradNorm: number;
+  /** Some rank asked to stop after this step. */
+  stop: boolean;
+  allReduce?: CollectiveStats;
 }
 
-export function gradients(decoder: Decoder, batch: CaptionBatch, noise: StepNoise, opts: LossOptions): { grads: Map<string, tf.Tensor>; loss: number } {
+/** How this step's gradients become the global batch's: its counts, the exchange, and this rank's stop request. */
+export interface StepSync {
+  scale: LossScale;
+  gradients: GradientSync;
+  stopRequested: boolean;
+  timeoutMs: number;
+}
+
+export function gradients(decoder: Decoder, batch: CaptionBatch, noise: StepNoise, opts: LossOptions, scale?: LossScale): { grads: Map<string, tf.Tensor>; loss: number } {
   const p = paramRecord(decoder);
   const vars = [...decoder.params.values()];
   let crossEntropy: tf.Scalar | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const r = captionLoss(decoder.cfg, p, batch, noise, opts);
+    const r = captionLoss(decoder.cfg, p, batch, noise, opts, scale);
     crossEntropy = tf.keep(r.crossEntropy);
     return r.total;
   }, vars);
@@ -27,11 +41,12 @@ export function gradients(decoder: Decoder, batch: CaptionBatch, noise: StepNois
   return { grads: byName, loss };
 }
 
-export function trainStep(decoder: Decoder, adam: Adam, batch: CaptionBatch, noise: StepNoise, learningRate: number, opts: LossOptions): StepResult {
-  const { grads, loss } = gradients(decoder, batch, noise, opts);
-  const gradNorm = adam.apply(grads, learningRate);
-  for (const g of grads.values()) g.dispose();
-  return { loss, gradNorm };
+export async function trainStep(decoder: Decoder, adam: Adam, batch: CaptionBatch, noise: StepNoise, learningRate: number, opts: LossOptions, sync?: StepSync): Promise<StepResult> {
+  const local = gradients(decoder, batch, noise, opts, sync?.scale);
+  const step = sync ? await sync.gradients.reduce(local.grads, local.loss, sync.stopRequested, sync.timeoutMs) : { ...local, stop: false, stats: undefined };
+  const gradNorm = adam.apply(step.grads, learningRate);
+  for (const g of step.grads.values()) g.dispose();
+  return { loss: step.loss, gradNorm, stop: step.stop, allReduce: step.stats };
 }
 
 /**

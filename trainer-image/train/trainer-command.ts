@@ -9,24 +9,26 @@ import { KIND } from '../../lib/api/schema.js';
 import { validateRun } from '../../lib/api/validate.js';
 import type { Command } from '../../lib/cli/command.js';
 import { parseCommandArgs } from '../../lib/cli/command.js';
-import { InvalidInputError, UsageError } from '../../lib/errors.js';
+import { CaptionrunError, InvalidInputError, UsageError } from '../../lib/errors.js';
 import { ExitCode } from '../../lib/exit-codes.js';
 import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { initBackend, tf } from '../backend.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
-import { createDecoder, initialValues, type DecoderConfig } from '../model/decoder.js';
+import { ProcessGroup } from '../distributed/process-group.js';
+import { createDecoder, initialValues, parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
 import { FeatureCache, isS3Location } from '../model/feature-cache.js';
 import { Adam, DEFAULT_ADAM } from './adam.js';
 import { makeBatch } from './batches.js';
-import { openCheckpointIO } from './checkpoint-io.js';
-import { featureCacheDir, workDir } from './features.js';
+import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
+import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
 import { finalEvaluation } from './final-evaluation.js';
 import { chooseHyperparameters } from './hyperparameters.js';
 import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
 import { prepareData } from './prepare-data.js';
+import { packTensors, unpackTensors } from '../model/packed-tensors.js';
 import { readSnapshot, restoreAdam, type RestoredParts } from './snapshot.js';
 import { measureBytesPerSample } from './train-step.js';
 
@@ -58,7 +60,7 @@ after a final checkpoint.
     if (file === undefined || extra.length > 0) throw new UsageError('give exactly one SPEC file', { hint: 'see `captionrun trainer --help`' });
     const run = await loadRun(file);
     const config = trainConfig(run);
-    const log = createLogger({ component: 'trainer', run: config.run.name });
+    const log = createLogger({ component: 'trainer', run: config.run.name, rank: config.distributed.rank });
     const health = await startTrainerHealth(run, config, log);
     try {
       return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor });
@@ -113,11 +115,13 @@ async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, 
   }
   // Features live in memory once extracted, so the on-disk cache can go when the volume runs low.
   const lowDiskActions = s3Cache ? [] : [{ name: 'prune-feature-cache', volume: 'cache', run: () => new FeatureCache(cacheDir).prune() }];
-  return startHealth(run, { rank: config.distributed.rank, volumes, logger: log, lowDiskActions });
+  return startHealth(run, { rank: config.distributed.rank, worldSize: config.distributed.worldSize, volumes, logger: log, lowDiskActions });
 }
 
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<number> {
   const { log } = opts;
+  const d = config.distributed;
+  const writer = d.rank === 0;
   let stopRequested = false;
   const onStop = (signal: NodeJS.Signals): void => {
     stopRequested = true;
@@ -126,6 +130,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
   // Ctrl-C in a terminal reaches the whole process group, this trainer included: treat it like SIGTERM.
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
+  let group: ProcessGroup | undefined;
   try {
     const backend = await initBackend();
     const checkpoints = openCheckpointIO({
@@ -137,13 +142,16 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       logger: log,
       registry: opts.health?.registry,
       onCommit: (at) => opts.health?.recordCheckpointCommit(at),
+      writer: { rank: d.rank, worldSize: d.worldSize },
     });
-    await checkpoints.checkWritable();
-    const latest = opts.resume ? await checkpoints.latest() : undefined;
+    if (writer) await checkpoints.checkWritable();
+    group = await joinGang(config, log);
+    const slowMs = d.rendezvousTimeoutSeconds * 1000;
+    const latest = await agreeOnCheckpoint(group, checkpoints, opts.resume, slowMs, log);
     let restored: RestoredParts | undefined;
     if (latest) {
       restored = readSnapshot(latest.files, latest.state);
-      log.info({ checkpoint: latest.name, step: restored.state.step, epoch: restored.state.cursor.epoch }, `resuming from ${latest.name}`);
+      if (writer) log.info({ checkpoint: latest.name, step: restored.state.step, epoch: restored.state.cursor.epoch }, `resuming from ${latest.name}`);
       warnOnDrift(config, restored.state.config, log);
     }
     const prepared = await prepareData(
@@ -159,29 +167,48 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     };
     const decoder = createDecoder(decoderCfg, restored?.weights ?? initialValues(decoderCfg, config.training.seed));
     const opt = lossOptions(config);
-    const hyper =
+    // Rank 0 decides what `auto` resolves to (its memory measurement) and every rank takes its answer.
+    const hyper = await broadcastJson(group, slowMs, async () =>
       restored?.state.hyperparameters ??
-      (await chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, config.distributed.worldSize, data.train.examples.length, backend, () =>
+      chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
         measureBytesPerSample(
           decoder,
           (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
           (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoderCfg.hiddenDim }, decoderCfg.dropout, config.training.teacherForcingRatio),
           opt,
         ),
-      ));
-    if (!restored) log.info({ hyperparameters: hyper }, `hyperparameters: batch ${hyper.batchSize}, learning rate ${hyper.learningRate}, max caption length ${hyper.maxCaptionLength}, vocabulary ${hyper.vocabularySize}`);
-    if (data.train.examples.length < hyper.batchSize) {
-      throw new InvalidInputError(`the training split has ${data.train.examples.length} captions, fewer than one batch of ${hyper.batchSize}`, { field: 'spec.training.batchSize' });
+      ),
+    );
+    if (!restored && writer) log.info({ hyperparameters: hyper, worldSize: d.worldSize }, `hyperparameters: batch ${hyper.batchSize} per process (global ${hyper.batchSize * d.worldSize}), learning rate ${hyper.learningRate}, max caption length ${hyper.maxCaptionLength}, vocabulary ${hyper.vocabularySize}`);
+    if (data.train.examples.length < hyper.batchSize * d.worldSize) {
+      throw new InvalidInputError(`the training split has ${data.train.examples.length} captions, fewer than one global batch of ${hyper.batchSize} x ${d.worldSize} processes`, { field: 'spec.training.batchSize' });
     }
+    // A fresh gang starts from rank 0's weights, whatever each rank initialised; a resumed one loaded the same checkpoint.
+    if (!restored) await broadcastWeights(group, decoder, slowMs);
     const adam = new Adam(decoder.params, { ...DEFAULT_ADAM, clipNorm: config.training.gradientClipNorm });
     if (restored) restoreAdam(adam, restored.adamM, restored.adamV, restored.state.adamSteps);
     const initial = restored?.state ?? freshState(config, hyper, decoder);
     const outcome = initial.finished
       ? { kind: 'finished' as const, state: initial }
-      : await runTraining({ config, hyper, decoder, adam, data, checkpoints, log, stopRequested: () => stopRequested, onStep: () => opts.health?.recordStep() }, initial);
+      : await runTraining(
+          {
+            config, hyper, decoder, adam, data, checkpoints, group, log,
+            stopRequested: () => stopRequested,
+            onStep: (allReduce) => {
+              opts.health?.recordStep();
+              if (allReduce) opts.health?.recordAllReduce(allReduce.seconds, allReduce.bytesSent);
+            },
+          },
+          initial,
+        );
     await checkpoints.close();
     if (outcome.kind === 'stopped') return ExitCode.Checkpointed;
-    const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir);
+    if (!writer) {
+      log.info({ step: outcome.state.step }, 'training finished; rank 0 evaluates and writes the outputs');
+      return ExitCode.Ok;
+    }
+    const encoder = { name: config.encoder.name, weights: config.encoder.weights, inputSize: encoderInputSize(config) ?? null };
+    const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder);
     log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, step: outcome.state.step }, 'training finished');
     const sample = result.captions.slice(0, 3).map((c) => `  ${c.id}: "${c.caption}"  (reference: "${c.references[0] ?? ''}")`);
     process.stdout.write(
@@ -190,8 +217,63 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     tf.disposeVariables();
     return ExitCode.Ok;
   } finally {
+    await group?.close();
     process.off('SIGTERM', onStop);
     process.off('SIGINT', onStop);
+  }
+}
+
+/** Joins the gang described by the environment (one process: a group of one, no sockets). */
+function joinGang(config: TrainConfig, log: Logger): Promise<ProcessGroup> {
+  const d = config.distributed;
+  const deadlineMs = d.collectiveTimeoutSeconds === undefined ? 60_000 : d.collectiveTimeoutSeconds * 1000;
+  if (d.worldSize > 1) log.info({ rank: d.rank, worldSize: d.worldSize, master: `${d.masterAddr}:${d.masterPort}`, attempt: d.attempt }, `rank ${d.rank} of ${d.worldSize}: joining the gang at ${d.masterAddr}:${d.masterPort}`);
+  return ProcessGroup.join({
+    rank: d.rank,
+    worldSize: d.worldSize,
+    masterAddr: d.masterAddr,
+    masterPort: d.masterPort,
+    bindAddress: d.bindAddress,
+    runId: d.runId,
+    attempt: d.attempt,
+    rendezvousTimeoutMs: d.rendezvousTimeoutSeconds * 1000,
+    collectiveTimeoutMs: () => deadlineMs,
+    compression: d.compression,
+    log,
+  });
+}
+
+/**
+ * Rank 0 picks the checkpoint to resume from (the latest valid one) and tells the others its name and
+ * manifest digest; each loads that one and checks the digest, so no rank resumes from anything else.
+ */
+async function agreeOnCheckpoint(group: ProcessGroup, checkpoints: CheckpointIO, resume: boolean, timeoutMs: number, log: Logger): Promise<LoadedState | undefined> {
+  const mine = group.rank === 0 && resume ? await checkpoints.latest() : undefined;
+  const chosen = await broadcastJson(group, timeoutMs, async () => (mine ? { name: mine.name, digest: mine.digest } : null));
+  if (group.rank === 0 || chosen === null) return mine;
+  const loaded = await checkpoints.load(chosen.name);
+  if (loaded.digest !== chosen.digest) {
+    throw new CaptionrunError(`rank ${group.rank} loaded ${chosen.name} with manifest digest ${loaded.digest}, but rank 0 resumed from digest ${chosen.digest}`, { hint: 'the checkpoint changed while the gang started; the relaunch resumes from a consistent one' });
+  }
+  log.info({ checkpoint: chosen.name, digest: chosen.digest }, `loaded ${chosen.name}, the checkpoint rank 0 chose`);
+  return loaded;
+}
+
+/** Rank 0 computes a JSON value; every rank returns it. */
+async function broadcastJson<T>(group: ProcessGroup, timeoutMs: number, compute: () => Promise<T>): Promise<T> {
+  if (group.worldSize === 1) return compute();
+  const bytes = await group.broadcast(group.rank === 0 ? new TextEncoder().encode(JSON.stringify(await compute())) : undefined, { timeoutMs });
+  return JSON.parse(new TextDecoder().decode(bytes)) as T;
+}
+
+async function broadcastWeights(group: ProcessGroup, decoder: Decoder, timeoutMs: number): Promise<void> {
+  if (group.worldSize === 1) return;
+  const shapes = parameterShapes(decoder.cfg);
+  const bytes = await group.broadcast(group.rank === 0 ? packTensors(shapes.map(([n]) => decoder.params.get(n) as tf.Tensor)) : undefined, { timeoutMs });
+  if (group.rank === 0) return;
+  for (const [name, values] of unpackTensors(bytes, shapes)) {
+    const variable = decoder.params.get(name) as tf.Variable;
+    tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
   }
 }
 
