@@ -63,7 +63,8 @@ export async function supervise(opts: SupervisorOptions): Promise<number> {
       launches += 1;
       const current = spawn(opts.command, [...opts.args, ...(opts.resumeArgs?.() ?? [])], {
         stdio: 'inherit',
-        env: { ...(opts.env ?? process.env), CAPTIONRUN_LAUNCH: String(launches) },
+        // The attempt lets a relaunched gang refuse a straggler of the previous one at its rendezvous.
+        env: { ...(opts.env ?? process.env), CAPTIONRUN_LAUNCH: String(launches), CAPTIONRUN_ATTEMPT: String(launches - 1) },
       });
       child = current;
       log.info({ pid: current.pid, launch: launches, failures }, `trainer started (pid ${current.pid ?? '?'}, launch ${launches})`);
