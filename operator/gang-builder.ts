@@ -76,6 +76,11 @@ export function buildSpecConfigMap(run: StoredRun): V1ConfigMap {
   };
 }
 
+/** Training processes of a gang: one per GPU, or one per pod on CPU. */
+export function worldSize(resources: { workers: number; gpusPerWorker: number }): number {
+  return resources.workers * Math.max(resources.gpusPerWorker, 1);
+}
+
 export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, resumeFrom: string | undefined, settings: GangSettings): V1Pod {
   const { name, namespace } = run.metadata;
   const resources = run.spec.resources;
@@ -83,17 +88,22 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
   const podName = workerPodName(name, rank, attempt);
   const localWorldSize = Math.max(resources.gpusPerWorker, 1);
   // The trainer resumes from the latest valid checkpoint itself (`--resume auto`); the operator looked up
-  // the same one and records it on the pod and in status.resumedFrom.
-  const args = ['trainer', '--resume', 'auto', `${RUN_SPEC_DIR}/${RUN_SPEC_FILE}`];
+  // the same one and records it on the pod and in status.resumedFrom. A multi-GPU pod runs one trainer
+  // per GPU through the launcher, which gives each its RANK, LOCAL_RANK and GPU.
+  const trainer = ['trainer', '--resume', 'auto', `${RUN_SPEC_DIR}/${RUN_SPEC_FILE}`];
+  const args = localWorldSize > 1 ? ['launch', '--nproc-per-node', String(localWorldSize), ...trainer] : trainer;
 
   const env: V1EnvVar[] = [
     { name: 'MASTER_ADDR', value: masterAddress(name, namespace, attempt, settings.clusterDomain) },
     { name: 'MASTER_PORT', value: String(MASTER_PORT) },
-    { name: 'WORLD_SIZE', value: String(resources.workers * localWorldSize) },
+    { name: 'WORLD_SIZE', value: String(worldSize(resources)) },
     { name: 'RANK', value: String(rank * localWorldSize) },
     { name: 'LOCAL_WORLD_SIZE', value: String(localWorldSize) },
     { name: 'NODE_RANK', value: String(rank) },
     { name: 'NNODES', value: String(resources.workers) },
+    // Ranks listen on their pod's address; the rendezvous refuses processes of another run or attempt.
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    { name: 'CAPTIONRUN_RUN_ID', value: run.metadata.uid },
     { name: 'CAPTIONRUN_ATTEMPT', value: String(attempt) },
     { name: 'CAPTIONRUN_CHECKPOINT_URI', value: location.uri },
     { name: 'CAPTIONRUN_CACHE', value: CACHE_DIR },

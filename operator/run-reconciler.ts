@@ -13,7 +13,7 @@ import type { Logger } from '../lib/telemetry/logger.js';
 import type { CheckpointLocator, CheckpointRef } from './checkpoint-locator.js';
 import { ConditionType, setCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
-import { buildService, buildSpecConfigMap, buildWorkerPod, type GangSettings } from './gang-builder.js';
+import { buildService, buildSpecConfigMap, buildWorkerPod, worldSize, type GangSettings } from './gang-builder.js';
 import { attemptOf, LABEL_RUN, runSelector, serviceName } from './gang-names.js';
 import type { Informer } from './informer.js';
 import { isAlreadyExists, isConflict, isNotFound, type KubeApi } from './kube-api.js';
@@ -198,13 +198,15 @@ export class RunReconciler {
       await ignore(this.deps.api.post(`/api/v1/namespaces/${namespace}/pods`, pod), isAlreadyExists);
     }
     const workers = run.spec.resources.workers;
+    const processes = worldSize(run.spec.resources);
     status.workers = { ready: status.workers?.ready ?? 0, total: workers };
+    status.worldSize = processes;
     if (resumeFrom) status.resumedFrom = resumeFrom;
     else delete status.resumedFrom;
     const from = resumeFrom ? `resuming from ${resumeFrom}` : 'starting fresh (no valid checkpoint)';
-    status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${from}` }, new Date().toISOString(), run.metadata.generation);
-    plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers, ${from}` });
-    log.info({ attempt: launch.attempt, workers, resumeFrom }, 'gang created');
+    status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${processes} training processes, ${from}` }, new Date().toISOString(), run.metadata.generation);
+    plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers (${processes} training processes), ${from}` });
+    log.info({ attempt: launch.attempt, workers, worldSize: processes, resumeFrom }, 'gang created');
   }
 
   /** The spec the new gang reads; replaced for each new attempt, so the attempt runs the spec it was launched with. */

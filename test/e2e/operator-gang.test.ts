@@ -66,7 +66,8 @@ test('a gang of 3 gets per-rank rendezvous env; one SIGKILLed worker replaces th
   assert.match(events.stdout, /GangCreated/);
   assert.match(events.stdout, /Signal/);
   const table = await kubectl(t.env.cluster.kubeconfigPath, ['get', 'captionruns', 'gang', '-n', NS]);
-  assert.match(table.stdout, /gang\s+Running\s+\d+\s+\d+\s+\S+\s+\S+\s+1\s+ckpt-/);
+  // Phase, World (3 workers x 1 GPU), Epoch, Step, Loss, BLEU-4, Restarts, Checkpoint.
+  assert.match(table.stdout, /gang\s+Running\s+3\s+\d+\s+\d+\s+\S+\s+\S+\s+1\s+ckpt-/);
   await deleteRun(t, 'gang');
 });
 

@@ -44,6 +44,11 @@ test('each rank gets its own rendezvous environment pointing at rank 0 of the sa
     assert.equal(e.get('LOCAL_WORLD_SIZE')?.value, '2');
     assert.equal(e.get('RANK')?.value, String(rank * 2));
     assert.equal(e.get('NODE_RANK')?.value, String(rank));
+    assert.equal(e.get('CAPTIONRUN_RUN_ID')?.value, 'uid-1');
+    assert.equal(e.get('CAPTIONRUN_ATTEMPT')?.value, '4');
+    assert.deepEqual(pod.spec?.containers[0]?.env?.find((x) => x.name === 'POD_IP')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
+    // Two GPUs: the launcher starts a trainer per GPU and gives each its RANK.
+    assert.deepEqual(pod.spec?.containers[0]?.args, ['launch', '--nproc-per-node', '2', 'trainer', '--resume', 'auto', '/etc/captionrun/run.yaml']);
     assert.equal(pod.spec?.hostname, pod.metadata?.name);
     assert.equal(pod.spec?.subdomain, 'flickr');
     assert.deepEqual(pod.metadata?.labels, {
@@ -52,6 +57,15 @@ test('each rank gets its own rendezvous environment pointing at rank 0 of the sa
       'captionrun.dev/rank': String(rank),
       'app.kubernetes.io/managed-by': 'captionrun-operator',
     });
+  }
+});
+
+test('a pod with one GPU or none runs the trainer itself', () => {
+  for (const gpusPerWorker of [0, 1]) {
+    const pod = buildWorkerPod(run({ resources: { workers: 2, gpusPerWorker } }), 1, 0, undefined, settings);
+    assert.deepEqual(pod.spec?.containers[0]?.args, ['trainer', '--resume', 'auto', '/etc/captionrun/run.yaml']);
+    assert.equal(env(pod).get('WORLD_SIZE')?.value, '2');
+    assert.equal(env(pod).get('RANK')?.value, '1');
   }
 });
 
