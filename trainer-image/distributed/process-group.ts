@@ -80,7 +80,7 @@ export class ProcessGroup {
       const succ = ring[(o.rank + 1) % o.worldSize] as Peer;
       const pred = ring[(o.rank + o.worldSize - 1) % o.worldSize] as Peer;
       const [next, prev] = await Promise.all([connectRing(o, succ, deadline), acceptRing(o, listener, pred, deadline)]);
-      o.log.info({ rank: o.rank, worldSize: o.worldSize, next: `${succ.host}:${succ.port}`, prev: `${pred.host}:${pred.port}` }, `rank ${o.rank} of ${o.worldSize} joined the ring`);
+      o.log.info({ worldSize: o.worldSize, next: `${succ.host}:${succ.port}`, prev: `${pred.host}:${pred.port}` }, `rank ${o.rank} of ${o.worldSize} joined the ring`);
       return new ProcessGroup(o.rank, o.worldSize, o, next, prev);
     } finally {
       listener.close();
@@ -172,7 +172,7 @@ export class ProcessGroup {
       await body(next, prev);
     } catch (err) {
       this.broken = err as Error;
-      this.o.log.error({ rank: this.rank, peer: (err as PeerFailedError).peer, failure: (err as PeerFailedError).failure }, (err as Error).message);
+      this.o.log.error({ peer: (err as PeerFailedError).peer, failure: (err as PeerFailedError).failure }, (err as Error).message);
       throw err;
     } finally {
       clearTimeout(timer);
@@ -193,6 +193,8 @@ export class ProcessGroup {
       // Converted once per step into scratch that stays untouched until the sends have flushed.
       if (this.scratch16.length < out.length) this.scratch16 = new Uint16Array(out.length);
       this.scratch16.set(float32ToFloat16(out));
+      // The owner of a summed chunk keeps what it sends, so every rank ends with the same values.
+      if (mode === 'copy') out.set(float16ToFloat32(this.scratch16.subarray(0, out.length)));
     }
     for (let at = 0; at < out.length; at += per) {
       const end = Math.min(at + per, out.length);

@@ -82,7 +82,7 @@ export async function hostRendezvous(o: RendezvousOptions, self: Peer): Promise<
             link.peer = { rank: r.rank, address: `${r.host}:${r.port}` };
             const why = refusal(r, o, new Set(joined.keys()));
             if (why) {
-              o.log.warn({ rank: r.rank, runId: r.runId, attempt: r.attempt, reason: why }, `rendezvous: refused a process: ${why}`);
+              o.log.warn({ peerRank: r.rank, runId: r.runId, attempt: r.attempt, reason: why }, `rendezvous: refused a process: ${why}`);
               await link.send(FrameKind.Answer, encode({ refused: why } satisfies Answer)).catch(() => undefined);
               link.close();
               return;
@@ -92,7 +92,7 @@ export async function hostRendezvous(o: RendezvousOptions, self: Peer): Promise<
             socket.once('close', () => {
               if (joined.get(r.rank)?.link === link && joined.size < o.worldSize - 1) joined.delete(r.rank);
             });
-            o.log.info({ rank: r.rank, host: r.host, port: r.port }, `rendezvous: rank ${r.rank} joined (${joined.size + 1}/${o.worldSize})`);
+            o.log.info({ peerRank: r.rank, host: r.host, port: r.port }, `rendezvous: rank ${r.rank} joined (${joined.size + 1}/${o.worldSize})`);
             if (joined.size < o.worldSize - 1) return;
             clearTimeout(timer);
             const ring = [self, ...[...joined.values()].map((j) => j.peer)].sort((a, b) => a.rank - b.rank);
