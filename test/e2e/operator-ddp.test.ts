@@ -93,6 +93,7 @@ test('workers: 2 trains data-parallel; rank 1 SIGKILLed mid-run: rank 0 exits wi
   const exitedAfter = (rank0.at - killedAt) / 1000;
   assert.ok(exitedAfter < 30, `rank 0 exited ${exitedAfter} s after its peer died (collectiveTimeoutSeconds 30)`);
   assert.equal(rank0.exitCode, 1, 'a lost peer is a retryable failure');
+  assert.match(rank0.message ?? '', /rank 1 .*(closed|reset) the connection/, 'rank 0 says which peer it lost (termination message)');
 
   const done = await waitForRun(t, 'ddp', 'to succeed', (r) => r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed', 600_000);
   assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
@@ -115,10 +116,16 @@ test('workers: 2 trains data-parallel; rank 1 SIGKILLed mid-run: rank 0 exits wi
  * Watches a pod until its container has terminated (it may be deleted right after, so polling could miss
  * it). Resolves `watching` once the watch is open; `exited` with the exit code and when it was seen.
  */
-async function watchPodExit(env: OperatorTestEnv, pod: string, timeoutMs: number): Promise<{ exited: Promise<{ exitCode: number; at: number }> }> {
-  let resolveExit: (v: { exitCode: number; at: number }) => void = () => undefined;
+interface PodExit {
+  exitCode: number;
+  message?: string;
+  at: number;
+}
+
+async function watchPodExit(env: OperatorTestEnv, pod: string, timeoutMs: number): Promise<{ exited: Promise<PodExit> }> {
+  let resolveExit: (v: PodExit) => void = () => undefined;
   let rejectExit: (e: Error) => void = () => undefined;
-  const exited = new Promise<{ exitCode: number; at: number }>((resolve, reject) => {
+  const exited = new Promise<PodExit>((resolve, reject) => {
     resolveExit = resolve;
     rejectExit = reject;
   });
@@ -127,7 +134,7 @@ async function watchPodExit(env: OperatorTestEnv, pod: string, timeoutMs: number
     { fieldSelector: `metadata.name=${pod}` },
     (_type: string, obj: V1Pod) => {
       const terminated = obj.status?.containerStatuses?.[0]?.state?.terminated;
-      if (terminated) resolveExit({ exitCode: terminated.exitCode, at: Date.now() });
+      if (terminated) resolveExit({ exitCode: terminated.exitCode, message: terminated.message, at: Date.now() });
     },
     (err: unknown) => {
       if (err) rejectExit(err as Error);

@@ -61,6 +61,10 @@ after a final checkpoint.
     const run = await loadRun(file);
     const config = trainConfig(run);
     const log = createLogger({ component: 'trainer', run: config.run.name, rank: config.distributed.rank });
+    // A SIGTERM that arrives after training has ended, e.g. the operator deleting a gang whose peer failed
+    // while this process is on its way out, must not turn its exit code into a death by signal (143): the
+    // code says why the gang stopped. train() has its own handler while there is a step to finish.
+    process.on('SIGTERM', () => log.info('SIGTERM while exiting: finishing the exit already under way'));
     const health = await startTrainerHealth(run, config, log);
     try {
       return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor });
@@ -227,7 +231,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
 function joinGang(config: TrainConfig, log: Logger): Promise<ProcessGroup> {
   const d = config.distributed;
   const deadlineMs = d.collectiveTimeoutSeconds === undefined ? 60_000 : d.collectiveTimeoutSeconds * 1000;
-  if (d.worldSize > 1) log.info({ rank: d.rank, worldSize: d.worldSize, master: `${d.masterAddr}:${d.masterPort}`, attempt: d.attempt }, `rank ${d.rank} of ${d.worldSize}: joining the gang at ${d.masterAddr}:${d.masterPort}`);
+  if (d.worldSize > 1) log.info({ worldSize: d.worldSize, master: `${d.masterAddr}:${d.masterPort}`, attempt: d.attempt }, `rank ${d.rank} of ${d.worldSize}: joining the gang at ${d.masterAddr}:${d.masterPort}`);
   return ProcessGroup.join({
     rank: d.rank,
     worldSize: d.worldSize,
