@@ -31,9 +31,17 @@ const commands: Record<string, Entry> = {
     summary: 'encode a dataset\'s images once into the content-addressed feature cache',
     load: async () => (await import('../trainer-image/model/extract-features-command.js')).extractFeaturesCommand,
   },
+  launch: {
+    summary: 'start one training process per GPU of a pod, torchrun-style (what multi-GPU worker pods run)',
+    load: async () => (await import('../trainer-image/distributed/launch-command.js')).launchCommand,
+  },
   trainer: {
     summary: 'the training process itself (what pods and `train` launch; resumes from the latest checkpoint)',
     load: async () => (await import('../trainer-image/train/trainer-command.js')).trainerCommand,
+  },
+  caption: {
+    summary: 'caption new images with a trained model (a run\'s outputs)',
+    load: async () => (await import('../trainer-image/caption/caption-command.js')).captionCommand,
   },
   evaluate: {
     summary: 'score captions: BLEU-1..4, ROUGE-L, CIDEr-D as the COCO toolkit, GloVe similarity, error analysis',
