@@ -57,21 +57,14 @@ export class ProcessGroup {
     private readonly o: GroupOptions,
     private readonly next?: Link,
     private readonly prev?: Link,
-  ) {
-    // A dead successor stops the data this process waits for only after it has gone round the ring: fail
-    // the wait at once instead, naming the successor.
-    next?.socket.once('close', () => {
-      const failure = next.failure;
-      if (failure && !this.broken) prev?.abort(failure);
-    });
-  }
+  ) {}
 
   static async join(o: GroupOptions): Promise<ProcessGroup> {
     if (o.worldSize === 1) return new ProcessGroup(0, 1, o);
     const deadline = Date.now() + o.rendezvousTimeoutMs;
     const listener = await listen(specificAddress(o.bindAddress));
     try {
-      const port = (listener.address() as { port: number }).port;
+      const port = (listener.server.address() as { port: number }).port;
       const r: RendezvousOptions = { ...o, deadline, timeoutSeconds: Math.round(o.rendezvousTimeoutMs / 1000) };
       const ring =
         o.rank === 0
@@ -83,7 +76,7 @@ export class ProcessGroup {
       o.log.info({ worldSize: o.worldSize, next: `${succ.host}:${succ.port}`, prev: `${pred.host}:${pred.port}` }, `rank ${o.rank} of ${o.worldSize} joined the ring`);
       return new ProcessGroup(o.rank, o.worldSize, o, next, prev);
     } finally {
-      listener.close();
+      listener.server.close();
     }
   }
 
@@ -117,13 +110,13 @@ export class ProcessGroup {
         await prev.receive(FrameKind.Data, length, 'broadcast');
         out = new Uint8Array(Number(new DataView(length.buffer).getBigUint64(0)));
       }
-      if (!last) await next.send(FrameKind.Data, length);
+      if (!last) await sendOrAbort(next, prev, length);
       const seg = this.segmentBytes;
       const sends: Promise<void>[] = [];
       for (let at = 0; at < out.byteLength; at += seg) {
         const part = out.subarray(at, Math.min(at + seg, out.byteLength));
         if (this.rank !== root) await prev.receive(FrameKind.Data, part, 'broadcast');
-        if (!last) sends.push(next.send(FrameKind.Data, part));
+        if (!last) sends.push(sendOrAbort(next, prev, part));
       }
       await Promise.all(sends);
     });
@@ -199,7 +192,7 @@ export class ProcessGroup {
     for (let at = 0; at < out.length; at += per) {
       const end = Math.min(at + per, out.length);
       const payload = half ? this.scratch16.subarray(at, end) : out.subarray(at, end);
-      sends.push(next.send(FrameKind.Data, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)));
+      sends.push(sendOrAbort(next, prev, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)));
     }
     if (this.scratch.length < Math.min(per, into.length)) this.scratch = new Float32Array(Math.min(per, into.length));
     for (let at = 0; at < into.length; at += per) {
@@ -223,15 +216,30 @@ export class ProcessGroup {
   }
 }
 
+/**
+ * Sends one data frame; if the send fails (the successor is gone) the receive this process is waiting on
+ * fails too, so a dead successor is noticed at once rather than at the collective's deadline.
+ */
+function sendOrAbort(next: Link, prev: Link, payload: Uint8Array): Promise<void> {
+  const sent = next.send(FrameKind.Data, payload);
+  sent.catch((err: Error) => prev.abort(err));
+  return sent;
+}
+
 function what(mode: 'add' | 'copy'): string {
   return mode === 'add' ? 'allReduceSum (reduce-scatter)' : 'allReduceSum (all-gather)';
 }
 
-function listen(host: string | undefined): Promise<Server> {
+/**
+ * The data listener, opened before the rendezvous. It keeps every connection from the start: a predecessor
+ * that got the ring first may connect before this process has read its own copy of the ring.
+ */
+function listen(host: string | undefined): Promise<{ server: Server; arrived: Socket[] }> {
   return new Promise((resolve, reject) => {
-    const server = createServer();
+    const arrived: Socket[] = [];
+    const server = createServer((socket) => arrived.push(socket));
     server.once('error', reject);
-    server.listen(0, host, () => resolve(server));
+    server.listen(0, host, () => resolve({ server, arrived }));
   });
 }
 
@@ -266,10 +274,10 @@ async function connectRing(o: GroupOptions, succ: Peer, deadline: number): Promi
 }
 
 /** Accepts the predecessor's connection; anything else that connects is turned away. */
-function acceptRing(o: GroupOptions, listener: Server, pred: Peer, deadline: number): Promise<Link> {
+function acceptRing(o: GroupOptions, listener: { server: Server; arrived: Socket[] }, pred: Peer, deadline: number): Promise<Link> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new RendezvousTimeoutError(`rank ${pred.rank} (${pred.host}:${pred.port}) never connected to rank ${o.rank} before the rendezvous deadline`, [pred.rank])), Math.max(1, deadline - Date.now()));
-    listener.on('connection', (socket: Socket) => {
+    const consider = (socket: Socket): void => {
       const link = new Link(socket, { rank: pred.rank, address: `${pred.host}:${pred.port}` });
       link.receive(FrameKind.Hello, undefined, 'the ring handshake', 4096).then(
         (payload) => {
@@ -284,6 +292,8 @@ function acceptRing(o: GroupOptions, listener: Server, pred: Peer, deadline: num
         },
         () => link.close(),
       );
-    });
+    };
+    for (const socket of listener.arrived.splice(0)) consider(socket);
+    listener.server.on('connection', consider);
   });
 }
