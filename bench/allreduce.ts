@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../lib/package-info.js';
 import { figure, median, type Figure } from './results.js';
 
-const RANK = join(packageRoot(), 'bench/allreduce-rank.ts');
+const RANK = join(packageRoot(), 'bench/support/allreduce-rank.ts');
 
 function child(args: string[]): { done: Promise<string> } {
   const p = spawn(process.execPath, ['--import', 'tsx', RANK, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -2,8 +2,8 @@
 // sending end of the loopback baseline. Results go to stdout as one JSON line.
 import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { createLogger } from '../lib/telemetry/logger.js';
-import { ProcessGroup } from '../trainer-image/distributed/process-group.js';
+import { createLogger } from '../../lib/telemetry/logger.js';
+import { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
 
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'send') {
