@@ -47,8 +47,8 @@ export interface CheckpointIOOptions {
   logger: Logger;
   /** Where the checkpoint metrics go (the trainer's /metrics registry). */
   registry?: Registry;
-  /** Told when a save has committed, e.g. so the health monitor knows how stale the newest checkpoint is. */
-  onCommit?: (at: Date) => void;
+  /** Told when a save has committed and how long it took from the snapshot on (health monitor, resource log). */
+  onCommit?: (at: Date, seconds: number) => void;
   /** Which process of how many wrote it (rank 0 of the gang, always), recorded in each manifest's producer. */
   writer: { rank: number; worldSize: number };
 }
@@ -118,8 +118,9 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
     async save(snapshot, must) {
       const w = writerOf();
       if (must) await w.flush();
+      const started = performance.now();
       const result = await w.save(snapshot);
-      if (result.accepted) result.committed.then(() => opts.onCommit?.(new Date()), () => undefined);
+      if (result.accepted) result.committed.then(() => opts.onCommit?.(new Date(), (performance.now() - started) / 1000), () => undefined);
       return result.accepted;
     },
     async flush() {

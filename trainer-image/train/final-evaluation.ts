@@ -1,7 +1,9 @@
 // The end of a run: beam-search captions for every validation image, their BLEU-4, and the outputs a user
-// keeps (the trained model as `captionrun caption` loads it, captions with attention weights, metrics)
-// written to one directory.
-import { writeFile } from 'node:fs/promises';
+// keeps, written to one directory: the trained model as `captionrun caption` loads it, captions with
+// attention weights, metrics, and what the report draws (the first validation images, pooled encoder
+// features, resource samples and caption latencies).
+import { mkdir, writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
 import { join, resolve } from 'node:path';
 import { tf } from '../backend.js';
 import type { DatasetItem } from '../data/dataset.js';
@@ -9,6 +11,7 @@ import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
 import { beamSearch } from '../model/decoder-search.js';
 import { paramRecord, type Decoder } from '../model/decoder.js';
 import { describeModel, writeTrainedModel, type ModelDescription } from '../model/trained-model.js';
+import type { ResourceLog } from './resource-log.js';
 import type { TrainerState } from './snapshot.js';
 import { bleu4 as corpusBleu4, type ValidationSet } from './validation.js';
 
@@ -27,15 +30,41 @@ export interface FinalResult {
   outputDir: string;
 }
 
-export function beamCaptions(decoder: Decoder, set: ValidationSet, items: readonly DatasetItem[], vocabulary: Vocabulary, beamSize: number, maxWords: number): GeneratedCaption[] {
+export function beamCaptions(decoder: Decoder, set: ValidationSet, items: readonly DatasetItem[], vocabulary: Vocabulary, beamSize: number, maxWords: number, latenciesMs: number[] = []): GeneratedCaption[] {
   const p = paramRecord(decoder);
   return set.table.features.map((map, i) => {
+    const started = performance.now();
     const features = tf.tensor3d(map, [1, set.table.regions, set.table.channels]);
     const c = beamSearch(decoder.cfg, p, features, beamSize, { startId: START_ID, endId: END_ID, maxLength: maxWords });
     features.dispose();
+    latenciesMs.push(performance.now() - started);
     const item = items[i] as DatasetItem;
     return { id: item.id, caption: vocabulary.decode(c.tokens).join(' '), references: item.captions, attention: c.alphas.map((a) => Array.from(a, (x) => Math.round(x * 1e4) / 1e4)) };
   });
+}
+
+/** The first validation images, small, so the report can draw attention maps over them. */
+const REPORT_IMAGES = 16;
+const REPORT_IMAGE_SIDE = 224;
+
+async function writeImages(dir: string, items: readonly DatasetItem[]): Promise<void> {
+  await mkdir(join(dir, 'images'), { recursive: true });
+  for (const item of items.slice(0, REPORT_IMAGES)) {
+    const src = await item.image();
+    const img = src.kind === 'raw' ? sharp(src.data, { raw: { width: src.width, height: src.height, channels: src.channels } }) : sharp(src.data).rotate();
+    await img.resize(REPORT_IMAGE_SIDE, REPORT_IMAGE_SIDE, { fit: 'inside', withoutEnlargement: true }).png().toFile(join(dir, 'images', `${item.id}.png`));
+  }
+}
+
+/** Each validation image's encoder features averaged over the map: what the report's PCA and t-SNE plot. */
+function embeddings(set: ValidationSet, encoder: string): { encoder: string; ids: string[]; pooled: number[][] } {
+  const { regions, channels } = set.table;
+  const pooled = set.table.features.map((map) => {
+    const mean = new Array<number>(channels).fill(0);
+    for (let r = 0; r < regions; r++) for (let c = 0; c < channels; c++) mean[c] = (mean[c] as number) + (map[r * channels + c] as number) / regions;
+    return mean.map((x) => Math.round(x * 1e4) / 1e4);
+  });
+  return { encoder, ids: set.table.ids, pooled };
 }
 
 export async function finalEvaluation(
@@ -47,8 +76,10 @@ export async function finalEvaluation(
   beamSize: number,
   outputDir: string,
   encoder: ModelDescription['encoder'],
+  resources: ResourceLog,
 ): Promise<FinalResult> {
-  const captions = beamCaptions(decoder, set, items, vocabulary, beamSize, state.hyperparameters.maxCaptionLength - 2);
+  const latenciesMs: number[] = [];
+  const captions = beamCaptions(decoder, set, items, vocabulary, beamSize, state.hyperparameters.maxCaptionLength - 2, latenciesMs);
   const bleu4 = corpusBleu4(
     set,
     captions.map((c) => c.caption),
@@ -58,5 +89,8 @@ export async function finalEvaluation(
   await writeFile(join(dir, 'captions.json'), `${JSON.stringify({ beamSize, grid: set.table.grid, captions }, null, 1)}\n`);
   const metrics = { valBleu4: bleu4, beamSize, step: state.step, epochs: state.cursor.epoch, hyperparameters: state.hyperparameters, history: state.history };
   await writeFile(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
+  await writeImages(dir, items);
+  await writeFile(join(dir, 'embeddings.json'), `${JSON.stringify(embeddings(set, set.table.encoder))}\n`);
+  await writeFile(join(dir, 'resources.json'), `${JSON.stringify(resources.finish(latenciesMs), null, 1)}\n`);
   return { bleu4, beamSize, captions, outputDir: dir };
 }

@@ -18,6 +18,7 @@ import type { FeatureTable } from './features.js';
 import type { Hyperparameters } from './hyperparameters.js';
 import { afterValidation, initialLrState, learningRateAt, type LrScheduleOptions } from './lr-schedule.js';
 import { disposeNoise, stepNoise } from './noise.js';
+import { quantile } from './resource-log.js';
 import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot.js';
 import { GradientSync } from './gradient-sync.js';
 import { trainStep } from './train-step.js';
@@ -41,8 +42,8 @@ export interface LoopContext {
   log: Logger;
   /** True once SIGTERM arrived: finish the step, checkpoint, return. */
   stopRequested: () => boolean;
-  /** Called after every optimizer step (the health monitor counts them and the all-reduce's cost). */
-  onStep?: (allReduce?: CollectiveStats) => void;
+  /** Called after every optimizer step with its duration (the health monitor and the resource log count them). */
+  onStep?: (seconds: number, allReduce?: CollectiveStats) => void;
 }
 
 export type LoopOutcome = { kind: 'finished' | 'stopped'; state: TrainerState };
@@ -141,8 +142,9 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
         stopRequested: ctx.stopRequested(),
         timeoutMs: deadlines.stepMs(),
       });
-      deadlines.recordStep(performance.now() - stepStarted);
-      ctx.onStep?.(r.allReduce);
+      const stepMs = performance.now() - stepStarted;
+      deadlines.recordStep(stepMs);
+      ctx.onStep?.(stepMs / 1000, r.allReduce);
       disposeBatch(batch);
       disposeNoise(noise);
       if (!Number.isFinite(r.loss)) throw new Error(`loss is ${r.loss} at step ${state.step}: training diverged (lower spec.training.learningRate)`);
@@ -202,7 +204,7 @@ class CollectiveDeadlines {
   }
 
   stepMs(): number {
-    const usual = this.fixedMs ?? Math.max(60_000, 10 * median(this.recent));
+    const usual = this.fixedMs ?? Math.max(60_000, 10 * (this.recent.length > 0 ? quantile(this.recent, 0.5) : 0));
     if (!this.slowNext) return usual;
     this.slowNext = false;
     return Math.max(usual, this.slowMs);
@@ -216,12 +218,6 @@ class CollectiveDeadlines {
   expectSlowStep(): void {
     this.slowNext = true;
   }
-}
-
-function median(xs: readonly number[]): number {
-  if (xs.length === 0) return 0;
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 async function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrScheduleOptions, opts: LossOptions, trainLoss: number, learningRate: number, timeoutMs: number): Promise<EpochRecord> {

@@ -29,6 +29,7 @@ import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js'
 import { stepNoise } from './noise.js';
 import { prepareData } from './prepare-data.js';
 import { packTensors, unpackTensors } from '../model/packed-tensors.js';
+import { ResourceLog } from './resource-log.js';
 import { readSnapshot, restoreAdam, type RestoredParts } from './snapshot.js';
 import { measureBytesPerSample } from './train-step.js';
 
@@ -137,6 +138,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
   let group: ProcessGroup | undefined;
   try {
     const backend = await initBackend();
+    const resources = new ResourceLog(backend);
     const checkpoints = openCheckpointIO({
       spec: config.checkpoint,
       namespace: config.run.namespace,
@@ -145,7 +147,10 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       higherIsBetter: higherIsBetter(config),
       logger: log,
       registry: opts.health?.registry,
-      onCommit: (at) => opts.health?.recordCheckpointCommit(at),
+      onCommit: (at, seconds) => {
+        opts.health?.recordCheckpointCommit(at);
+        resources.recordCheckpointSave(seconds);
+      },
       writer: { rank: d.rank, worldSize: d.worldSize },
     });
     if (writer) await checkpoints.checkWritable();
@@ -198,8 +203,9 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
           {
             config, hyper, decoder, adam, data, checkpoints, group, log,
             stopRequested: () => stopRequested,
-            onStep: (allReduce) => {
+            onStep: (seconds, allReduce) => {
               opts.health?.recordStep();
+              resources.recordStep(seconds);
               if (allReduce) opts.health?.recordAllReduce(allReduce.seconds, allReduce.bytesSent);
             },
           },
@@ -212,7 +218,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       return ExitCode.Ok;
     }
     const encoder = { name: config.encoder.name, weights: config.encoder.weights, inputSize: encoderInputSize(config) ?? null };
-    const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder);
+    const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder, resources);
     log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, step: outcome.state.step }, 'training finished');
     const sample = result.captions.slice(0, 3).map((c) => `  ${c.id}: "${c.caption}"  (reference: "${c.references[0] ?? ''}")`);
     process.stdout.write(
