@@ -21,7 +21,7 @@ native_files=(
   test/unit/decoder-gradient-checkpointing.test.ts test/unit/decoder-search.test.ts test/unit/train-resume-state.test.ts
   test/unit/train-hyperparameters.test.ts test/unit/encoder-inception.test.ts test/unit/encoder-densenet.test.ts
   test/integration/features-cache.test.ts test/integration/train-quality.test.ts test/integration/train-resume.test.ts
-  test/integration/train-bad-input.test.ts
+  test/integration/train-bad-input.test.ts test/unit/train-data-parallel.test.ts test/integration/train-data-parallel.test.ts
 )
 native_build=${CAPTIONRUN_TFJS_NODE_PATH:-$PWD/node_modules/.cache/captionrun/tfjs-node}
 # The pinned kubectl, helm and friends come first, so tests drive the cluster with the release they test.
