@@ -1,17 +1,21 @@
-// The collective layer over real loopback TCP: ranks of one gang in this process (and, for a SIGKILL, in a
-// child process), exact sums, bitwise agreement, broadcast, refusals, timeouts and corrupt frames.
-import { test } from 'node:test';
+// The collective layer over real loopback TCP: several ranks of a gang in this process (each a real
+// ProcessGroup with its own sockets) and, for the SIGKILL test, ranks in child processes. Exact sums in the
+// ring's fixed order, bitwise agreement, float16, broadcast, barrier, refusals, rendezvous timeouts, a hung
+// peer, a killed peer and a corrupt frame from a peer that speaks the protocol by hand.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createServer, connect, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { PeerFailedError, RendezvousRefusedError, RendezvousTimeoutError } from '../../trainer-image/distributed/errors.js';
-import { FrameKind } from '../../trainer-image/distributed/frames.js';
-import { Link } from '../../trainer-image/distributed/link.js';
+import { GroupClosedError, PeerFailedError, RendezvousRefusedError, RendezvousTimeoutError } from '../../trainer-image/distributed/errors.js';
+import { encodeFrame, encodeJson, FrameKind, FrameParser, HEADER_BYTES, MAX_CONTROL_BYTES } from '../../trainer-image/distributed/frames.js';
 import { ProcessGroup, type GroupOptions } from '../../trainer-image/distributed/process-group.js';
+import { register } from '../../trainer-image/distributed/rendezvous.js';
 
 const log = createLogger({}, new PassThrough());
+const child = fileURLToPath(new URL('./distributed-rank.ts', import.meta.url));
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -28,7 +32,7 @@ function options(rank: number, worldSize: number, masterPort: number, extra: Par
     masterAddr: '127.0.0.1',
     masterPort,
     bindAddress: '127.0.0.1',
-    runId: 'run-a',
+    runId: 'ns/run-a',
     attempt: 3,
     rendezvousTimeoutMs: 10_000,
     collectiveTimeoutMs: () => 10_000,
@@ -48,178 +52,380 @@ async function closeAll(groups: ProcessGroup[]): Promise<void> {
   await Promise.all(groups.map((g) => g.close()));
 }
 
-/** Rank r's input: deterministic pseudo-random floats. */
+/** Rank r's input: deterministic pseudo-random floats in [-2, 2) with varied magnitudes. */
 function input(rank: number, length: number): Float32Array {
-  let x = (rank + 1) * 2654435761;
+  let x = ((rank + 1) * 2654435761) >>> 0;
   return Float32Array.from({ length }, () => {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
-    return (x / 2 ** 32 - 0.5) * 4;
+    return (x / 2 ** 32 - 0.5) * 4 * 2 ** ((x & 7) - 3);
   });
 }
 
+/**
+ * The sum the ring must produce, bit for bit: chunk c (of floor(c*len/n)..floor((c+1)*len/n)) starts at
+ * rank c and each next rank adds its own value to what arrived, in float32.
+ */
+function ringOrderSum(inputs: Float32Array[], length: number): Float32Array {
+  const n = inputs.length;
+  const out = new Float32Array(length);
+  for (let c = 0; c < n; c++) {
+    for (let i = Math.floor((c * length) / n); i < Math.floor(((c + 1) * length) / n); i++) {
+      let acc = (inputs[c] as Float32Array)[i] as number;
+      for (let k = 1; k < n; k++) acc = Math.fround(((inputs[(c + k) % n] as Float32Array)[i] as number) + acc);
+      out[i] = acc;
+    }
+  }
+  return out;
+}
+
+const bits = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
 for (const n of [2, 3, 4]) {
-  test(`${n} ranks: allReduceSum is the sum, bitwise identical on every rank, for any length`, async () => {
+  test(`${n} ranks: allReduceSum is the sum in the ring's fixed order, bitwise identical on every rank, for any length`, async () => {
     const groups = await gang(n);
     try {
-      for (const length of [0, 1, n - 1, 1001, 2_500_000]) {
-        const bufs = groups.map((g) => input(g.rank, length));
-        const expected = new Float64Array(length);
-        for (const b of bufs) for (let i = 0; i < length; i++) expected[i] = (expected[i] as number) + (b[i] as number);
-        await Promise.all(groups.map((g, r) => g.allReduceSum(bufs[r] as Float32Array)));
-        for (const b of bufs.slice(1)) assert.ok(Buffer.from(b.buffer).equals(Buffer.from((bufs[0] as Float32Array).buffer)), `length ${length}: ranks differ`);
-        for (let i = 0; i < length; i++) assert.ok(Math.abs((bufs[0] as Float32Array)[i] as number - (expected[i] as number)) < 1e-5, `length ${length}, element ${i}`);
+      for (const length of [0, 1, n - 1, 1001, 2_621_440 /* 10 MB */]) {
+        const inputs = groups.map((g) => input(g.rank, length));
+        const bufs = inputs.map((b) => b.slice());
+        const stats = await Promise.all(groups.map((g, r) => g.allReduceSum(bufs[r] as Float32Array)));
+        for (const b of bufs.slice(1)) assert.ok(bits(b).equals(bits(bufs[0] as Float32Array)), `length ${length}: the ranks differ`);
+        assert.ok(bits(bufs[0] as Float32Array).equals(bits(ringOrderSum(inputs, length))), `length ${length}: not the fixed-order float32 sum`);
+        let worst = 0;
+        for (let i = 0; i < length; i++) {
+          let exact = 0;
+          for (const x of inputs) exact += x[i] as number;
+          worst = Math.max(worst, Math.abs(((bufs[0] as Float32Array)[i] as number) - exact));
+        }
+        assert.ok(worst < 1e-5, `length ${length}: off the float64 sum by ${worst}`);
+        // Each rank sends and receives 2(n-1)/n of the buffer (plus headers).
+        const payload = (2 * (n - 1) * length * 4) / n;
+        for (const s of stats) assert.ok(s.bytesSent >= payload && s.bytesSent < payload + 2 * n * 20 * (1 + (length * 4) / n / (64 << 10)) + 100, `length ${length}: ${s.bytesSent} bytes sent`);
       }
-      // Integers sum exactly whatever the order: the result is exactly the sum.
-      const ints = groups.map((g) => Float32Array.from({ length: 999 }, (_, i) => g.rank * 1000 + i));
-      await Promise.all(groups.map((g, r) => g.allReduceSum(ints[r] as Float32Array)));
-      assert.deepEqual([...(ints[n - 1] as Float32Array)].slice(0, 3), [0, 1, 2].map((i) => n * i + (1000 * n * (n - 1)) / 2));
     } finally {
       await closeAll(groups);
     }
   });
 }
 
-test('float16 compression halves the bytes and stays within half precision of the sum', async () => {
-  const exact = await gang(3);
-  const half = await gang(3, { compression: 'float16' });
-  try {
-    const length = 100_000;
-    const a = exact.map((g) => input(g.rank, length));
-    const b = half.map((g) => input(g.rank, length));
-    const [sa, sb] = await Promise.all([Promise.all(exact.map((g, r) => g.allReduceSum(a[r] as Float32Array))), Promise.all(half.map((g, r) => g.allReduceSum(b[r] as Float32Array)))]);
-    assert.ok((sb[0]?.bytesSent ?? 0) < (sa[0]?.bytesSent ?? 0) * 0.55, `${sb[0]?.bytesSent} vs ${sa[0]?.bytesSent} bytes`);
-    let worst = 0;
-    for (let i = 0; i < length; i++) worst = Math.max(worst, Math.abs(((b[0] as Float32Array)[i] as number) - ((a[0] as Float32Array)[i] as number)));
-    assert.ok(worst > 0 && worst < 0.02, `largest deviation ${worst} (values up to 6)`);
-    for (const x of b.slice(1)) assert.ok(Buffer.from(x.buffer).equals(Buffer.from((b[0] as Float32Array).buffer)), 'still identical on every rank');
-  } finally {
-    await closeAll([...exact, ...half]);
+test('the result does not depend on timing: ranks entering late, and segments of any size, give the same bits', async () => {
+  for (const [segmentBytes, length] of [[4, 5001], [4096, 300_001], [1 << 20, 300_001]] as const) {
+    const inputs = [0, 1, 2].map((r) => input(r, length));
+    const groups = await gang(3, { segmentBytes });
+    try {
+      const bufs = inputs.map((b) => b.slice());
+      await Promise.all(
+        groups.map(async (g, r) => {
+          await new Promise((resolve) => setTimeout(resolve, [30, 0, 15][r]));
+          return g.allReduceSum(bufs[r] as Float32Array);
+        }),
+      );
+      const expected = bits(ringOrderSum(inputs, length));
+      for (const b of bufs) assert.ok(bits(b).equals(expected), `segments of ${segmentBytes} B`);
+    } finally {
+      await closeAll(groups);
+    }
   }
 });
 
-test('broadcast from any root and barrier', async () => {
-  const groups = await gang(3);
+test('float16 compression: within half precision of the sum, half the bytes, still identical on every rank', async () => {
+  const n = 3;
+  const length = 100_003;
+  const groups = await gang(n, { compression: 'float16' });
   try {
-    const data = Uint8Array.from({ length: 5_000_001 }, (_, i) => (i * 31) & 0xff);
-    const got = await Promise.all(groups.map((g) => g.broadcast(g.rank === 1 ? data : undefined, { root: 1 })));
-    for (const x of got) assert.ok(Buffer.from(x).equals(Buffer.from(data)));
+    const inputs = groups.map((g) => input(g.rank, length));
+    const bufs = inputs.map((b) => b.slice());
+    const stats = await Promise.all(groups.map((g, r) => g.allReduceSum(bufs[r] as Float32Array)));
+    for (const b of bufs.slice(1)) assert.ok(bits(b).equals(bits(bufs[0] as Float32Array)), 'ranks differ');
+    let rounded = 0;
+    for (let i = 0; i < length; i++) {
+      let exact = 0;
+      let magnitude = 0;
+      for (const x of inputs) {
+        exact += x[i] as number;
+        magnitude += Math.abs(x[i] as number);
+      }
+      const got = (bufs[0] as Float32Array)[i] as number;
+      // Each of the n-1 reduce hops and the final broadcast rounds to half: about 2^-11 relative each.
+      assert.ok(Math.abs(got - exact) <= n * 2 ** -11 * magnitude + 2 ** -24, `element ${i}: ${got} vs ${exact}`);
+      if (got !== Math.fround(exact)) rounded++;
+    }
+    assert.ok(rounded > length / 10, 'float16 is really on the wire (most sums are rounded)');
+    const payload = (2 * (n - 1) * length * 2) / n;
+    assert.ok((stats[0]?.bytesSent ?? 0) < payload * 1.01 + 1000, `${stats[0]?.bytesSent} bytes sent for ${payload} bytes of halves`);
+  } finally {
+    await closeAll(groups);
+  }
+});
+
+test('broadcast of 5 MB from any root, an empty broadcast, and a barrier that waits for the last rank', async () => {
+  const groups = await gang(3, { segmentBytes: 256 << 10 });
+  try {
+    const data = Uint8Array.from({ length: 5_000_001 }, (_, i) => (i * 31 + (i >>> 13)) & 0xff);
+    for (const root of [0, 1, 2]) {
+      const got = await Promise.all(groups.map((g) => g.broadcast(g.rank === root ? data : undefined, { root })));
+      for (const x of got) assert.ok(Buffer.from(x).equals(Buffer.from(data)), `root ${root}`);
+    }
     const empty = await Promise.all(groups.map((g) => g.broadcast(g.rank === 0 ? new Uint8Array(0) : undefined)));
     assert.deepEqual(empty.map((x) => x.byteLength), [0, 0, 0]);
-    await Promise.all(groups.map((g) => g.barrier()));
+    await assert.rejects(groups[1]?.broadcast(new Uint8Array(1)) as Promise<Uint8Array>, TypeError, 'only the root passes data');
+
+    const entered: number[] = [];
+    const left: number[] = [];
+    await Promise.all(groups.map(async (g, r) => {
+      await new Promise((resolve) => setTimeout(resolve, [0, 150, 60][r]));
+      entered.push(performance.now());
+      await g.barrier();
+      left.push(performance.now());
+    }));
+    assert.ok(Math.min(...left) >= Math.max(...entered), 'no rank left the barrier before the last one entered');
   } finally {
     await closeAll(groups);
   }
 });
 
-test('rank 0 refuses a process of another attempt or run and completes with the right ones', async () => {
+test('rank 0 refuses another attempt, another run, a duplicate rank and another world size, and completes with the right ranks', async () => {
   const port = await freePort();
-  const rank0 = ProcessGroup.join(options(0, 2, port));
-  await assert.rejects(ProcessGroup.join(options(1, 2, port, { attempt: 2 })), (e: unknown) => e instanceof RendezvousRefusedError && /attempt 2, this gang is attempt 3/.test(e.message));
-  await assert.rejects(ProcessGroup.join(options(1, 2, port, { runId: 'run-b' })), (e: unknown) => e instanceof RendezvousRefusedError && /run run-b/.test(e.message));
-  await assert.rejects(ProcessGroup.join(options(1, 3, port)), (e: unknown) => e instanceof RendezvousRefusedError && /WORLD_SIZE 3/.test(e.message));
-  const groups = await Promise.all([rank0, ProcessGroup.join(options(1, 2, port))]);
-  const bufs = [Float32Array.of(1, 2), Float32Array.of(10, 20)];
-  await Promise.all(groups.map((g, r) => g.allReduceSum(bufs[r] as Float32Array)));
-  assert.deepEqual([...(bufs[1] as Float32Array)], [11, 22]);
-  await closeAll(groups);
-});
-
-test('a rendezvous that misses ranks fails at its deadline naming them; a rank with no rank 0 names rank 0', async () => {
-  const port = await freePort();
-  const started = Date.now();
-  const [r0, r2] = await Promise.allSettled([ProcessGroup.join(options(0, 3, port, { rendezvousTimeoutMs: 1500 })), ProcessGroup.join(options(2, 3, port, { rendezvousTimeoutMs: 1500 }))]);
-  assert.equal(r0.status, 'rejected');
-  const err = (r0 as PromiseRejectedResult).reason as RendezvousTimeoutError;
-  assert.ok(err instanceof RendezvousTimeoutError);
-  assert.deepEqual(err.missing, [1]);
-  assert.match(err.message, /rank 1 of 3 never joined rank 0 at 127\.0\.0\.1:\d+/);
-  assert.equal(r2.status, 'rejected');
-  assert.ok(Date.now() - started < 5000);
-  const lonely = await ProcessGroup.join(options(1, 2, await freePort(), { rendezvousTimeoutMs: 800 })).catch((e: unknown) => e);
-  assert.ok(lonely instanceof RendezvousTimeoutError && /no ring from rank 0/.test(lonely.message), String(lonely));
-});
-
-test('a peer that joined and then hangs fails the collective at its deadline, naming the peer; the group stays broken', async () => {
-  const groups = await gang(2);
-  const started = Date.now();
-  const err = await (groups[0] as ProcessGroup).allReduceSum(new Float32Array(1000), { timeoutMs: 700 }).catch((e: unknown) => e);
-  assert.ok(err instanceof PeerFailedError, String(err));
-  assert.equal(err.failure, 'timeout');
-  assert.equal(err.peer, 1);
-  assert.match(err.message, /no data from rank 1 .* for 1 s during allReduceSum/);
-  assert.ok(Date.now() - started < 3000);
-  await assert.rejects((groups[0] as ProcessGroup).barrier(), /rank 1/);
-  await closeAll(groups);
-});
-
-test('a peer killed mid-run (SIGKILL) fails its predecessor and its successor at once, not at the deadline', async () => {
-  const port = await freePort();
-  // Ranks 0 and 2 here, rank 1 in a child: rank 0 loses its successor (its sends fail), rank 2 its predecessor.
-  const child = spawn(process.execPath, ['--import', 'tsx', new URL('./distributed-rank.ts', import.meta.url).pathname, '1', '3', String(port), '3000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const rank0 = ProcessGroup.join(options(0, 3, port));
+  const refused = (extra: Partial<GroupOptions>, rank: number, pattern: RegExp): Promise<void> =>
+    assert.rejects(ProcessGroup.join(options(rank, extra.worldSize ?? 3, port, extra)), (e: unknown) => {
+      assert.ok(e instanceof RendezvousRefusedError, String(e));
+      assert.match(e.message, pattern);
+      assert.equal(e.exitCode, 1, 'retryable');
+      return true;
+    });
+  await refused({ attempt: 2 }, 1, /attempt 2, this gang is attempt 3/);
+  await refused({ runId: 'ns/run-b' }, 1, /run "ns\/run-b"/);
+  await refused({ worldSize: 4 }, 1, /WORLD_SIZE 4/);
+  const rank1 = ProcessGroup.join(options(1, 3, port));
+  // Rank 1 is registered once rank 0 has answered its Status; a second rank 1 is then a duplicate.
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  await refused({}, 1, /rank 1 has already joined/);
+  const rank2 = ProcessGroup.join(options(2, 3, port));
+  const groups = await Promise.all([rank0, rank1, rank2]);
   try {
-    // The child runs with the default segment size, which every rank of a gang must share.
-    const extra = { runId: 'child-gang', attempt: 0, collectiveTimeoutMs: () => 60_000, segmentBytes: undefined };
-    const groups = await Promise.all([0, 2].map((r) => ProcessGroup.join(options(r, 3, port, extra))));
-    const bufs = groups.map(() => new Float32Array(3_000_000));
-    await Promise.all(groups.map((g, i) => g.allReduceSum(bufs[i] as Float32Array)));
-    assert.equal(bufs[0]?.[0], 2, 'one collective went through: 0 here, 0 in rank 2, 2 from the child');
-    let killedAt = 0;
-    const failed = groups.map((g, i) =>
-      (async () => {
-        for (;;) await g.allReduceSum(bufs[i] as Float32Array);
-      })().catch((e: unknown) => ({ err: e, at: Date.now() })),
-    );
-    setTimeout(() => {
-      killedAt = Date.now();
-      child.kill('SIGKILL');
-    }, 300);
-    const [zero, two] = await Promise.all(failed);
-    for (const { err, at } of [zero, two] as { err: unknown; at: number }[]) {
-      assert.ok(err instanceof PeerFailedError, String(err));
-      assert.ok(['closed', 'reset'].includes(err.failure), err.failure);
-      assert.ok(at - killedAt < 3000, `noticed ${at - killedAt} ms after the kill: ${err.message}`);
-    }
-    // Rank 0 names its dead successor. Rank 2 may name rank 1 or rank 0, whichever connection it sees go
-    // first: a failing rank closes its connections, so a failure travels round the ring within moments.
-    assert.equal((zero?.err as PeerFailedError).peer, 1, (zero?.err as Error).message);
-    await closeAll(groups);
+    const bufs = groups.map((g) => Float32Array.of(g.rank, 1));
+    await Promise.all(groups.map((g, r) => g.allReduceSum(bufs[r] as Float32Array)));
+    assert.deepEqual([...(bufs[2] as Float32Array)], [3, 3]);
   } finally {
-    child.kill('SIGKILL');
+    await closeAll(groups);
   }
 });
 
-test('a corrupt frame is an error naming the peer, never data', async () => {
+test('rank 0 may come up late (connection refused is retried); a rendezvous that misses a rank times out naming it', async () => {
   const port = await freePort();
-  const rank0 = ProcessGroup.join(options(0, 2, port));
-  // A hand-made rank 1 that follows the protocol up to the first data frame, then flips a payload bit.
-  const listener = createServer();
-  await new Promise<void>((r) => listener.listen(0, '127.0.0.1', r));
-  const fromRank0 = new Promise<Socket>((r) => listener.once('connection', r));
-  const rdzv = new Link(connect({ host: '127.0.0.1', port }), { rank: 0, address: 'rank 0' });
-  await new Promise<void>((r) => rdzv.socket.once('connect', () => r()));
-  const json = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
-  await rdzv.send(FrameKind.Register, json({ rank: 1, worldSize: 2, runId: 'run-a', attempt: 3, host: '127.0.0.1', port: (listener.address() as { port: number }).port }));
-  const ring = JSON.parse(new TextDecoder().decode(await rdzv.receive(FrameKind.Answer, undefined, 'test'))) as { ring: { host: string; port: number }[] };
-  const toRank0 = new Link(connect({ host: '127.0.0.1', port: ring.ring[0]?.port as number }), { rank: 0, address: 'rank 0' });
-  await toRank0.send(FrameKind.Hello, json({ rank: 1, runId: 'run-a', attempt: 3 }));
-  const incoming = new Link(await fromRank0, { rank: 0, address: 'rank 0' });
-  await incoming.receive(FrameKind.Hello, undefined, 'test');
-  const group = await rank0;
-  const reduce = group.allReduceSum(new Float32Array(8)).catch((e: unknown) => e);
-  // Rank 0 sends its chunk first; answer with a frame whose payload does not match its checksum.
-  const sent = await incoming.receive(FrameKind.Data, new Uint8Array(16), 'test');
-  const header = Buffer.from((await import('../../trainer-image/distributed/frames.js')).frameHeader(FrameKind.Data, 1, sent));
-  const bad = Buffer.from(sent);
-  bad[3] = (bad[3] as number) ^ 0x40;
-  toRank0.socket.write(Buffer.concat([header.subarray(0, 8), Buffer.from([0, 0, 0, 0]), header.subarray(12)]));
-  toRank0.socket.write(bad);
-  const err = await reduce;
-  assert.ok(err instanceof PeerFailedError, String(err));
-  assert.equal(err.failure, 'corrupt');
-  assert.match(err.message, /corrupt frame from rank 1/);
-  toRank0.close();
-  incoming.close();
-  rdzv.close();
-  listener.close();
-  await group.close();
+  const early = ProcessGroup.join(options(1, 2, port));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const groups = await Promise.all([ProcessGroup.join(options(0, 2, port)), early]);
+  await closeAll(groups);
+
+  const port2 = await freePort();
+  const started = performance.now();
+  const results = await Promise.allSettled([0, 2].map((r) => ProcessGroup.join(options(r, 3, port2, { rendezvousTimeoutMs: 800 }))));
+  assert.ok(performance.now() - started < 3000, 'fails at the deadline');
+  for (const r of results) {
+    assert.equal(r.status, 'rejected');
+    const e = (r as PromiseRejectedResult).reason as unknown;
+    assert.ok(e instanceof RendezvousTimeoutError, String(e));
+    assert.deepEqual([...e.missing], [1]);
+    assert.match(e.message, /rank 1 of 3 never joined/);
+    assert.match(e.message, new RegExp(`127\\.0\\.0\\.1:${port2}`));
+  }
+
+  const alone = await ProcessGroup.join(options(1, 2, await freePort(), { rendezvousTimeoutMs: 500 })).catch((e: unknown) => e);
+  assert.ok(alone instanceof RendezvousTimeoutError);
+  assert.deepEqual([...alone.missing], [0]);
+  assert.match(alone.message, /ECONNREFUSED/);
+});
+
+test('a peer that joined and then hangs: the collective times out within its deadline, naming it; later calls fail at once', async () => {
+  const port = await freePort();
+  const [rank0, rank1] = await Promise.all([
+    ProcessGroup.join(options(0, 2, port, { collectiveTimeoutMs: () => 600 })),
+    ProcessGroup.join(options(1, 2, port)),
+  ]);
+  try {
+    const started = performance.now();
+    const err = await rank0.allReduceSum(new Float32Array(100_000)).catch((e: unknown) => e);
+    const took = performance.now() - started;
+    assert.ok(err instanceof PeerFailedError, String(err));
+    assert.equal(err.cause, 'timeout');
+    assert.equal(err.peer, 1);
+    assert.match(err.message, /no data from rank 1 \(127\.0\.0\.1:\d+\) for 0\.6 s during allReduceSum \(collective timeout\)/);
+    assert.ok(took >= 550 && took < 1500, `${took} ms`);
+    const again = performance.now();
+    await assert.rejects(rank0.barrier(), (e: unknown) => e === err);
+    assert.ok(performance.now() - again < 50, 'a broken group fails at once');
+    // The hung rank learns of it too: once rank 0's sockets are gone, its next collective fails at once.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const other = await rank1.allReduceSum(new Float32Array(10), { timeoutMs: 5000 }).catch((e: unknown) => e);
+    assert.ok(other instanceof PeerFailedError && ['closed', 'reset'].includes(other.cause) && other.peer === 0, String(other));
+  } finally {
+    await closeAll([rank0, rank1]);
+  }
+});
+
+interface ChildRank {
+  rank: number;
+  lines: string[];
+  exited: Promise<number | null>;
+  kill(): void;
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<string>;
+}
+
+function spawnRank(rank: number, worldSize: number, port: number, floats: number): ChildRank {
+  const proc = spawn(process.execPath, ['--import', 'tsx', child, String(rank), String(worldSize), String(port), String(floats)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  let partial = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    partial += d.toString();
+    const parts = partial.split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  return {
+    rank,
+    lines,
+    exited,
+    kill: () => proc.kill('SIGKILL'),
+    waitFor(pattern, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`rank ${rank}: no line matching ${pattern} within ${timeoutMs} ms; got ${lines.slice(-3).join(' | ')}`)), timeoutMs);
+        const check = (): void => {
+          const hit = lines.find((l) => pattern.test(l));
+          if (hit) {
+            clearTimeout(timer);
+            resolve(hit);
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+  };
+}
+
+test('a rank killed (SIGKILL) mid-allReduce: the others fail at once with closed/reset, not at the 20 s deadline', async () => {
+  const port = await freePort();
+  const ranks = [0, 1, 2].map((r) => spawnRank(r, 3, port, 1 << 20));
+  try {
+    await Promise.all(ranks.map((r) => r.waitFor(/^reduced 3$/, 30_000)));
+    const killedAt = performance.now();
+    ranks[1]?.kill();
+    const failures = await Promise.all([ranks[0], ranks[2]].map(async (r) => JSON.parse((await (r as ChildRank).waitFor(/^failed /, 10_000)).slice(7)) as { name: string; peer: number; cause: string; message: string }));
+    const took = performance.now() - killedAt;
+    assert.ok(took < 3000, `the survivors failed ${took} ms after the kill`);
+    for (const f of failures) {
+      assert.equal(f.name, 'PeerFailedError', f.message);
+      assert.ok(['closed', 'reset'].includes(f.cause), f.message);
+    }
+    // Rank 2 receives from rank 1: it names rank 1 (rank 0 names rank 1, or rank 2 if rank 2's exit reached it first).
+    assert.equal(failures[1]?.peer, 1, failures[1]?.message);
+    assert.match(failures[1]?.message ?? '', /rank 1 \(127\.0\.0\.1:\d+\) (closed|reset) the connection/);
+    assert.deepEqual(await Promise.all([ranks[0], ranks[2]].map((r) => (r as ChildRank).exited)), [1, 1]);
+  } finally {
+    for (const r of ranks) r.kill();
+  }
+});
+
+/** Listens on 127.0.0.1:0. */
+async function listener(): Promise<Server> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return server;
+}
+
+function connected(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Reads control frames from a socket until one arrives. */
+function nextFrame(socket: Socket, parser = new FrameParser()): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const onData = (d: Buffer): void => {
+      const frames = parser.push(d);
+      if (frames[0]) {
+        socket.off('data', onData);
+        resolve(frames[0].payload);
+      }
+    };
+    socket.on('data', onData);
+    socket.once('error', reject);
+  });
+}
+
+test('a corrupt frame from the predecessor (a hand-made rank 1) is a PeerFailedError "corrupt", never data', async () => {
+  const length = 1000;
+  const chunkBytes = (length / 2) * 4;
+  const variants: [string, (frame: Buffer) => void, RegExp][] = [
+    ['checksum', (f) => (f[HEADER_BYTES + 10] = (f[HEADER_BYTES + 10] as number) ^ 0x01), /payload checksum/],
+    ['magic', (f) => f.writeUInt32BE(0xdeadbeef, 0), /bad magic/],
+    ['sequence', (f) => f.writeUInt32BE(7, 8), /sequence number 7, expected 1/],
+    ['length', (f) => f.writeUInt32BE(chunkBytes + 4, 12), /expected 2000/],
+  ];
+  for (const [what, damage, pattern] of variants) {
+    const port = await freePort();
+    const rank0 = ProcessGroup.join(options(0, 2, port));
+    // The fake rank 1 registers like a real one, with its own data listener.
+    const fakeData = await listener();
+    const fakePort = (fakeData.address() as { port: number }).port;
+    const accepted = new Promise<Socket>((r) => fakeData.once('connection', r));
+    const ring = await register(
+      { rank: 1, worldSize: 2, masterAddr: '127.0.0.1', masterPort: port, bindAddress: '127.0.0.1', runId: 'ns/run-a', attempt: 3, settings: { compression: 'none', segmentBytes: 64 << 10, checksums: true }, deadline: performance.now() + 5000, timeoutMs: 5000, log },
+      fakePort,
+    );
+    // Rank 0 receives from rank 1 on the connection rank 0 opens to rank 1's data port: answer its hello.
+    const fromRank0 = await accepted;
+    await nextFrame(fromRank0);
+    fromRank0.write(encodeJson(FrameKind.Answer, 0, { ok: true, rank: 1, runId: 'ns/run-a', attempt: 3 }));
+    // Rank 1 receives from rank 0 on the connection it opens to rank 0's data port.
+    const toRank0 = await connected((ring[0] as { port: number }).port);
+    toRank0.write(encodeJson(FrameKind.Hello, 0, { rank: 1, runId: 'ns/run-a', attempt: 3 }));
+    await nextFrame(toRank0, new FrameParser(MAX_CONTROL_BYTES));
+    const group = await rank0;
+    try {
+      const buf = new Float32Array(length).fill(1);
+      const result = group.allReduceSum(buf).catch((e: unknown) => e);
+      // Rank 0 waits for rank 1's chunk (the first half): send it damaged.
+      const frame = encodeFrame(FrameKind.AllReduce, 1, new Uint8Array(chunkBytes).fill(0x3f));
+      damage(frame);
+      fromRank0.write(frame);
+      const err = await result;
+      assert.ok(err instanceof PeerFailedError, `${what}: ${String(err)}`);
+      assert.equal(err.cause, 'corrupt', what);
+      assert.equal(err.peer, 1);
+      assert.match(err.message, /corrupt frame from rank 1 \(127\.0\.0\.1:\d+\) during allReduceSum/);
+      assert.match(err.message, pattern, what);
+    } finally {
+      await group.close();
+      fromRank0.destroy();
+      toRank0.destroy();
+      fakeData.close();
+    }
+  }
+});
+
+test('close(): a pending collective rejects with GroupClosedError, later calls too, and close is idempotent; one rank is a group without sockets', async () => {
+  const [a, b] = (await gang(2)) as [ProcessGroup, ProcessGroup];
+  const pending = a.allReduceSum(new Float32Array(1000));
+  await a.close();
+  await assert.rejects(pending, GroupClosedError);
+  await assert.rejects(a.barrier(), GroupClosedError);
+  await a.close();
+  await b.close();
+
+  const started = performance.now();
+  const solo = await ProcessGroup.join({ ...options(0, 1, 1), masterAddr: 'nowhere.invalid' });
+  assert.ok(performance.now() - started < 50);
+  const buf = Float32Array.of(1.5, -2);
+  assert.deepEqual(await solo.allReduceSum(buf), { seconds: 0, bytesSent: 0, bytesReceived: 0 });
+  assert.deepEqual([...buf], [1.5, -2]);
+  const data = Uint8Array.of(1, 2, 3);
+  assert.equal(await solo.broadcast(data), data);
+  await solo.barrier();
+  await solo.close();
 });

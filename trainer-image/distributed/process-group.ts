@@ -1,259 +1,376 @@
-// The gang's collectives, built as Horovod and NCCL build them over plain TCP: after the rendezvous each
-// process holds one connection to its successor in the ring and one from its predecessor.
-//   allReduceSum: ring reduce-scatter then all-gather. The buffer is cut into W chunks; in W-1 steps each
-//     chunk travels once around the ring and every process adds what it receives into its own copy, so
-//     chunk c ends summed in the fixed order g[c+W-1] + (... + (g[c+1] + g[c])) on one process, which then
-//     passes those exact bytes around in W-1 more steps. Every process ends with bitwise-identical sums,
-//     whatever the timing. Each step sends and receives at once, in segments, and reads straight into
-//     preallocated memory.
-//   broadcast: the root's bytes passed around the ring, segment by segment.
-//   barrier: an all-reduce of one number.
-// A dead neighbour surfaces at once (its socket resets or closes); a hung one when the collective's
-// deadline passes. Either way the group is broken and every later call fails with the same error.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+// The gang's process group, the torchrun/Horovod shape over plain TCP:
+//   join       rendezvous at rank 0 (rendezvous.ts), then the ring: each rank connects to its predecessor's
+//              data listener and accepts one connection from its successor, both sides checking the other's
+//              run, attempt and rank. (The receiving side is the one that connects, because only a socket
+//              created by net.connect can be given `onread` buffers, which is what lets data arrive straight
+//              in the caller's memory.)
+//   collectives ring all-reduce, broadcast and barrier (ring.ts), one at a time, each under a deadline.
+// Sockets: TCP_NODELAY (a segment's header must not wait for an ACK) and keep-alive. Node's net cannot set
+// SO_SNDBUF/SO_RCVBUF on TCP sockets, so buffer sizes are Linux's autotuning (net.ipv4.tcp_rmem/tcp_wmem);
+// on top of the kernel's buffer each sender keeps up to SEND_AHEAD_BYTES of segments queued.
+// A dead neighbour surfaces at once (its socket closes or resets); a hung one when the collective's
+// deadline passes; bytes that are not the expected frame are corruption. Each is a PeerFailedError naming
+// the neighbour, and the group is broken for good: its sockets are destroyed (so the failure reaches the
+// other ranks within moments) and every later call rejects at once with the same error.
+import { connect, type Server, type Socket } from 'node:net';
+import { InvalidInputError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
-import { PeerFailedError, RendezvousTimeoutError } from './errors.js';
-import { FrameKind } from './frames.js';
-import { Link } from './link.js';
-import { float16ToFloat32, float32ToFloat16 } from '../model/float16.js';
-import { hostRendezvous, joinRendezvous, specificAddress, type Peer, type RendezvousOptions } from './rendezvous.js';
+import { GroupClosedError, PeerFailedError, RendezvousRefusedError, RendezvousTimeoutError, type PeerFailure } from './errors.js';
+import { decodeJson, FrameKind, MAX_CONTROL_BYTES, type FrameError, type FrameHeader } from './frames.js';
+import { ControlWriter, listen, readControl, register, seconds, serveRendezvous, type Answer, type Peer, type RendezvousOptions } from './rendezvous.js';
+import { AllReduceOp, BroadcastOp, Receiver, Sender, Staging, type CollectiveStats, type OpContext, type ReceiveOp, type WireSettings } from './ring.js';
+
+export type { CollectiveStats } from './ring.js';
 
 export interface GroupOptions {
   rank: number;
   worldSize: number;
+  /** Hostname or IP of rank 0; it may not resolve at first: DNS and connect are retried until the rendezvous deadline. */
   masterAddr: string;
   masterPort: number;
-  /** Where to listen (POD_IP); default every interface. */
+  /** Address to listen on (env POD_IP); default '0.0.0.0'. A specific address is also the one advertised to peers. */
   bindAddress?: string;
+  /** Identifies the run (its UID, or namespace/name): a rank of another run is refused. */
   runId: string;
+  /** Gang attempt: a rank of another attempt is refused. */
   attempt: number;
+  /** All ranks in and the ring connected before this, else RendezvousTimeoutError naming the missing ranks. */
   rendezvousTimeoutMs: number;
-  /** The deadline of a collective that names none, asked for when it starts. */
+  /** Deadline of each collective that names none, asked for when it starts. */
   collectiveTimeoutMs: () => number;
-  /** float16 halves the bytes of allReduceSum on the wire and rounds every partial sum sent: not bit-exact. */
+  /**
+   * Wire compression of allReduceSum. 'float16' halves the bytes but is lossy: every partial sum is
+   * rounded to half precision at each hop (relative error about 2^-11 per hop, so up to (W-1) x 2^-11 of
+   * the magnitudes summed), values beyond +/-65504 become +/-Infinity and below about 6e-8 flush towards
+   * zero. Ranks still end bitwise identical. broadcast and barrier are never compressed.
+   */
   compression: 'none' | 'float16';
-  /** Bytes per frame of a collective: large enough to amortise a frame, small enough to pipeline. */
+  /** Pipelining segment (payload bytes per frame); default DEFAULT_SEGMENT_BYTES. Every rank must use the same. */
   segmentBytes?: number;
+  /** CRC-32 on every frame (default true). Turning it off is for measuring its cost only. */
+  checksums?: boolean;
   log: Logger;
 }
 
-export interface CollectiveStats {
-  seconds: number;
-  bytesSent: number;
-  bytesReceived: number;
+/**
+ * Measured with `npm run bench -- allreduce --sweep 262144,1048576,4194304`: on loopback 256 KB to 4 MB are
+ * within noise of each other; 1 MB keeps the staging memory small and pipelines well for W > 2.
+ */
+export const DEFAULT_SEGMENT_BYTES = 1 << 20;
+/** Bytes of segments handed to a socket ahead of the kernel taking them. */
+const SEND_AHEAD_BYTES = 8 << 20;
+
+interface PeerInfo {
+  rank: number;
+  address: string;
 }
 
-const DEFAULT_SEGMENT_BYTES = 1 << 20;
+interface Links {
+  sender: Sender;
+  receiver: Receiver;
+  sendSocket: Socket;
+  recvSocket: Socket;
+  succ: PeerInfo;
+  pred: PeerInfo;
+  /** Where the sockets' events go once the group exists. */
+  route: Route;
+}
+
+interface Route {
+  frameError(err: FrameError): void;
+  socketEnd(side: 'send' | 'recv', why: string, failure: PeerFailure): void;
+  unexpectedData(): void;
+}
+
+interface Running {
+  name: string;
+  op: AllReduceOp | BroadcastOp;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+  limitMs: number;
+  started: number;
+  recvBytesAtStart: number;
+}
 
 export class ProcessGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  private readonly links?: Links;
+  private readonly settings: WireSettings;
+  private readonly staging?: Staging;
+  private readonly log: Logger;
+  private readonly barrierBuf: Float32Array;
+  private queue: Promise<unknown> = Promise.resolve();
+  private running?: Running;
   private broken?: Error;
-  private busy = false;
-  private scratch = new Float32Array(0);
-  private scratch16 = new Uint16Array(0);
+  private closing = false;
+  private closed?: Promise<void>;
+  /** The successor closed its connection during the running collective (see socketEnd). */
+  private successorGone?: PeerFailedError;
 
   private constructor(
-    readonly rank: number,
-    readonly worldSize: number,
-    private readonly o: GroupOptions,
-    private readonly next?: Link,
-    private readonly prev?: Link,
-  ) {}
-
-  static async join(o: GroupOptions): Promise<ProcessGroup> {
-    if (o.worldSize === 1) return new ProcessGroup(0, 1, o);
-    const deadline = Date.now() + o.rendezvousTimeoutMs;
-    const listener = await listen(specificAddress(o.bindAddress));
-    try {
-      const port = (listener.server.address() as { port: number }).port;
-      const r: RendezvousOptions = { ...o, deadline, timeoutSeconds: Math.round(o.rendezvousTimeoutMs / 1000) };
-      const ring =
-        o.rank === 0
-          ? await hostRendezvous(r, { rank: 0, host: specificAddress(o.bindAddress) ?? o.masterAddr, port })
-          : await joinRendezvous(r, port);
-      const succ = ring[(o.rank + 1) % o.worldSize] as Peer;
-      const pred = ring[(o.rank + o.worldSize - 1) % o.worldSize] as Peer;
-      const [next, prev] = await Promise.all([connectRing(o, succ, deadline), acceptRing(o, listener, pred, deadline)]);
-      o.log.info({ worldSize: o.worldSize, next: `${succ.host}:${succ.port}`, prev: `${pred.host}:${pred.port}` }, `rank ${o.rank} of ${o.worldSize} joined the ring`);
-      return new ProcessGroup(o.rank, o.worldSize, o, next, prev);
-    } finally {
-      listener.server.close();
+    private readonly opts: GroupOptions,
+    settings: WireSettings,
+    links?: Links,
+  ) {
+    this.rank = opts.rank;
+    this.worldSize = opts.worldSize;
+    this.settings = settings;
+    this.log = opts.log;
+    this.links = links;
+    this.barrierBuf = new Float32Array(opts.worldSize);
+    if (links) {
+      this.staging = new Staging(settings.segmentBytes, this.window, settings.compression === 'float16');
+      links.route.frameError = (err) => this.fail(new PeerFailedError(`corrupt frame from ${describe(links.pred)} ${this.when}: ${err.message}`, links.pred.rank, 'corrupt', err));
+      links.route.socketEnd = (side, why, failure) => {
+        if (this.closing) return;
+        const peer = side === 'recv' ? links.pred : links.succ;
+        const what = failure === 'closed' ? 'closed the connection' : `reset the connection (${why})`;
+        const err = new PeerFailedError(`${describe(peer)} ${what} ${this.when}`, peer.rank, failure);
+        if (side === 'send' && failure === 'closed' && this.running) {
+          // The successor finished this collective and closed (the end of a run), or died after the kernel
+          // took everything it needed from us. What this rank still waits for comes from its predecessor, and a
+          // write the successor can no longer take fails on its own (EPIPE/ECONNRESET): let the collective
+          // finish, and break the group for the next one.
+          this.successorGone ??= new PeerFailedError(`${describe(peer)} closed the connection at the end of ${this.running.name}`, peer.rank, 'closed');
+          return;
+        }
+        this.fail(err);
+      };
+      links.route.unexpectedData = () =>
+        this.fail(new PeerFailedError(`corrupt data from ${describe(links.succ)}: it sent bytes on the connection it only receives on`, links.succ.rank, 'corrupt'));
     }
   }
 
-  async allReduceSum(buf: Float32Array, opts: { timeoutMs?: number } = {}): Promise<CollectiveStats> {
-    return this.collective('allReduceSum', opts.timeoutMs, async (next, prev) => {
-      const n = this.worldSize;
-      const chunk = (c: number): Float32Array => {
-        const base = Math.floor(buf.length / n);
-        const extra = buf.length % n;
-        const i = ((c % n) + n) % n;
-        const start = i * base + Math.min(i, extra);
-        return buf.subarray(start, start + base + (i < extra ? 1 : 0));
+  /** Rendezvous with the other ranks and connect the ring. worldSize 1: returns at once, without sockets. */
+  static async join(opts: GroupOptions): Promise<ProcessGroup> {
+    const settings = validate(opts);
+    if (opts.worldSize === 1) return new ProcessGroup(opts, settings);
+    const started = performance.now();
+    const deadline = started + opts.rendezvousTimeoutMs;
+    const bind = opts.bindAddress ?? '0.0.0.0';
+    const listener = await listen(0, bind, deadline);
+    // The successor may connect as soon as it has the ring, before this rank has it: hold such connections.
+    const acceptor = new Acceptor(listener);
+    try {
+      const dataPort = (listener.address() as { port: number }).port;
+      const r: RendezvousOptions = {
+        rank: opts.rank,
+        worldSize: opts.worldSize,
+        masterAddr: opts.masterAddr,
+        masterPort: opts.masterPort,
+        bindAddress: opts.bindAddress,
+        runId: opts.runId,
+        attempt: opts.attempt,
+        settings,
+        deadline,
+        timeoutMs: opts.rendezvousTimeoutMs,
+        log: opts.log,
       };
-      const r = this.rank;
-      for (let s = 0; s < n - 1; s++) await this.exchange(next, prev, chunk(r - s), chunk(r - s - 1), 'add');
-      for (let s = 0; s < n - 1; s++) await this.exchange(next, prev, chunk(r + 1 - s), chunk(r - s), 'copy');
-    });
+      const ring = opts.rank === 0 ? await serveRendezvous(r, dataPort) : await register(r, dataPort);
+      const links = await connectRing(opts, settings, ring, acceptor, deadline);
+      const group = new ProcessGroup(opts, settings, links);
+      opts.log.info(
+        { rank: opts.rank, worldSize: opts.worldSize, pred: links.pred.address, succ: links.succ.address, seconds: (performance.now() - started) / 1000 },
+        `rank ${opts.rank} of ${opts.worldSize} joined the ring (receives from rank ${links.pred.rank}, sends to rank ${links.succ.rank})`,
+      );
+      return group;
+    } finally {
+      acceptor.close();
+    }
   }
 
+  /**
+   * In-place sum over ranks; afterwards every rank holds bitwise-identical values (each chunk is reduced
+   * once, in a fixed order, by its owner and then copied). `buf` must not be touched until this settles;
+   * after a rejection its contents are unspecified.
+   */
+  allReduceSum(buf: Float32Array, opts: { timeoutMs?: number } = {}): Promise<CollectiveStats> {
+    return this.collective('allReduceSum', opts.timeoutMs, (ctx, staging) => new AllReduceOp(ctx, buf, FrameKind.AllReduce, staging));
+  }
+
+  /**
+   * Root passes the payload, others pass undefined; every rank returns the root's bytes (the root its own
+   * array, which must not change until this settles).
+   */
   async broadcast(data: Uint8Array | undefined, opts: { root?: number; timeoutMs?: number } = {}): Promise<Uint8Array> {
     const root = opts.root ?? 0;
-    if (this.worldSize === 1) return data ?? new Uint8Array(0);
-    if ((this.rank === root) !== (data !== undefined)) throw new Error(`broadcast: rank ${this.rank} ${data ? 'passed data but is not' : 'passed no data but is'} the root (${root})`);
-    let out = data ?? new Uint8Array(0);
-    const last = (this.rank + 1) % this.worldSize === root;
-    await this.collective('broadcast', opts.timeoutMs, async (next, prev) => {
-      const length = new Uint8Array(8);
-      if (this.rank === root) {
-        new DataView(length.buffer).setBigUint64(0, BigInt(out.byteLength));
-      } else {
-        await prev.receive(FrameKind.Data, length, 'broadcast');
-        out = new Uint8Array(Number(new DataView(length.buffer).getBigUint64(0)));
-      }
-      if (!last) await sendOrAbort(next, prev, length);
-      const seg = this.segmentBytes;
-      const sends: Promise<void>[] = [];
-      for (let at = 0; at < out.byteLength; at += seg) {
-        const part = out.subarray(at, Math.min(at + seg, out.byteLength));
-        if (this.rank !== root) await prev.receive(FrameKind.Data, part, 'broadcast');
-        if (!last) sends.push(sendOrAbort(next, prev, part));
-      }
-      await Promise.all(sends);
-    });
-    return out;
+    if (!Number.isInteger(root) || root < 0 || root >= this.worldSize) throw new RangeError(`broadcast: root ${root} is not a rank of this group of ${this.worldSize}`);
+    if ((this.rank === root) !== (data !== undefined)) {
+      throw new TypeError(`broadcast: rank ${this.rank} ${data ? 'passed data but is not' : 'passed no data but is'} the root (rank ${root})`);
+    }
+    if (this.worldSize === 1) {
+      await this.collective('broadcast', opts.timeoutMs);
+      return data as Uint8Array;
+    }
+    let op: BroadcastOp | undefined;
+    await this.collective('broadcast', opts.timeoutMs, (ctx) => (op = new BroadcastOp(ctx, data, root)));
+    return (op as BroadcastOp).value;
   }
 
+  /** Returns once every rank has entered the barrier. */
   async barrier(opts: { timeoutMs?: number } = {}): Promise<void> {
-    await this.allReduceSum(new Float32Array(1), opts);
-  }
-
-  async close(): Promise<void> {
-    this.broken ??= new Error('the process group is closed');
-    this.next?.close();
-    this.prev?.close();
-  }
-
-  private get segmentBytes(): number {
-    return this.o.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+    await this.collective('barrier', opts.timeoutMs, (ctx, staging) => new AllReduceOp(ctx, this.barrierBuf, FrameKind.Barrier, staging));
   }
 
   /**
-   * Runs one collective under its deadline; any failure breaks the group for good (the peers' state is
-   * unknown after a partial exchange), and a timeout names the neighbour being waited on.
+   * Idempotent: destroys the ring's sockets. A collective still running rejects with GroupClosedError, as
+   * does every later call. Peers see the connections close (PeerFailedError 'closed' in their next call).
    */
-  private async collective(what: string, timeoutMs: number | undefined, body: (next: Link, prev: Link) => Promise<void>): Promise<CollectiveStats> {
-    const started = performance.now();
-    if (this.worldSize === 1) return { seconds: 0, bytesSent: 0, bytesReceived: 0 };
-    const next = this.next as Link;
-    const prev = this.prev as Link;
-    const failure = this.broken ?? prev.failure ?? next.failure;
-    if (failure) {
-      this.broken = failure;
-      throw failure;
-    }
-    if (this.busy) throw new Error(`${what}: another collective is still running on this group`);
-    this.busy = true;
-    const sent0 = next.bytesSent;
-    const received0 = prev.bytesReceived;
-    const limit = timeoutMs ?? this.o.collectiveTimeoutMs();
-    const timer = setTimeout(() => {
-      const err = new PeerFailedError(`no data from rank ${prev.peer.rank} (${prev.peer.address}) for ${Math.round(limit / 1000)} s during ${what} (collective timeout): it is hung or too slow`, prev.peer.rank, 'timeout');
-      prev.abort(err);
-      next.abort(err);
-    }, limit);
-    try {
-      await body(next, prev);
-    } catch (err) {
-      this.broken = err as Error;
-      this.o.log.error({ peer: (err as PeerFailedError).peer, failure: (err as PeerFailedError).failure }, (err as Error).message);
-      throw err;
-    } finally {
-      clearTimeout(timer);
-      this.busy = false;
-    }
-    return { seconds: (performance.now() - started) / 1000, bytesSent: next.bytesSent - sent0, bytesReceived: prev.bytesReceived - received0 };
+  close(): Promise<void> {
+    if (this.closed) return this.closed;
+    const links = this.links;
+    if (this.running) this.fail(new GroupClosedError(`the process group was closed during ${this.running.name}`));
+    this.closing = true;
+    this.broken ??= new GroupClosedError('the process group is closed');
+    if (!links) return (this.closed = Promise.resolve());
+    links.receiver.abort();
+    const sockets = [links.sendSocket, links.recvSocket];
+    this.closed = Promise.all(sockets.map((s) => new Promise<void>((resolve) => (s.closed ? resolve() : (s.once('close', () => resolve()), s.destroy()))))).then(() => undefined);
+    this.log.debug({ rank: this.rank }, 'process group closed');
+    return this.closed;
   }
 
-  /**
-   * One ring step: `out` goes to the successor while `into` arrives from the predecessor, segment by
-   * segment; received values are added into `into` or copied over it.
-   */
-  private async exchange(next: Link, prev: Link, out: Float32Array, into: Float32Array, mode: 'add' | 'copy'): Promise<void> {
-    const half = this.o.compression === 'float16';
-    const per = Math.max(1, Math.floor(this.segmentBytes / 4));
-    const sends: Promise<void>[] = [];
-    if (half) {
-      // Converted once per step into scratch that stays untouched until the sends have flushed.
-      if (this.scratch16.length < out.length) this.scratch16 = new Uint16Array(out.length);
-      this.scratch16.set(float32ToFloat16(out));
-      // The owner of a summed chunk keeps what it sends, so every rank ends with the same values.
-      if (mode === 'copy') out.set(float16ToFloat32(this.scratch16.subarray(0, out.length)));
+  private get window(): number {
+    return Math.max(2, Math.ceil(SEND_AHEAD_BYTES / this.settings.segmentBytes));
+  }
+
+  private get when(): string {
+    return this.running ? `during ${this.running.name}` : 'between collectives';
+  }
+
+  /** Runs collectives one after another (a call made while one runs waits its turn). */
+  private collective(name: string, timeoutMs: number | undefined, make?: (ctx: OpContext, staging: Staging) => AllReduceOp | BroadcastOp): Promise<CollectiveStats> {
+    const run = this.queue.then(() => this.run(name, timeoutMs, make));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private run(name: string, timeoutMs: number | undefined, make?: (ctx: OpContext, staging: Staging) => AllReduceOp | BroadcastOp): Promise<CollectiveStats> {
+    if (this.closed) return Promise.reject(new GroupClosedError(`${name} on a closed process group`));
+    if (this.broken) return Promise.reject(this.broken);
+    const links = this.links;
+    if (!links || !make) return Promise.resolve({ seconds: 0, bytesSent: 0, bytesReceived: 0 });
+    const limitMs = timeoutMs ?? this.opts.collectiveTimeoutMs();
+    if (!(limitMs > 0)) return Promise.reject(new RangeError(`${name}: timeout ${limitMs} ms is not a positive number`));
+    return new Promise<CollectiveStats>((resolve, reject) => {
+      const started = performance.now();
+      const sent0 = links.sender.bytes;
+      const recv0 = links.receiver.bytes;
+      const ctx: OpContext = {
+        rank: this.rank,
+        worldSize: this.worldSize,
+        sender: links.sender,
+        settings: this.settings,
+        window: this.window,
+        fail: (err) => this.fail(new PeerFailedError(`sending to ${describe(links.succ)} failed during ${name}: ${err.message}`, links.succ.rank, 'reset', err)),
+        corrupt: (err) => this.fail(new PeerFailedError(`corrupt frame from ${describe(links.pred)} during ${name}: ${err.message}`, links.pred.rank, 'corrupt', err)),
+        finish: () => {
+          const r = this.running;
+          if (!r) return;
+          clearTimeout(r.timer);
+          this.running = undefined;
+          resolve({ seconds: (performance.now() - started) / 1000, bytesSent: links.sender.bytes - sent0, bytesReceived: links.receiver.bytes - recv0 });
+          if (this.successorGone) this.fail(this.successorGone);
+        },
+      };
+      const op = make(ctx, this.staging as Staging);
+      this.running = { name, op, reject, limitMs, started, recvBytesAtStart: recv0, timer: setTimeout(() => this.timedOut(), Math.min(limitMs, 2 ** 31 - 1)) };
+      links.receiver.start(op as ReceiveOp);
+      op.begin();
+    });
+  }
+
+  private timedOut(): void {
+    const r = this.running;
+    const links = this.links;
+    if (!r || !links) return;
+    const limit = seconds(r.limitMs);
+    if (links.receiver.busy) {
+      const got = links.receiver.bytes - r.recvBytesAtStart;
+      const message =
+        got === 0
+          ? `no data from ${describe(links.pred)} for ${limit} during ${r.name} (collective timeout)`
+          : `${r.name} did not finish within ${limit} (collective timeout): ${describe(links.pred)} sent ${got} bytes, then nothing for ${seconds(performance.now() - links.receiver.lastReadAt)}`;
+      this.fail(new PeerFailedError(message, links.pred.rank, 'timeout'));
+    } else {
+      this.fail(new PeerFailedError(`${describe(links.succ)} did not take our data for ${limit} during ${r.name} (collective timeout)`, links.succ.rank, 'timeout'));
     }
-    for (let at = 0; at < out.length; at += per) {
-      const end = Math.min(at + per, out.length);
-      const payload = half ? this.scratch16.subarray(at, end) : out.subarray(at, end);
-      sends.push(sendOrAbort(next, prev, new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength)));
+  }
+
+  /** Breaks the group: rejects the running collective, destroys the sockets, remembers the error. */
+  private fail(err: PeerFailedError | GroupClosedError): void {
+    if (this.broken) return;
+    this.broken = err;
+    const r = this.running;
+    this.running = undefined;
+    const peer = err instanceof PeerFailedError ? { peer: err.peer, failure: err.cause } : {};
+    if (r) {
+      clearTimeout(r.timer);
+      r.op.cancel();
+      if (err instanceof PeerFailedError) this.log.error({ rank: this.rank, ...peer, collective: r.name, seconds: (performance.now() - r.started) / 1000 }, err.message);
+      r.reject(err);
+    } else if (err instanceof PeerFailedError && err.cause === 'closed') {
+      // Normal at the end of a run: the peers finish and close. A crash shows up in the next call.
+      this.log.info({ rank: this.rank, ...peer }, `${err.message}; the process group is closed`);
+    } else {
+      this.log.warn({ rank: this.rank, ...peer }, err.message);
     }
-    if (this.scratch.length < Math.min(per, into.length)) this.scratch = new Float32Array(Math.min(per, into.length));
-    for (let at = 0; at < into.length; at += per) {
-      const end = Math.min(at + per, into.length);
-      const target = into.subarray(at, end);
-      if (half) {
-        const bits = new Uint16Array(end - at);
-        await prev.receive(FrameKind.Data, new Uint8Array(bits.buffer), what(mode));
-        const values = float16ToFloat32(bits);
-        if (mode === 'add') addInto(target, values);
-        else target.set(values);
-      } else if (mode === 'copy') {
-        await prev.receive(FrameKind.Data, new Uint8Array(target.buffer, target.byteOffset, target.byteLength), what(mode));
-      } else {
-        const got = this.scratch.subarray(0, end - at);
-        await prev.receive(FrameKind.Data, new Uint8Array(got.buffer, got.byteOffset, got.byteLength), what(mode));
-        addInto(target, got);
-      }
+    if (this.links) {
+      this.closing = true;
+      this.links.receiver.abort();
+      this.links.sendSocket.destroy();
+      this.links.recvSocket.destroy();
     }
-    await Promise.all(sends);
   }
 }
 
-/**
- * Sends one data frame; if the send fails (the successor is gone) the receive this process is waiting on
- * fails too, so a dead successor is noticed at once rather than at the collective's deadline.
- */
-function sendOrAbort(next: Link, prev: Link, payload: Uint8Array): Promise<void> {
-  const sent = next.send(FrameKind.Data, payload);
-  sent.catch((err: Error) => prev.abort(err));
-  return sent;
+function describe(p: PeerInfo): string {
+  return `rank ${p.rank} (${p.address})`;
 }
 
-/** target += values, element by element (unrolled: V8 runs this about 1.5x faster than the plain loop). */
-function addInto(target: Float32Array, values: Float32Array): void {
-  const n = values.length;
-  let i = 0;
-  for (; i + 3 < n; i += 4) {
-    target[i] = (target[i] as number) + (values[i] as number);
-    target[i + 1] = (target[i + 1] as number) + (values[i + 1] as number);
-    target[i + 2] = (target[i + 2] as number) + (values[i + 2] as number);
-    target[i + 3] = (target[i + 3] as number) + (values[i + 3] as number);
+function validate(o: GroupOptions): WireSettings {
+  const bad = (message: string, field: string): never => {
+    throw new InvalidInputError(message, { field, hint: 'the launcher sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT for every process' });
+  };
+  if (!Number.isInteger(o.worldSize) || o.worldSize < 1 || o.worldSize > 65535) bad(`world size ${o.worldSize} is not an integer in 1..65535`, 'WORLD_SIZE');
+  if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) bad(`rank ${o.rank} is not in 0..${o.worldSize - 1}`, 'RANK');
+  if (o.worldSize > 1) {
+    if (!o.masterAddr) bad('no master address', 'MASTER_ADDR');
+    if (!Number.isInteger(o.masterPort) || o.masterPort < 1 || o.masterPort > 65535) bad(`master port ${o.masterPort} is not in 1..65535`, 'MASTER_PORT');
+    if (!(o.rendezvousTimeoutMs > 0)) bad(`rendezvous timeout ${o.rendezvousTimeoutMs} ms is not positive`, 'rendezvousTimeoutMs');
   }
-  for (; i < n; i++) target[i] = (target[i] as number) + (values[i] as number);
+  if (o.compression !== 'none' && o.compression !== 'float16') bad(`compression ${String(o.compression)} is not none or float16`, 'compression');
+  const segmentBytes = o.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
+  if (!Number.isInteger(segmentBytes) || segmentBytes < 4 || segmentBytes % 4 !== 0 || segmentBytes > 1 << 30) {
+    bad(`segmentBytes ${segmentBytes} is not a multiple of 4 in 4..2^30`, 'segmentBytes');
+  }
+  return { compression: o.compression, segmentBytes, checksums: o.checksums ?? true };
 }
 
-function what(mode: 'add' | 'copy'): string {
-  return mode === 'add' ? 'allReduceSum (reduce-scatter)' : 'allReduceSum (all-gather)';
-}
+/** The data listener: holds connections that arrive before anyone asks for them. */
+class Acceptor {
+  private early: Socket[] = [];
+  private handler?: (s: Socket) => void;
+  readonly accepted: Socket[] = [];
 
-/**
- * The data listener, opened before the rendezvous. It keeps every connection from the start: a predecessor
- * that got the ring first may connect before this process has read its own copy of the ring.
- */
-function listen(host: string | undefined): Promise<{ server: Server; arrived: Socket[] }> {
-  return new Promise((resolve, reject) => {
-    const arrived: Socket[] = [];
-    const server = createServer((socket) => arrived.push(socket));
-    server.once('error', reject);
-    server.listen(0, host, () => resolve({ server, arrived }));
-  });
+  constructor(private readonly listener: Server) {
+    listener.on('connection', (s: Socket) => {
+      this.accepted.push(s);
+      if (this.handler) this.handler(s);
+      else this.early.push(s);
+    });
+  }
+
+  onConnection(handler: (s: Socket) => void): void {
+    this.handler = handler;
+    for (const s of this.early.splice(0)) handler(s);
+  }
+
+  close(): void {
+    this.listener.close();
+    this.listener.removeAllListeners('connection');
+  }
 }
 
 interface Hello {
@@ -262,51 +379,155 @@ interface Hello {
   attempt: number;
 }
 
-const encode = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
-
-/** Connects to the successor's data port and says who this is. */
-async function connectRing(o: GroupOptions, succ: Peer, deadline: number): Promise<Link> {
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = connect({ host: succ.host, port: succ.port });
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new RendezvousTimeoutError(`rank ${o.rank} could not connect to rank ${succ.rank} at ${succ.host}:${succ.port} before the rendezvous deadline`, [succ.rank]));
-    }, Math.max(1, deadline - Date.now()));
-    s.once('connect', () => {
-      clearTimeout(timer);
-      resolve(s);
-    });
-    s.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new PeerFailedError(`rank ${o.rank} cannot connect to rank ${succ.rank} at ${succ.host}:${succ.port}: ${err.message}`, succ.rank, 'reset'));
-    });
+/**
+ * Forms the ring: connects to the predecessor's data port (the connection this rank receives on) and
+ * accepts one connection from the successor (the one it sends on), each side checking the other's hello.
+ */
+async function connectRing(o: GroupOptions, settings: WireSettings, ring: Peer[], acceptor: Acceptor, deadline: number): Promise<Links> {
+  const n = o.worldSize;
+  const find = (rank: number): Peer => {
+    const p = ring.find((q) => q.rank === rank);
+    if (!p) throw new RendezvousRefusedError(`rank 0 sent a ring without rank ${rank}`, 'incomplete ring');
+    return p;
+  };
+  const predPeer = find((o.rank + n - 1) % n);
+  const succPeer = find((o.rank + 1) % n);
+  const pred: PeerInfo = { rank: predPeer.rank, address: `${predPeer.host}:${predPeer.port}` };
+  const succ: PeerInfo = { rank: succPeer.rank, address: `${succPeer.host}:${succPeer.port}` };
+  const me: Hello = { rank: o.rank, runId: o.runId, attempt: o.attempt };
+  const route: Route = { frameError: () => undefined, socketEnd: () => undefined, unexpectedData: () => undefined };
+  const cleanup: Socket[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RendezvousTimeoutError(`the ring was not connected within ${seconds(o.rendezvousTimeoutMs)} of the rendezvous start: ${stage.join('; ')}`, [...waitingFor], `${o.masterAddr}:${o.masterPort}`)),
+      Math.max(1, deadline - performance.now()),
+    );
   });
-  const link = new Link(socket, { rank: succ.rank, address: `${succ.host}:${succ.port}` });
-  await link.send(FrameKind.Hello, encode({ rank: o.rank, runId: o.runId, attempt: o.attempt } satisfies Hello));
-  return link;
-}
+  const waitingFor = new Set([pred.rank, succ.rank]);
+  const stage: string[] = [];
+  const progress = (): void => {
+    stage.length = 0;
+    if (waitingFor.has(pred.rank)) stage.push(`no accepted connection to rank ${pred.rank} at ${pred.address}`);
+    if (waitingFor.has(succ.rank) && (pred.rank !== succ.rank || !waitingFor.has(pred.rank))) stage.push(`no connection from rank ${succ.rank}`);
+  };
+  progress();
 
-/** Accepts the predecessor's connection; anything else that connects is turned away. */
-function acceptRing(o: GroupOptions, listener: { server: Server; arrived: Socket[] }, pred: Peer, deadline: number): Promise<Link> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new RendezvousTimeoutError(`rank ${pred.rank} (${pred.host}:${pred.port}) never connected to rank ${o.rank} before the rendezvous deadline`, [pred.rank])), Math.max(1, deadline - Date.now()));
-    const consider = (socket: Socket): void => {
-      const link = new Link(socket, { rank: pred.rank, address: `${pred.host}:${pred.port}` });
-      link.receive(FrameKind.Hello, undefined, 'the ring handshake', 4096).then(
-        (payload) => {
-          const hello = JSON.parse(new TextDecoder().decode(payload)) as Hello;
-          if (hello.rank !== pred.rank || hello.runId !== o.runId || hello.attempt !== o.attempt) {
-            o.log.warn({ hello, expected: { rank: pred.rank, runId: o.runId, attempt: o.attempt } }, 'ring: turned away a connection that is not this gang\'s predecessor');
-            link.close();
+  const toPred = (async (): Promise<{ socket: Socket; receiver: Receiver }> => {
+    let delay = 50;
+    for (;;) {
+      const outcome = await dialPredecessor(predPeer, me, settings, route, cleanup);
+      if ('socket' in outcome) {
+        waitingFor.delete(pred.rank);
+        progress();
+        return outcome;
+      }
+      if ('refused' in outcome) throw new RendezvousRefusedError(`rank ${pred.rank} at ${pred.address} refused rank ${o.rank}'s ring connection: ${outcome.refused}`, outcome.refused);
+      stage.push(`last error connecting to rank ${pred.rank}: ${outcome.error}`);
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 500);
+    }
+  })();
+
+  const fromSucc = new Promise<Socket>((resolve) => {
+    acceptor.onConnection((socket: Socket) => {
+      socket.setNoDelay(true);
+      const writer = new ControlWriter(socket);
+      let accepted = false;
+      readControl(
+        socket,
+        (f) => {
+          if (accepted) {
+            route.unexpectedData();
             return;
           }
-          clearTimeout(timer);
-          resolve(link);
+          const hello = f.header.kind === FrameKind.Hello ? decodeJson<Partial<Hello>>(f.payload) : {};
+          const why =
+            hello.runId !== o.runId
+              ? `it belongs to run ${JSON.stringify(hello.runId)}, not ${JSON.stringify(o.runId)}`
+              : hello.attempt !== o.attempt
+                ? `it is of attempt ${hello.attempt}, not ${o.attempt}`
+                : hello.rank !== succ.rank
+                  ? `it is rank ${hello.rank}, but rank ${o.rank}'s successor is rank ${succ.rank}`
+                  : undefined;
+          if (why) {
+            o.log.warn({ rank: o.rank, peer: hello.rank, runId: hello.runId, attempt: hello.attempt, reason: why }, `ring: turned away a connection: ${why}`);
+            writer.send(FrameKind.Answer, { refused: why } satisfies Answer);
+            socket.end();
+            return;
+          }
+          accepted = true;
+          writer.send(FrameKind.Answer, { ok: true, ...me } satisfies Answer & Hello);
+          waitingFor.delete(succ.rank);
+          progress();
+          resolve(socket);
         },
-        () => link.close(),
+        (why, corrupt) => {
+          if (!accepted) return;
+          if (corrupt) route.unexpectedData();
+          else route.socketEnd('send', why, why.startsWith('the connection') ? 'closed' : 'reset');
+        },
       );
+    });
+  });
+
+  try {
+    const [{ socket: recvSocket, receiver }, sendSocket] = await Promise.race([Promise.all([toPred, fromSucc]), timeout]);
+    for (const s of [recvSocket, sendSocket]) s.setKeepAlive(true, 10_000);
+    // The accept side sent one control frame (seq 0): data frames continue from 1.
+    const sender = new Sender(sendSocket, settings.checksums, 1);
+    // Connections that were turned away, or arrived too late, go.
+    for (const s of [...cleanup, ...acceptor.accepted]) if (s !== recvSocket && s !== sendSocket) s.destroy();
+    return { sender, receiver, sendSocket, recvSocket, succ, pred, route };
+  } catch (err) {
+    for (const s of [...cleanup, ...acceptor.accepted]) s.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+type Dial = { socket: Socket; receiver: Receiver } | { refused: string } | { error: string };
+
+/** One attempt to connect to the predecessor and have it accept this rank's hello. */
+function dialPredecessor(pred: Peer, me: Hello, settings: WireSettings, route: Route, cleanup: Socket[]): Promise<Dial> {
+  return new Promise((resolve) => {
+    let settled = false;
+    let handshaken = false;
+    const receiver = new Receiver(settings.checksums, (err) => (handshaken ? route.frameError(err) : settle({ error: `bad answer: ${err.message}` })));
+    const socket = connect({ host: pred.host, port: pred.port, noDelay: true, onread: receiver.onread });
+    cleanup.push(socket);
+    receiver.attach(socket);
+    const settle = (d: Dial): void => {
+      if (settled) return;
+      settled = true;
+      if (!('socket' in d)) socket.destroy();
+      resolve(d);
     };
-    for (const socket of listener.arrived.splice(0)) consider(socket);
-    listener.server.on('connection', consider);
+    let answer = new Uint8Array(0);
+    const helloOp: ReceiveOp = {
+      next: () => (handshaken || settled ? undefined : { kind: FrameKind.Answer, length: MAX_CONTROL_BYTES, exact: false }),
+      target: (length) => (answer = new Uint8Array(length)),
+      progress: () => undefined,
+      done: (_h: FrameHeader) => {
+        let a: Answer & Partial<Hello>;
+        try {
+          a = decodeJson<Answer & Partial<Hello>>(answer);
+        } catch (err) {
+          settle({ error: (err as Error).message });
+          return;
+        }
+        if (a.refused) settle({ refused: a.refused });
+        else if (a.ok && a.rank === pred.rank && a.runId === me.runId && a.attempt === me.attempt) {
+          handshaken = true;
+          settle({ socket, receiver });
+        } else settle({ refused: `its answer ${JSON.stringify(a)} is not rank ${pred.rank} of this run and attempt` });
+      },
+    };
+    receiver.start(helloOp);
+    socket.once('connect', () => new ControlWriter(socket).send(FrameKind.Hello, me));
+    socket.on('error', (err: NodeJS.ErrnoException) => (handshaken ? route.socketEnd('recv', err.code ?? err.message, err.code === 'ETIMEDOUT' ? 'timeout' : 'reset') : settle({ error: err.code ?? err.message })));
+    socket.on('end', () => (handshaken ? route.socketEnd('recv', 'end', 'closed') : settle({ error: 'the connection was closed before the answer' })));
+    socket.on('close', () => (handshaken ? route.socketEnd('recv', 'close', 'closed') : settle({ error: 'the connection was closed before the answer' })));
   });
 }
