@@ -14,7 +14,7 @@
 // Progress goes to stderr. On a loaded machine (the ranks share its cores with whatever else runs) the
 // ratios, measured side by side, are the figures to read.
 import { fork, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
+import { freePort } from '../lib/free-port.js';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SEGMENT_BYTES } from '../trainer-image/distributed/process-group.js';
@@ -100,13 +100,6 @@ function forkHelper(args: string[]): ChildProcess {
   return fork(helper, args, { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve, reject) =>

@@ -1,7 +1,7 @@
 // A tiny in-memory training setup for the loop's tests: random stand-in features, a handful of captions,
 // a CheckpointIO that keeps snapshots in memory, and process groups of 1 or N ranks in this process (real
 // sockets on loopback), so the loop runs exactly as in the trainer without datasets or encoders.
-import { createServer } from 'node:net';
+import { freePort } from '../lib/free-port.js';
 import { validateRun } from '../lib/api/validate.js';
 import type { Logger } from '../lib/telemetry/logger.js';
 import { Vocabulary } from '../trainer-image/data/tokenizer.js';
@@ -88,17 +88,6 @@ export function memoryIO(): CheckpointIO & { saved: Snapshot[] } {
     async flush() {},
     async close() {},
   };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 /** Ranks 0..n-1 of one gang, joined in this process over loopback TCP. */

@@ -8,6 +8,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../lib/free-port.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { GroupClosedError, PeerFailedError, RendezvousRefusedError, RendezvousTimeoutError } from '../../trainer-image/distributed/errors.js';
 import { encodeFrame, encodeJson, FrameKind, FrameParser, HEADER_BYTES, MAX_CONTROL_BYTES } from '../../trainer-image/distributed/frames.js';
@@ -17,13 +18,6 @@ import { register } from '../../trainer-image/distributed/rendezvous.js';
 const log = createLogger({}, new PassThrough());
 const child = fileURLToPath(new URL('./distributed-rank.ts', import.meta.url));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 function options(rank: number, worldSize: number, masterPort: number, extra: Partial<GroupOptions> = {}): GroupOptions {
   return {

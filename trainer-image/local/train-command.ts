@@ -3,11 +3,11 @@
 // processes (spec.resources.workers or --nproc) the supervisor runs them through the same launcher a
 // worker pod uses, rendezvousing on loopback, so data-parallel training works here exactly as in a gang.
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Command } from '../../lib/cli/command.js';
 import { parseCommandArgs } from '../../lib/cli/command.js';
 import { UsageError } from '../../lib/errors.js';
+import { freePort } from '../../lib/free-port.js';
 import { ExitCode } from '../../lib/exit-codes.js';
 import { packageRoot } from '../../lib/package-info.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
@@ -77,13 +77,6 @@ Exit codes: 0 trained, 1 failed after backoffLimit relaunches, 2 usage, 3 invali
  * that no other `captionrun train` shares (the supervisor adds the launch number as the attempt).
  */
 async function loopbackGang(nproc: number): Promise<NodeJS.ProcessEnv> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
+  const port = await freePort();
   return { MASTER_ADDR: '127.0.0.1', MASTER_PORT: String(port), POD_IP: '127.0.0.1', WORLD_SIZE: String(nproc), NODE_RANK: '0', CAPTIONRUN_RUN_ID: randomUUID() };
 }
