@@ -7,10 +7,10 @@
 // world size or wire settings is refused with the reason: it fails with RendezvousRefusedError, while
 // rank 0 logs the refusal and goes on waiting for the right one.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { Logger } from '../../lib/telemetry/logger.js';
 import { RendezvousRefusedError, RendezvousTimeoutError } from './errors.js';
 import { decodeJson, encodeJson, FrameError, FrameKind, FrameParser, kindName, type Frame } from './frames.js';
 import type { WireSettings } from './ring.js';
+import type { GroupOptions } from './process-group.js';
 
 export interface Peer {
   rank: number;
@@ -39,20 +39,12 @@ interface Status {
   joined: number[];
 }
 
-export interface RendezvousOptions {
-  rank: number;
-  worldSize: number;
-  masterAddr: string;
-  masterPort: number;
-  bindAddress?: string;
-  runId: string;
-  attempt: number;
+export interface RendezvousOptions extends Pick<GroupOptions, 'rank' | 'worldSize' | 'masterAddr' | 'masterPort' | 'bindAddress' | 'runId' | 'attempt' | 'log'> {
   settings: WireSettings;
   /** performance.now() by which the rendezvous must be complete. */
   deadline: number;
   /** The whole span, for messages. */
   timeoutMs: number;
-  log: Logger;
 }
 
 /** A specific address to listen on and advertise, or undefined for "every interface". */
