@@ -23,6 +23,10 @@ const commands: Record<string, Entry> = {
     summary: 'list and verify the checkpoints of a run (S3 or a directory)',
     load: async () => (await import('../lib/checkpoint/checkpoints-command.js')).checkpointsCommand,
   },
+  outputs: {
+    summary: 'download and verify a finished run\'s outputs (S3 or a directory)',
+    load: async () => (await import('../lib/checkpoint/outputs-command.js')).outputsCommand,
+  },
   train: {
     summary: 'train a run locally; a supervisor relaunches the trainer from its checkpoints when it crashes',
     load: async () => (await import('../trainer-image/local/train-command.js')).trainCommand,

@@ -64,14 +64,12 @@ export function loopConfig(training: Record<string, unknown>, env: NodeJS.Proces
   return trainConfig(r.run, env);
 }
 
-/** An in-memory CheckpointIO that remembers every snapshot. */
-export function memoryIO(): CheckpointIO & { saved: Snapshot[] } {
+/** An in-memory checkpoint store that remembers every snapshot: what the loop saves, what a resume loads. */
+export function memoryIO(): Pick<CheckpointIO, 'save' | 'flush' | 'latest' | 'load'> & { saved: Snapshot[] } {
   const saved: Snapshot[] = [];
   const loaded = (s: Snapshot): LoadedState => ({ name: `ckpt-${s.step}`, digest: `digest-${s.step}`, files: new Map(s.files.map((f) => [f.name, f.data])), state: JSON.parse(JSON.stringify(s.state)) });
   return {
-    uri: 'memory://',
     saved,
-    async checkWritable() {},
     async latest() {
       const s = saved[saved.length - 1];
       return s && loaded(s);
@@ -86,7 +84,6 @@ export function memoryIO(): CheckpointIO & { saved: Snapshot[] } {
       return true;
     },
     async flush() {},
-    async close() {},
   };
 }
 

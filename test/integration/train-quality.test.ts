@@ -14,12 +14,11 @@ import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, disposeDecoder, initialValues } from '../../trainer-image/model/decoder.js';
 import { Adam, DEFAULT_ADAM } from '../../trainer-image/train/adam.js';
 import { boxShare, massInBox } from '../../trainer-image/train/attention-boxes.js';
-import type { CheckpointIO } from '../../trainer-image/train/checkpoint-io.js';
 import { trainConfig, type TrainConfig } from '../../trainer-image/train/config.js';
 import { FEATURE_CACHE_ENV } from '../../trainer-image/train/features.js';
 import { beamCaptions } from '../../trainer-image/train/final-evaluation.js';
 import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.js';
-import { freshState, runTraining } from '../../trainer-image/train/loop.js';
+import { freshState, runTraining, type LoopContext } from '../../trainer-image/train/loop.js';
 import { prepareData, type PreparedData } from '../../trainer-image/train/prepare-data.js';
 import { bleu4 as corpusBleu4 } from '../../trainer-image/train/validation.js';
 import type { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
@@ -45,16 +44,9 @@ function config(decoder: 'gru' | 'lstm', attention: 'bahdanau' | 'luong'): Train
   return trainConfig(r.run);
 }
 
-const noCheckpoints: CheckpointIO = {
-  uri: 'none://',
-  checkWritable: async () => undefined,
-  latest: async () => undefined,
-  load: async (name) => {
-    throw new Error(`no checkpoint ${name}: this test keeps none`);
-  },
+const noCheckpoints: LoopContext['checkpoints'] = {
   save: async () => true,
   flush: async () => undefined,
-  close: async () => undefined,
 };
 
 let prepared: PreparedData | undefined;

@@ -5,6 +5,7 @@ import { connectionOf } from '../../lib/s3-connection.js';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { CheckpointReader, CheckpointWriter, openStore, runUri, type CheckpointStore } from '../../lib/checkpoint/index.js';
+import { publishOutputs } from '../../lib/checkpoint/outputs.js';
 import type { Registry } from 'prom-client';
 import { packageVersion } from '../../lib/package-info.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
@@ -32,6 +33,11 @@ export interface CheckpointIO {
    * whether the snapshot was accepted.
    */
   save(snapshot: Snapshot, must: boolean): Promise<boolean>;
+  /**
+   * Copies a finished run's outputs directory next to its checkpoints (`<run>/outputs/`, manifest last) and
+   * returns their URI; undefined for a local store, whose outputs directory is already on this machine.
+   */
+  publishOutputs(dir: string): Promise<string | undefined>;
   /** Resolves when every queued save is committed; rejects with the first save error. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -122,6 +128,10 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       const result = await w.save(snapshot);
       if (result.accepted) result.committed.then(() => opts.onCommit?.(new Date(), (performance.now() - started) / 1000), () => undefined);
       return result.accepted;
+    },
+    async publishOutputs(dir) {
+      if (opts.spec.store.local) return undefined;
+      return publishOutputs(store, dir, opts.spec.hash);
     },
     async flush() {
       await writer?.flush();

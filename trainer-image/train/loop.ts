@@ -36,8 +36,8 @@ export interface LoopContext {
   decoder: Decoder;
   adam: Adam;
   data: TrainingData;
-  /** Rank 0's checkpoint store; other ranks never write. */
-  checkpoints: CheckpointIO;
+  /** Rank 0's checkpoint store (only its saves); other ranks never write. */
+  checkpoints: Pick<CheckpointIO, 'save' | 'flush'>;
   group: ProcessGroup;
   log: Logger;
   /** True once SIGTERM arrived: finish the step, checkpoint, return. */

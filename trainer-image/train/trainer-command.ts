@@ -211,18 +211,20 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
           },
           initial,
         );
-    await checkpoints.close();
-    if (outcome.kind === 'stopped') return ExitCode.Checkpointed;
-    if (!writer) {
+    if (outcome.kind === 'stopped' || !writer) {
+      await checkpoints.close();
+      if (outcome.kind === 'stopped') return ExitCode.Checkpointed;
       log.info({ step: outcome.state.step }, 'training finished; rank 0 evaluates and writes the outputs');
       return ExitCode.Ok;
     }
     const encoder = { name: config.encoder.name, weights: config.encoder.weights, inputSize: encoderInputSize(config) ?? null };
     const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder, resources);
-    log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, step: outcome.state.step }, 'training finished');
+    const published = await checkpoints.publishOutputs(result.outputDir);
+    await checkpoints.close();
+    log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, outputURI: published ?? null, step: outcome.state.step }, 'training finished');
     const sample = result.captions.slice(0, 3).map((c) => `  ${c.id}: "${c.caption}"  (reference: "${c.references[0] ?? ''}")`);
     process.stdout.write(
-      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\nOutputs: ${result.outputDir}\n`,
+      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\nOutputs: ${published ?? result.outputDir}\n`,
     );
     tf.disposeVariables();
     return ExitCode.Ok;
