@@ -1,4 +1,6 @@
-// The run succeeds when every worker of the current gang exited 0.
+// The run succeeds when every worker of the current gang exited 0; its outputs are then next to its checkpoints.
+import { OUTPUTS_DIR } from '../lib/checkpoint/outputs.js';
+import { checkpointLocation } from './checkpoint-location.js';
 import { ConditionType, setCondition } from './conditions.js';
 import { isSucceeded } from './pod-state.js';
 import type { PolicyContext } from './run-plan.js';
@@ -10,8 +12,10 @@ export function applySuccessPolicy(ctx: PolicyContext): boolean {
   plan.status.phase = 'Succeeded';
   plan.status.completionTime = ctx.nowIso;
   plan.status.workers = { ready: 0, total: gang.workers };
+  // Rank 0 publishes the outputs next to the checkpoints before it exits 0.
+  plan.status.outputURI = `${checkpointLocation(ctx.spec.checkpoint.store, ctx.run.metadata.namespace, ctx.run.metadata.name).uri}/${OUTPUTS_DIR}`;
   plan.status.conditions = setCondition(plan.status.conditions ?? [], { type: ConditionType.Ready, status: 'False', reason: 'Succeeded', message: 'training finished' }, ctx.nowIso, generation);
   plan.status.conditions = setCondition(plan.status.conditions, { type: ConditionType.Progressing, status: 'False', reason: 'Succeeded', message: `all ${gang.workers} workers exited 0` }, ctx.nowIso, generation);
-  plan.events.push({ type: 'Normal', reason: 'Succeeded', message: `training finished: all ${gang.workers} workers exited 0` });
+  plan.events.push({ type: 'Normal', reason: 'Succeeded', message: `training finished: all ${gang.workers} workers exited 0; outputs in ${plan.status.outputURI}` });
   return true;
 }

@@ -464,6 +464,10 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
     maxCaptionLength: int('Longest caption in tokens.', 1, 100000),
     vocabularySize: int('Vocabulary size.', 1, 10000000),
   }),
+  outputURI: str(
+    "Where a finished run's outputs are (trained model, captions, metrics): <store>/<namespace>/<run>/outputs, " +
+      'an s3:// URI or a path on the checkpoint PVC. `captionrun outputs get URI DIR` downloads and verifies them.',
+  ),
   reportURI: str('URI of the HTML report.'),
   startTime: time('When the first gang started.'),
   completionTime: time('When the run ended.'),

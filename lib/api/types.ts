@@ -173,6 +173,7 @@ export interface CaptionTrainingRunStatus {
   worldSize?: number;
   workers?: { ready?: number; total?: number };
   hyperparameters?: { batchSize?: number; learningRate?: number; maxCaptionLength?: number; vocabularySize?: number };
+  outputURI?: string;
   reportURI?: string;
   startTime?: string;
   completionTime?: string;

@@ -3,7 +3,13 @@
 // the end. The run is Succeeded with its progress in status.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../lib/telemetry/logger.js';
+import { CLI } from '../integration/train-helpers.js';
 import { Operator } from '../../operator/operator.js';
 import { NS, runsPath, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
 
@@ -56,4 +62,20 @@ test('the real trainer, killed once after its first checkpoint, resumes under th
   assert.equal(done.status?.restarts, 1);
   assert.ok((done.status?.step ?? 0) > 0 && (done.status?.epoch ?? 0) >= 1, JSON.stringify(done.status));
   assert.ok(Number.isFinite(done.status?.loss));
+
+  // The outputs outlive the pod: in MinIO next to the checkpoints, verified on download, corruption named.
+  assert.equal(done.status?.outputURI, 's3://captionrun-e2e/runs/default/real/outputs');
+  const s3env = { AWS_ACCESS_KEY_ID: t.env.minio.accessKeyId, AWS_SECRET_ACCESS_KEY: t.env.minio.secretAccessKey };
+  const get = (dest: string) => spawnSync(process.execPath, [CLI, 'outputs', 'get', '--endpoint', t.env.minio.endpoint, done.status?.outputURI ?? '', dest], { encoding: 'utf8', env: { ...process.env, ...s3env } });
+  const dest = mkdtempSync(join(tmpdir(), 'e2e-outputs-'));
+  const ok = get(dest);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.ok(existsSync(join(dest, 'model.json')) && existsSync(join(dest, 'captions.json')));
+  const key = 'runs/default/real/outputs/captions.json';
+  const client = t.env.minio.client();
+  const original = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }))).Body?.transformToByteArray() ?? []);
+  await client.send(new PutObjectCommand({ Bucket: t.bucket, Key: key, Body: Buffer.concat([original, Buffer.from(' ')]) }));
+  const bad = get(mkdtempSync(join(tmpdir(), 'e2e-outputs-')));
+  assert.equal(bad.status, 3);
+  assert.match(bad.stderr, /captions\.json/);
 });
