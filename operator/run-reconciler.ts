@@ -251,8 +251,13 @@ function applyCheckpoint(status: CaptionTrainingRunStatus, c: CheckpointRef): vo
   if ((status.step ?? -1) > c.step) return;
   status.step = c.step;
   status.epoch = c.epoch;
-  if (Number.isFinite(c.metrics.loss)) status.loss = c.metrics.loss;
-  if (Number.isFinite(c.metrics.valBleu4)) status.valBleu4 = c.metrics.valBleu4;
+  // Rounded as `kubectl get` should print them: 16 digits of a loss say nothing more than 4.
+  if (Number.isFinite(c.metrics.loss)) status.loss = roundTo(c.metrics.loss as number, 4);
+  if (Number.isFinite(c.metrics.valBleu4)) status.valBleu4 = roundTo(c.metrics.valBleu4 as number, 3);
+}
+
+function roundTo(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
 }
 
 async function ignore(op: Promise<unknown>, harmless: (err: unknown) => boolean): Promise<void> {

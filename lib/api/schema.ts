@@ -435,8 +435,8 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
   attempt: int('Launch attempt of the current gang (0 for the first).', 0, 1000000),
   epoch: int('Current epoch.', 0, 1000000),
   step: int('Optimizer steps completed.', 0, Number.MAX_SAFE_INTEGER),
-  loss: num('Latest training loss.'),
-  valBleu4: num('Latest validation BLEU-4.'),
+  loss: num('Training loss of the newest checkpoint, to 4 decimals.'),
+  valBleu4: num('Validation BLEU-4 of the newest checkpoint, to 3 decimals.'),
   restarts: int('Gang relaunches so far.', 0, 1000000),
   lastFailure: obj('The failure that caused the latest relaunch.', {
     reason: str('Classified reason (OOMKilled, Evicted, NodeLost, Error, ...).'),

@@ -62,6 +62,7 @@ test('the real trainer, killed once after its first checkpoint, resumes under th
   assert.equal(done.status?.restarts, 1);
   assert.ok((done.status?.step ?? 0) > 0 && (done.status?.epoch ?? 0) >= 1, JSON.stringify(done.status));
   assert.ok(Number.isFinite(done.status?.loss));
+  assert.equal(done.status?.loss, Number(done.status?.loss?.toFixed(4)), 'the loss column prints 4 decimals');
 
   // The outputs outlive the pod: in MinIO next to the checkpoints, verified on download, corruption named.
   assert.equal(done.status?.outputURI, 's3://captionrun-e2e/runs/default/real/outputs');
