@@ -1,0 +1,123 @@
+// Charts for the report: Vega-Lite specs compiled with vega-lite and rendered to SVG in Node by a headless
+// vega View (renderer 'none'), so the page needs no script. Data is always inline; the View's loader
+// refuses every URL, so rendering a chart can never reach the network or the file system. Each SVG's ids
+// (clip paths, gradients) are prefixed so that many charts can share one page.
+import * as vega from 'vega';
+import { compile, type TopLevelSpec } from 'vega-lite';
+
+export type ChartSpec = TopLevelSpec;
+
+/** A row of a chart's inline data. */
+export type Datum = Record<string, string | number | null>;
+
+const offlineLoader: vega.Loader = {
+  load: (uri) => Promise.reject(new Error(`report charts carry their data inline; refusing to load ${uri}`)),
+  sanitize: (uri) => Promise.reject(new Error(`report charts carry their data inline; refusing ${uri}`)),
+  http: (uri) => Promise.reject(new Error(`report charts carry their data inline; refusing ${uri}`)),
+  file: (name) => Promise.reject(new Error(`report charts carry their data inline; refusing ${name}`)),
+};
+
+let chartCounter = 0;
+
+/** Compiles a Vega-Lite spec and renders it to a standalone SVG string. */
+export async function renderChart(spec: ChartSpec): Promise<string> {
+  const compiled = compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader, logLevel: vega.Warn });
+  try {
+    const svg = await view.toSVG();
+    chartCounter += 1;
+    return prefixIds(svg, `chart${chartCounter}-`);
+  } finally {
+    view.finalize();
+  }
+}
+
+/** Makes the ids of one SVG unique on a page that holds several: id="x", url(#x) and href="#x". */
+export function prefixIds(svg: string, prefix: string): string {
+  return svg
+    .replace(/\bid="([^"]+)"/g, (_, id: string) => `id="${prefix}${id}"`)
+    .replace(/url\(#([^)]+)\)/g, (_, id: string) => `url(#${prefix}${id})`)
+    .replace(/href="#([^"]+)"/g, (_, id: string) => `href="#${prefix}${id}"`);
+}
+
+const WIDTH = 420;
+const HEIGHT = 220;
+
+const CONFIG = {
+  font: 'DejaVu Sans, Helvetica, Arial, sans-serif',
+  title: { fontSize: 13, anchor: 'start' as const, offset: 8 },
+  axis: { labelFontSize: 11, titleFontSize: 11, gridColor: '#e6e8ee' },
+  legend: { labelFontSize: 11, titleFontSize: 11, labelLimit: 260, orient: 'bottom' as const, direction: 'vertical' as const },
+  view: { stroke: '#d8dce4' },
+};
+
+/** The same colour for the same model in every chart of the report. */
+export function modelColour(models: readonly string[]): { field: string; type: 'nominal'; title: string; scale: { domain: string[]; scheme: string } } {
+  return { field: 'model', type: 'nominal', title: 'model', scale: { domain: [...models], scheme: 'tableau10' } };
+}
+
+export interface LineChartOptions {
+  title: string;
+  /** Rows with `model`, the x field, the y field and, when `dash` is set, that field. */
+  data: Datum[];
+  models: readonly string[];
+  x: { field: string; title: string; integer?: boolean };
+  y: { field: string; title: string; log?: boolean; format?: string; zero?: boolean; domain?: [number, number] };
+  /** A field whose values get different dash patterns (train vs validation). */
+  dash?: { field: string; title: string };
+  /** Mark each data point (default true; off for long series). */
+  points?: boolean;
+}
+
+export function lineChartSpec(o: LineChartOptions): ChartSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: o.title,
+    width: WIDTH,
+    height: HEIGHT,
+    config: CONFIG,
+    data: { values: o.data },
+    mark: { type: 'line', point: o.points === false ? false : { size: 28 }, strokeWidth: 2 },
+    encoding: {
+      x: { field: o.x.field, type: 'quantitative', title: o.x.title, ...(o.x.integer ? { axis: { format: 'd', tickMinStep: 1 } } : {}) },
+      y: {
+        field: o.y.field,
+        type: 'quantitative',
+        title: o.y.title,
+        scale: o.y.log ? { type: 'log' } : o.y.domain ? { domain: o.y.domain } : { zero: o.y.zero ?? false },
+        ...(o.y.format ? { axis: { format: o.y.format } } : {}),
+      },
+      color: modelColour(o.models),
+      ...(o.dash ? { strokeDash: { field: o.dash.field, type: 'nominal', title: o.dash.title } } : {}),
+    },
+  } as ChartSpec;
+}
+
+export interface ScatterOptions {
+  title: string;
+  subtitle?: string;
+  /** Rows with x, y, `class` and `model`/`id` for context. */
+  data: Datum[];
+  xTitle: string;
+  yTitle: string;
+  /** Class names in legend order. */
+  classes: readonly string[];
+}
+
+export function scatterSpec(o: ScatterOptions): ChartSpec {
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: o.subtitle ? { text: o.title, subtitle: o.subtitle, subtitleColor: '#5b6475' } : o.title,
+    width: 360,
+    height: 300,
+    config: { ...CONFIG, legend: { ...CONFIG.legend, orient: 'right', direction: 'vertical' } },
+    data: { values: o.data },
+    mark: { type: 'point', filled: true, size: 40, opacity: 0.8 },
+    encoding: {
+      x: { field: 'x', type: 'quantitative', title: o.xTitle, scale: { zero: false } },
+      y: { field: 'y', type: 'quantitative', title: o.yTitle, scale: { zero: false } },
+      color: { field: 'class', type: 'nominal', title: 'keyword class', scale: { domain: [...o.classes], scheme: 'category10' } },
+      shape: { field: 'class', type: 'nominal', title: 'keyword class', scale: { domain: [...o.classes] } },
+    },
+  } as ChartSpec;
+}
