@@ -10,21 +10,29 @@ export type ChartSpec = TopLevelSpec;
 /** A row of a chart's inline data. */
 export type Datum = Record<string, string | number | null>;
 
-const offlineLoader: vega.Loader = {
-  load: (uri) => Promise.reject(new Error(`report charts carry their data inline; refusing to load ${uri}`)),
-  sanitize: (uri) => Promise.reject(new Error(`report charts carry their data inline; refusing ${uri}`)),
-  http: (uri) => Promise.reject(new Error(`report charts carry their data inline; refusing ${uri}`)),
-  file: (name) => Promise.reject(new Error(`report charts carry their data inline; refusing ${name}`)),
-};
+/** A loader that refuses every URL and remembers what was asked for, so the chart fails instead of rendering empty. */
+function offlineLoader(refused: string[]): vega.Loader {
+  const refuse = (uri: string): Promise<never> => {
+    refused.push(uri);
+    return Promise.reject(new Error(`report charts carry their data inline; refusing ${uri}`));
+  };
+  return { load: refuse, sanitize: refuse, http: refuse, file: refuse };
+}
 
 let chartCounter = 0;
 
-/** Compiles a Vega-Lite spec and renders it to a standalone SVG string. */
-export async function renderChart(spec: ChartSpec): Promise<string> {
+/**
+ * Compiles a Vega-Lite spec and renders it to a standalone SVG string. Vega's warnings go to `onWarning`
+ * (never to the console, which would break the JSON logs on stderr); a spec that asks to load data fails.
+ */
+export async function renderChart(spec: ChartSpec, onWarning: (message: string) => void = () => {}): Promise<string> {
   const compiled = compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader, logLevel: vega.Warn });
+  const refused: string[] = [];
+  const logger = vega.logger(vega.Warn, undefined, (_method, level, args) => onWarning(`${level} ${args.map((a) => (a instanceof Error ? a.message : String(a))).join(' ')}`));
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none', loader: offlineLoader(refused), logger });
   try {
     const svg = await view.toSVG();
+    if (refused.length > 0) throw new Error(`report charts carry their data inline; the spec asked for ${refused.join(', ')}`);
     chartCounter += 1;
     return prefixIds(svg, `chart${chartCounter}-`);
   } finally {

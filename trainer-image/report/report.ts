@@ -59,8 +59,8 @@ export async function buildReport(outputs: readonly RunOutput[], options: Report
   const notes = missingNotes(scored, options);
   const sections: Section[] = [
     { id: 'comparison', title: 'Comparison', body: comparisonSection(scored, options) },
-    { id: 'training', title: 'Training curves', body: await trainingSection(outputs, models) },
-    { id: 'resources', title: 'Resources', body: await resourcesSection(outputs, models) },
+    { id: 'training', title: 'Training curves', body: await trainingSection(outputs, models, log) },
+    { id: 'resources', title: 'Resources', body: await resourcesSection(outputs, models, log) },
     { id: 'attention', title: 'Attention maps', body: await attentionSection(outputs, options.attentionImages ?? 6) },
     { id: 'captions', title: 'Captions side by side', body: await captionsSection(scored, options) },
     { id: 'errors', title: 'Error analysis', body: errorSection(scored) },
@@ -155,7 +155,7 @@ Decoder parameters are the trained parameters listed in model.json (the encoder 
 
 // ---- training curves ----
 
-async function trainingSection(outputs: readonly RunOutput[], models: readonly string[]): Promise<Html> {
+async function trainingSection(outputs: readonly RunOutput[], models: readonly string[], log: Logger | undefined): Promise<Html> {
   const loss: Datum[] = [];
   const bleu: Datum[] = [];
   const lr: Datum[] = [];
@@ -172,23 +172,24 @@ async function trainingSection(outputs: readonly RunOutput[], models: readonly s
   const x = { field: 'epoch', title: 'epoch', integer: true };
   const charts: Html[] = [];
   if (loss.length > 0) {
-    charts.push(await chartFigure(lineChartSpec({ title: 'Loss', data: loss, models, x, y: { field: 'value', title: 'cross-entropy loss' }, dash: { field: 'split', title: 'split' } }), 'Training loss (solid) and validation loss (dashed) at the end of each epoch.'));
+    charts.push(await chartFigure(lineChartSpec({ title: 'Loss', data: loss, models, x, y: { field: 'value', title: 'cross-entropy loss' }, dash: { field: 'split', title: 'split' } }), 'Training loss (solid) and validation loss (dashed) at the end of each epoch.', log));
   }
   if (bleu.length > 0) {
     // BLEU-4 lives in [0, 1]; near-zero scores of an early run should look near zero, not fill the chart.
     const top = Math.min(1, Math.max(0.05, ...bleu.map((d) => (d.value as number) * 1.1)));
-    charts.push(await chartFigure(lineChartSpec({ title: 'Validation BLEU-4', data: bleu, models, x, y: { field: 'value', title: 'BLEU-4', domain: [0, top], format: '.2f' } }), 'Corpus BLEU-4 on the validation images after each epoch, as the trainer measured it.'));
+    charts.push(await chartFigure(lineChartSpec({ title: 'Validation BLEU-4', data: bleu, models, x, y: { field: 'value', title: 'BLEU-4', domain: [0, top], format: '.2f' } }), 'Corpus BLEU-4 on the validation images after each epoch, as the trainer measured it.', log));
   }
   if (lr.length > 0) {
     const values = lr.map((d) => d.value as number).filter((v) => v > 0);
-    const log = values.length > 0 && Math.max(...values) / Math.min(...values) > 20;
-    charts.push(await chartFigure(lineChartSpec({ title: 'Learning rate', data: lr, models, x, y: { field: 'value', title: 'learning rate', log, format: '.1e' } }), `Learning rate in each epoch${log ? ' (log scale)' : ''}.`));
+    const logScale = values.length > 0 && Math.max(...values) / Math.min(...values) > 20;
+    charts.push(await chartFigure(lineChartSpec({ title: 'Learning rate', data: lr, models, x, y: { field: 'value', title: 'learning rate', log: logScale, format: '.1e' } }), `Learning rate in each epoch${logScale ? ' (log scale)' : ''}.`, log));
   }
   return html`<div class="charts">${charts}</div>`;
 }
 
-async function chartFigure(spec: Parameters<typeof renderChart>[0], caption: Content): Promise<Html> {
-  return html`<figure class="chart">${raw(await renderChart(spec))}<figcaption>${caption}</figcaption></figure>`;
+async function chartFigure(spec: Parameters<typeof renderChart>[0], caption: Content, log: Logger | undefined): Promise<Html> {
+  const svg = await renderChart(spec, (message) => log?.warn({ chart: typeof spec.title === 'string' ? spec.title : undefined }, `vega: ${message}`));
+  return html`<figure class="chart">${raw(svg)}<figcaption>${caption}</figcaption></figure>`;
 }
 
 // ---- resources ----
@@ -202,7 +203,7 @@ const RESOURCE_SERIES = [
   { key: 'checkpointSaveSeconds', title: 'Checkpoint save time', unit: 's', scale: 1 },
 ] as const;
 
-async function resourcesSection(outputs: readonly RunOutput[], models: readonly string[]): Promise<Html> {
+async function resourcesSection(outputs: readonly RunOutput[], models: readonly string[], log: Logger | undefined): Promise<Html> {
   const withResources = outputs.filter((o) => o.resources && o.resources.samples.length > 0);
   if (withResources.length === 0) return html`<p class="note">No output has resources.json with samples: no resource charts.</p>`;
   const longest = Math.max(...withResources.map((o) => Math.max(...(o.resources?.samples ?? []).map((s) => s.t))));
@@ -221,6 +222,7 @@ async function resourcesSection(outputs: readonly RunOutput[], models: readonly 
       await chartFigure(
         lineChartSpec({ title: series.title, data, models, x: { field: 't', title: `time since start (${minutes ? 'min' : 's'})` }, y: { field: 'value', title: `${series.title} (${series.unit})`, zero: true }, points: data.length <= 80 }),
         `${series.title} sampled during training (${series.unit}).`,
+        log,
       ),
     );
   }
@@ -425,8 +427,8 @@ async function embeddingsSection(outputs: readonly RunOutput[], options: ReportO
     options.log?.info({ encoder: e.encoder, images: e.ids.length, tsnePoints: tsneRows.length }, 'projected embeddings');
     const pctVar = (v: number): string => `${(100 * v).toFixed(1)} % of variance`;
     blocks.push(html`<div class="embedding" data-encoder="${e.encoder}"><h3>${title}</h3><div class="charts">
-${await chartFigure(scatterSpec({ title: `PCA — ${title}`, subtitle, data: pcaData, xTitle: `PC1 (${pctVar(pca.explained[0])})`, yTitle: `PC2 (${pctVar(pca.explained[1])})`, classes: legend }), 'First two principal components of the pooled encoder features.')}
-${await chartFigure(scatterSpec({ title: `t-SNE — ${title}`, subtitle: tsneRows.length < e.ids.length ? `${subtitle} · t-SNE of the first ${tsneRows.length}` : subtitle, data: tsneData, xTitle: 't-SNE 1', yTitle: 't-SNE 2', classes: legend }), 't-SNE (seeded) of the features reduced to at most 50 principal components.')}
+${await chartFigure(scatterSpec({ title: `PCA — ${title}`, subtitle, data: pcaData, xTitle: `PC1 (${pctVar(pca.explained[0])})`, yTitle: `PC2 (${pctVar(pca.explained[1])})`, classes: legend }), 'First two principal components of the pooled encoder features.', options.log)}
+${await chartFigure(scatterSpec({ title: `t-SNE — ${title}`, subtitle: tsneRows.length < e.ids.length ? `${subtitle} · t-SNE of the first ${tsneRows.length}` : subtitle, data: tsneData, xTitle: 't-SNE 1', yTitle: 't-SNE 2', classes: legend }), 't-SNE (seeded) of the features reduced to at most 50 principal components.', options.log)}
 </div></div>`);
   }
   const how = scheme === 'noun' ? 'the noun its references use most (else its first colour word)' : 'the first colour word of its references (else its most frequent noun)';
