@@ -57,14 +57,14 @@ async function writeImages(dir: string, items: readonly DatasetItem[]): Promise<
 }
 
 /** Each validation image's encoder features averaged over the map: what the report's PCA and t-SNE plot. */
-function embeddings(set: ValidationSet, encoder: string): { encoder: string; ids: string[]; pooled: number[][] } {
+function embeddings(set: ValidationSet, encoder: ModelDescription['encoder']): { encoder: string; weights: string; ids: string[]; pooled: number[][] } {
   const { regions, channels } = set.table;
   const pooled = set.table.features.map((map) => {
     const mean = new Array<number>(channels).fill(0);
     for (let r = 0; r < regions; r++) for (let c = 0; c < channels; c++) mean[c] = (mean[c] as number) + (map[r * channels + c] as number) / regions;
     return mean.map((x) => Math.round(x * 1e4) / 1e4);
   });
-  return { encoder, ids: set.table.ids, pooled };
+  return { encoder: encoder.name, weights: encoder.weights, ids: set.table.ids, pooled };
 }
 
 export async function finalEvaluation(
@@ -90,7 +90,7 @@ export async function finalEvaluation(
   const metrics = { valBleu4: bleu4, beamSize, step: state.step, epochs: state.cursor.epoch, hyperparameters: state.hyperparameters, history: state.history };
   await writeFile(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
   await writeImages(dir, items);
-  await writeFile(join(dir, 'embeddings.json'), `${JSON.stringify(embeddings(set, set.table.encoder))}\n`);
+  await writeFile(join(dir, 'embeddings.json'), `${JSON.stringify(embeddings(set, encoder))}\n`);
   await writeFile(join(dir, 'resources.json'), `${JSON.stringify(resources.finish(latenciesMs), null, 1)}\n`);
   return { bleu4, beamSize, captions, outputDir: dir };
 }
