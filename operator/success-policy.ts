@@ -14,6 +14,8 @@ export function applySuccessPolicy(ctx: PolicyContext): boolean {
   plan.status.workers = { ready: 0, total: gang.workers };
   // Rank 0 publishes the outputs next to the checkpoints before it exits 0.
   plan.status.outputURI = `${checkpointLocation(ctx.spec.checkpoint.store, ctx.run.metadata.namespace, ctx.run.metadata.name).uri}/${OUTPUTS_DIR}`;
+  // With evaluation.report.enabled a trainer exits 0 only after writing the report into its outputs.
+  if (ctx.spec.evaluation.report.enabled) plan.status.reportURI = `${plan.status.outputURI}/report.html`;
   plan.status.conditions = setCondition(plan.status.conditions ?? [], { type: ConditionType.Ready, status: 'False', reason: 'Succeeded', message: 'training finished' }, ctx.nowIso, generation);
   plan.status.conditions = setCondition(plan.status.conditions, { type: ConditionType.Progressing, status: 'False', reason: 'Succeeded', message: `all ${gang.workers} workers exited 0` }, ctx.nowIso, generation);
   plan.events.push({ type: 'Normal', reason: 'Succeeded', message: `training finished: all ${gang.workers} workers exited 0; outputs in ${plan.status.outputURI}` });

@@ -15,6 +15,7 @@ const printerColumns = [
   { name: 'Restarts', type: 'integer', jsonPath: '.status.restarts' },
   { name: 'Checkpoint', type: 'string', jsonPath: '.status.lastCheckpoint.name' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Report', type: 'string', jsonPath: '.status.reportURI', priority: 1 },
 ];
 
 export function toStructural(schema: Schema): Record<string, unknown> {

@@ -361,7 +361,16 @@ const evaluation = obj('Evaluation after training.', {
     },
     { required: ['endpoint', 'model'] },
   ),
-  report: defaulted(obj('The HTML report.', { enabled: bool('Write the report at the end of the run.', { default: true }) })),
+  report: defaulted(
+    obj('The HTML report.', {
+      enabled: bool(
+        "Write report.html (scores, training curves, resources, attention maps, captions, embeddings) into the run's " +
+          'outputs at the end of the run; status.reportURI then points at it. A report that cannot be built fails ' +
+          'the end of the run like any other output.',
+        { default: true },
+      ),
+    }),
+  ),
 });
 
 const monitoring = obj('Alert thresholds used by the trainer\'s health monitor and the alert rules.', {
@@ -468,7 +477,7 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
     "Where a finished run's outputs are (trained model, captions, metrics): <store>/<namespace>/<run>/outputs, " +
       'an s3:// URI or a path on the checkpoint PVC. `captionrun outputs get URI DIR` downloads and verifies them.',
   ),
-  reportURI: str('URI of the HTML report.'),
+  reportURI: str('URI of the HTML report (report.html in the outputs), set with Succeeded when spec.evaluation.report.enabled.'),
   startTime: time('When the first gang started.'),
   completionTime: time('When the run ended.'),
 });

@@ -1,6 +1,6 @@
 // The real `captionrun trainer` under the operator: a tiny synthetic run on one worker of the test cluster,
 // checkpoints in MinIO, SIGKILLed once after its first checkpoint, resumed by the operator and trained to
-// the end. The run is Succeeded with its progress in status.
+// the end. The run is Succeeded with its progress in status, and its outputs and report in MinIO.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -48,7 +48,7 @@ test('the real trainer, killed once after its first checkpoint, resumes under th
         keepLast: 2,
       },
       restartPolicy: { backoffLimit: 2, backoffSeconds: 1 },
-      evaluation: { beamSize: 2, report: { enabled: false } },
+      evaluation: { beamSize: 2, report: { enabled: true } },
     },
   });
   await waitForGang(t, 'real', 0, 1, 120_000);
@@ -66,12 +66,13 @@ test('the real trainer, killed once after its first checkpoint, resumes under th
 
   // The outputs outlive the pod: in MinIO next to the checkpoints, verified on download, corruption named.
   assert.equal(done.status?.outputURI, 's3://captionrun-e2e/runs/default/real/outputs');
+  assert.equal(done.status?.reportURI, 's3://captionrun-e2e/runs/default/real/outputs/report.html');
   const s3env = { AWS_ACCESS_KEY_ID: t.env.minio.accessKeyId, AWS_SECRET_ACCESS_KEY: t.env.minio.secretAccessKey };
   const get = (dest: string) => spawnSync(process.execPath, [CLI, 'outputs', 'get', '--endpoint', t.env.minio.endpoint, done.status?.outputURI ?? '', dest], { encoding: 'utf8', env: { ...process.env, ...s3env } });
   const dest = mkdtempSync(join(tmpdir(), 'e2e-outputs-'));
   const ok = get(dest);
   assert.equal(ok.status, 0, ok.stderr);
-  assert.ok(existsSync(join(dest, 'model.json')) && existsSync(join(dest, 'captions.json')));
+  for (const f of ['model.json', 'captions.json', 'report.html']) assert.ok(existsSync(join(dest, f)), `${f} came back`);
   const key = 'runs/default/real/outputs/captions.json';
   const client = t.env.minio.client();
   const original = Buffer.from(await (await client.send(new GetObjectCommand({ Bucket: t.bucket, Key: key }))).Body?.transformToByteArray() ?? []);

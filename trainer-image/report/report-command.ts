@@ -6,10 +6,10 @@ import { dirname, resolve } from 'node:path';
 import { parseCommandArgs, type Command } from '../../lib/cli/command.js';
 import { UsageError } from '../../lib/errors.js';
 import { ExitCode } from '../../lib/exit-codes.js';
-import { createLogger } from '../../lib/telemetry/logger.js';
+import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { loadGlove } from '../eval/glove.js';
 import { loadRunOutputs } from './load-outputs.js';
-import { buildReport } from './report.js';
+import { buildReport, type ReportOptions } from './report.js';
 
 export const reportCommand: Command = {
   name: 'report',
@@ -66,31 +66,42 @@ file (the message names it). Logs go to stderr as JSON; the report's path is pri
     const bestWorst = wholeNumber('--best-worst', values['best-worst']);
     const tsneMax = wholeNumber('--tsne-max', values['tsne-max']);
     const log = createLogger({ component: 'report' });
-    const started = Date.now();
-    const outputs = await loadRunOutputs(positionals, { maxImages: Math.max(16, attentionImages, sideBySide) });
-    for (const o of outputs) log.info({ output: o.location, model: o.label, captions: o.captions.captions.length, images: o.images.size, missing: o.missing }, 'loaded run outputs');
-    const vectors = values['no-similarity'] ? null : await loadGlove();
-    const page = await buildReport(outputs, {
+    const target = await writeReport(positionals, values.output, {
       ...(values.title === undefined ? {} : { title: values.title }),
       attentionImages,
       sideBySide,
       bestWorst,
       classScheme: classes,
       tsneMaxPoints: tsneMax,
-      vectors,
+      similarity: !values['no-similarity'],
       log,
     });
-    const target = resolve(values.output);
-    await mkdir(dirname(target), { recursive: true });
-    // Written beside the target and renamed, so a reader never opens half a report.
-    const partial = `${target}.partial-${process.pid}`;
-    await writeFile(partial, page);
-    await rename(partial, target);
-    log.info({ report: target, bytes: Buffer.byteLength(page), seconds: (Date.now() - started) / 1000 }, 'wrote report');
     process.stdout.write(`${target}\n`);
     return ExitCode.Ok;
   },
 };
+
+export type WriteReportOptions = Omit<ReportOptions, 'vectors' | 'log'> & { similarity: boolean; log: Logger };
+
+/**
+ * Loads run outputs, builds the page and writes it to `file` (beside it and renamed, so a reader never opens
+ * half a report); returns the absolute path. `captionrun report` and the trainer's end of run share it.
+ */
+export async function writeReport(locations: readonly string[], file: string, options: WriteReportOptions): Promise<string> {
+  const { similarity, log, ...rest } = options;
+  const started = Date.now();
+  const outputs = await loadRunOutputs(locations, { maxImages: Math.max(16, rest.attentionImages ?? 6, rest.sideBySide ?? 16) });
+  for (const o of outputs) log.info({ output: o.location, model: o.label, captions: o.captions.captions.length, images: o.images.size, missing: o.missing }, 'loaded run outputs');
+  const vectors = similarity ? await loadGlove() : null;
+  const page = await buildReport(outputs, { ...rest, vectors, log });
+  const target = resolve(file);
+  await mkdir(dirname(target), { recursive: true });
+  const partial = `${target}.partial-${process.pid}`;
+  await writeFile(partial, page);
+  await rename(partial, target);
+  log.info({ report: target, bytes: Buffer.byteLength(page), seconds: (Date.now() - started) / 1000 }, 'wrote report');
+  return target;
+}
 
 function wholeNumber(name: string, raw: string): number {
   const n = Number(raw);

@@ -13,7 +13,8 @@ export interface TrainConfig {
   decoder: { cell: CellKind; attention: AttentionKind; embeddingDim: number; hiddenDim: number; attentionDim: number; dropout: number };
   training: TrainingSpec;
   checkpoint: CheckpointSpec;
-  evaluation: { beamSize: number };
+  /** report: write report.html into the outputs at the end (spec.evaluation.report.enabled). */
+  evaluation: { beamSize: number; report: boolean };
   distributed: DistributedConfig;
 }
 
@@ -54,7 +55,7 @@ export function trainConfig(run: CaptionTrainingRun, env: NodeJS.ProcessEnv = pr
     },
     training: spec.training,
     checkpoint: spec.checkpoint,
-    evaluation: { beamSize: spec.evaluation.beamSize },
+    evaluation: { beamSize: spec.evaluation.beamSize, report: spec.evaluation.report.enabled },
     distributed: distributedConfig(run, env),
   };
 }

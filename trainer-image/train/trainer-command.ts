@@ -16,6 +16,7 @@ import { initBackend, tf } from '../backend.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { ProcessGroup } from '../distributed/process-group.js';
+import { writeReport } from '../report/report-command.js';
 import { createDecoder, initialValues, parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
 import { FeatureCache, isS3Location } from '../model/feature-cache.js';
 import { Adam, DEFAULT_ADAM } from './adam.js';
@@ -219,12 +220,15 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     }
     const encoder = { name: config.encoder.name, weights: config.encoder.weights, inputSize: encoderInputSize(config) ?? null };
     const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder, resources);
+    // A report that cannot be built fails the run like any other output would: a relaunch resumes from the
+    // finished checkpoint and tries the evaluation again, and backoffLimit ends it with the reason.
+    const report = config.evaluation.report ? await writeReport([result.outputDir], join(result.outputDir, 'report.html'), { title: `${config.run.name}: captioning report`, similarity: true, log }) : undefined;
     const published = await checkpoints.publishOutputs(result.outputDir);
     await checkpoints.close();
     log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, outputURI: published ?? null, step: outcome.state.step }, 'training finished');
     const sample = result.captions.slice(0, 3).map((c) => `  ${c.id}: "${c.caption}"  (reference: "${c.references[0] ?? ''}")`);
     process.stdout.write(
-      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\nOutputs: ${published ?? result.outputDir}\n`,
+      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\nOutputs: ${published ?? result.outputDir}\n${report ? `Report: ${published ? `${published}/report.html` : report}\n` : ''}`,
     );
     tf.disposeVariables();
     return ExitCode.Ok;
