@@ -325,10 +325,42 @@ export class Staging {
 }
 
 /**
+ * What both collectives share: at most `ctx.window` sends handed to the socket at a time; when the kernel
+ * takes one, the next is pumped and the collective checks whether it is complete.
+ */
+abstract class WindowedSends {
+  protected sendsWritten = 0;
+  protected inFlight = 0;
+  protected finished = false;
+
+  constructor(protected readonly ctx: OpContext) {}
+
+  protected abstract pump(): void;
+  protected abstract checkFinished(): void;
+
+  protected readonly written = (err?: Error | null): void => {
+    if (this.finished) return;
+    if (err) {
+      this.ctx.fail(err);
+      return;
+    }
+    this.inFlight--;
+    this.sendsWritten++;
+    this.pump();
+    this.checkFinished();
+  };
+
+  /** Stops sending (the collective failed). */
+  cancel(): void {
+    this.finished = true;
+  }
+}
+
+/**
  * One allReduceSum (or barrier) in flight: a ReceiveOp for the predecessor's frames plus the send schedule
  * to the successor. Send i >= plan.first forwards received segment i - plan.first once it is complete.
  */
-export class AllReduceOp implements ReceiveOp {
+export class AllReduceOp extends WindowedSends implements ReceiveOp {
   private readonly plan: Plan;
   private readonly f32: Float32Array;
   private readonly u32: Uint32Array;
@@ -344,21 +376,19 @@ export class AllReduceOp implements ReceiveOp {
   private readonly forwardCrc: Uint32Array;
   private recvDone = 0;
   private sendNext = 0;
-  private sendsWritten = 0;
-  private inFlight = 0;
   private freeSlots: number[] = [];
   private slots: Uint16Array[] = [];
   /** Elements of the current received segment already added or copied. */
   private elemsDone = 0;
   private runningCrc = 0;
-  private finished = false;
 
   constructor(
-    private readonly ctx: OpContext,
+    ctx: OpContext,
     buf: Float32Array,
     private readonly kind: number,
     staging: Staging,
   ) {
+    super(ctx);
     this.half = ctx.settings.compression === 'float16';
     this.wire = this.half ? 2 : 4;
     const segElems = Math.max(1, Math.floor(ctx.settings.segmentBytes / this.wire));
@@ -441,7 +471,7 @@ export class AllReduceOp implements ReceiveOp {
   }
 
   /** Sends, in order, everything whose data is ready, keeping at most `window` segments queued. */
-  private pump(): void {
+  protected pump(): void {
     const p = this.plan;
     while (this.sendNext < p.sends && this.inFlight < this.ctx.window && !this.finished) {
       const j = this.sendNext;
@@ -480,28 +510,12 @@ export class AllReduceOp implements ReceiveOp {
     }
   }
 
-  private readonly written = (err?: Error | null): void => {
-    if (this.finished) return;
-    if (err) {
-      this.ctx.fail(err);
-      return;
-    }
-    this.inFlight--;
-    this.sendsWritten++;
-    this.pump();
-    this.checkFinished();
-  };
-
-  private checkFinished(): void {
+  protected checkFinished(): void {
     if (this.finished || this.recvDone < this.plan.recvOff.length || this.sendsWritten < this.plan.sends) return;
     this.finished = true;
     this.ctx.finish();
   }
 
-  /** Stops sending (the collective failed). */
-  cancel(): void {
-    this.finished = true;
-  }
 }
 
 /**
@@ -509,7 +523,7 @@ export class AllReduceOp implements ReceiveOp {
  * rank reads them straight into the result and forwards each segment as it completes, unless its
  * successor is the root.
  */
-export class BroadcastOp implements ReceiveOp {
+export class BroadcastOp extends WindowedSends implements ReceiveOp {
   private result: Uint8Array;
   private total = -1;
   private readonly head = new Uint8Array(8);
@@ -517,19 +531,13 @@ export class BroadcastOp implements ReceiveOp {
   private recvAt = 0;
   private sendAt = 0;
   private sendFrames = 0;
-  private sendsWritten = 0;
-  private inFlight = 0;
   private headCrc = 0;
   private forwardCrc: number[] = [];
-  private finished = false;
   private readonly forwards: boolean;
   private readonly isRoot: boolean;
 
-  constructor(
-    private readonly ctx: OpContext,
-    data: Uint8Array | undefined,
-    root: number,
-  ) {
+  constructor(ctx: OpContext, data: Uint8Array | undefined, root: number) {
+    super(ctx);
     this.isRoot = ctx.rank === root;
     this.forwards = (ctx.rank + 1) % ctx.worldSize !== root;
     this.result = data ?? new Uint8Array(0);
@@ -589,7 +597,7 @@ export class BroadcastOp implements ReceiveOp {
     this.checkFinished();
   }
 
-  private pump(): void {
+  protected pump(): void {
     const seg = this.ctx.settings.segmentBytes;
     while (this.sendAt < this.sendFrames && this.inFlight < this.ctx.window && !this.finished) {
       const j = this.sendAt;
@@ -607,19 +615,7 @@ export class BroadcastOp implements ReceiveOp {
     }
   }
 
-  private readonly written = (err?: Error | null): void => {
-    if (this.finished) return;
-    if (err) {
-      this.ctx.fail(err);
-      return;
-    }
-    this.inFlight--;
-    this.sendsWritten++;
-    this.pump();
-    this.checkFinished();
-  };
-
-  private checkFinished(): void {
+  protected checkFinished(): void {
     if (this.finished) return;
     const received = this.isRoot || (this.recvFrames > 0 && this.recvAt >= this.total);
     if (!received || this.sendsWritten < this.sendFrames) return;
@@ -627,9 +623,6 @@ export class BroadcastOp implements ReceiveOp {
     this.ctx.finish();
   }
 
-  cancel(): void {
-    this.finished = true;
-  }
 }
 
 export type { OpContext };
