@@ -92,8 +92,11 @@ test('workers: 2 trains data-parallel; rank 1 SIGKILLed mid-run: rank 0 exits wi
   const rank0 = await rank0Exit.exited;
   const exitedAfter = (rank0.at - killedAt) / 1000;
   assert.ok(exitedAfter < 30, `rank 0 exited ${exitedAfter} s after its peer died (collectiveTimeoutSeconds 30)`);
-  assert.equal(rank0.exitCode, 1, 'a lost peer is a retryable failure');
   assert.match(rank0.message ?? '', /rank 1 .*(closed|reset) the connection/, 'rank 0 says which peer it lost (termination message)');
+  // Exit 1: a lost peer is a retryable failure. The operator deletes the gang as soon as rank 1 fails, and
+  // its SIGTERM can land while rank 0 is already tearing down TensorFlow's native runtime on its way out of
+  // that exit 1, when Node no longer handles signals: then the code reads 143. Either is retried.
+  assert.ok([1, 143].includes(rank0.exitCode), `rank 0 exited ${rank0.exitCode}; its last lines:\n${rank0.message ?? ''}`);
 
   const done = await waitForRun(t, 'ddp', 'to succeed', (r) => r.status?.phase === 'Succeeded' || r.status?.phase === 'Failed', 600_000);
   assert.equal(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
