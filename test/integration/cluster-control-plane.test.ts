@@ -32,16 +32,24 @@ test('kubectl get captionruns prints every printer column of the CRD', async () 
   const created = await kubectl(cluster.kubeconfigPath, ['apply', '-f', '-'], quickstart);
   assert.equal(created.code, 0, created.stderr);
   const crd = parse(readFileSync(crdPath, 'utf8')) as {
-    spec: { versions: { additionalPrinterColumns?: { name: string }[] }[] };
+    spec: { versions: { additionalPrinterColumns?: { name: string; priority?: number }[] }[] };
   };
-  const columns = crd.spec.versions[0]?.additionalPrinterColumns?.map((c) => c.name.toUpperCase()) ?? [];
+  const all = crd.spec.versions[0]?.additionalPrinterColumns ?? [];
+  // Priority 0 columns show by default; the others (the report's URI) only with -o wide.
+  const columns = all.filter((c) => !c.priority).map((c) => c.name.toUpperCase());
+  const wide = all.filter((c) => c.priority).map((c) => c.name.toUpperCase());
   assert.ok(columns.length >= 8, `expected the printer columns of the design, got ${columns.join(', ')}`);
 
-  const listed = await kubectl(cluster.kubeconfigPath, ['get', 'captionruns']);
-  assert.equal(listed.code, 0, listed.stderr);
-  const [header = '', ...rows] = listed.stdout.trim().split('\n');
-  assert.deepEqual(header.trim().split(/\s+/), ['NAME', ...columns]);
-  assert.ok(rows.some((r) => r.startsWith('quickstart ')), listed.stdout);
+  const header = async (args: string[]): Promise<{ columns: string[]; rows: string[] }> => {
+    const listed = await kubectl(cluster.kubeconfigPath, ['get', 'captionruns', ...args]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const [first = '', ...rows] = listed.stdout.trim().split('\n');
+    return { columns: first.trim().split(/\s+/), rows };
+  };
+  const plain = await header([]);
+  assert.deepEqual(plain.columns, ['NAME', ...columns]);
+  assert.ok(plain.rows.some((r) => r.startsWith('quickstart ')), plain.rows.join('\n'));
+  assert.deepEqual((await header(['-o', 'wide'])).columns, ['NAME', ...columns, ...wide]);
 });
 
 test('kubectl explain shows the schema descriptions', async () => {
