@@ -12,7 +12,9 @@ import sharp from 'sharp';
 import { CaptionrunError } from '../../lib/errors.js';
 import { attentionOverlay, blendPixels, decodeImage, upsampleBilinear } from '../../trainer-image/report/attention-maps.js';
 import { lineChartSpec, prefixIds, renderChart, scatterSpec } from '../../trainer-image/report/charts.js';
-import { keywordClass, limitClasses, pca2d, tsne2d } from '../../trainer-image/report/embeddings.js';
+import { PCA } from 'ml-pca';
+import { Rng } from '../../trainer-image/data/rng.js';
+import { keywordClass, limitClasses, pca2d, principalComponents, tsne2d } from '../../trainer-image/report/embeddings.js';
 import { escapeHtml, html, page, raw, table } from '../../trainer-image/report/html.js';
 import { loadRunOutput, loadRunOutputs, parameterCount } from '../../trainer-image/report/load-outputs.js';
 import { buildReport } from '../../trainer-image/report/report.js';
@@ -115,6 +117,20 @@ test('PCA finds the direction of largest spread; t-SNE is seeded and keeps one p
   const b = tsne2d(rows, { iterations: 50 });
   assert.equal(a.points.length, 12);
   assert.deepEqual(a.points, b.points, 'the same features give the same picture');
+});
+
+test('with fewer images than feature dimensions, PCA through the Gram matrix gives ml-pca\'s scores and variance', () => {
+  const rng = new Rng(3);
+  const rows = Array.from({ length: 20 }, (_, i) => Array.from({ length: 60 }, (_, j) => rng.next() + (i % 3 === j % 3 ? 2 : 0) + (j < 5 ? i * 0.3 : 0)));
+  const reference = new PCA(rows);
+  const expected = reference.predict(rows, { nComponents: 3 }).to2DArray();
+  const dual = principalComponents(rows, 3);
+  for (let c = 0; c < 3; c++) {
+    // An eigenvector's sign is arbitrary.
+    const sign = Math.sign(expected[0]?.[c] ?? 0) === Math.sign(dual.scores[0]?.[c] ?? 0) ? 1 : -1;
+    for (let i = 0; i < rows.length; i++) assert.ok(Math.abs((expected[i]?.[c] ?? 0) - sign * (dual.scores[i]?.[c] ?? 0)) < 1e-9, `score ${i}, component ${c}`);
+    assert.ok(Math.abs((reference.getExplainedVariance()[c] ?? 0) - (dual.explained[c] ?? 0)) < 1e-12);
+  }
 });
 
 interface FixtureOptions {

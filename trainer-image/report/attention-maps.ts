@@ -106,13 +106,19 @@ export function blendPixels(image: DecodedImage, weights: readonly number[], gri
   return out;
 }
 
-/** PNG bytes of the image with one word's attention blended over it; the PNG has the (decoded) image's size. */
+/**
+ * PNG bytes of the image with one word's attention blended over it; the PNG has the (decoded) image's size.
+ * A report holds one per generated word, so these are palette PNGs (256 colours, dithered): about a third
+ * of the bytes of full-colour ones, with no difference to see at the size the report shows them.
+ */
 export async function attentionOverlay(image: DecodedImage, weights: readonly number[], grid: Grid): Promise<Buffer> {
-  return toPng(blendPixels(image, weights, grid), image.width, image.height);
+  return toPng(blendPixels(image, weights, grid), image.width, image.height, { palette: true });
 }
 
-export async function toPng(rgb: Buffer, width: number, height: number): Promise<Buffer> {
-  return sharp(rgb, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 9 }).toBuffer();
+export async function toPng(rgb: Buffer, width: number, height: number, options: { palette?: boolean } = {}): Promise<Buffer> {
+  return sharp(rgb, { raw: { width, height, channels: 3 } })
+    .png(options.palette ? { palette: true, quality: 90, effort: 7, compressionLevel: 9 } : { compressionLevel: 9, adaptiveFiltering: true })
+    .toBuffer();
 }
 
 /** A horizontal bar of the colour scale, 0 at the left, for the report's legend. */

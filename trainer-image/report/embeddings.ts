@@ -20,18 +20,54 @@ export interface PcaProjection extends Projection {
 /** The first two principal components of the rows (centred, not scaled). */
 export function pca2d(rows: readonly (readonly number[])[]): PcaProjection {
   if (rows.length < 2) return { points: rows.map(() => [0, 0]), explained: [0, 0] };
-  const model = new PCA(rows.map((r) => [...r]), { center: true, scale: false });
-  const projected = model.predict(rows.map((r) => [...r]), { nComponents: Math.min(2, rows.length, rows[0]?.length ?? 0) }).to2DArray();
-  const explained = model.getExplainedVariance();
-  return { points: projected.map((p) => [p[0] ?? 0, p[1] ?? 0]), explained: [explained[0] ?? 0, explained[1] ?? 0] };
+  const { scores, explained } = principalComponents(rows, 2);
+  return { points: scores.map((p) => [p[0] ?? 0, p[1] ?? 0]), explained: [explained[0] ?? 0, explained[1] ?? 0] };
 }
 
 /** The rows projected onto their first k principal components. */
 export function pcaReduce(rows: readonly (readonly number[])[], k: number): number[][] {
   const dim = rows[0]?.length ?? 0;
   if (rows.length < 3 || dim <= k) return rows.map((r) => [...r]);
-  const model = new PCA(rows.map((r) => [...r]), { center: true, scale: false });
-  return model.predict(rows.map((r) => [...r]), { nComponents: Math.min(k, rows.length - 1) }).to2DArray();
+  return principalComponents(rows, Math.min(k, rows.length - 1)).scores;
+}
+
+/**
+ * Scores of the rows on their first k principal components, and the share of variance of each component.
+ * Pooled encoder features have more dimensions (1024, 2048) than a validation set has images, and an SVD of
+ * the n x d data takes ml-pca tens of seconds at n = 1,000. With n < d the same components come from the
+ * n x n Gram matrix of the centred rows (dual PCA): ml-pca decomposes it (as a covariance matrix) and the
+ * scores are its eigenvectors scaled by the square roots of its eigenvalues. With n >= d ml-pca runs on the
+ * data itself.
+ */
+export function principalComponents(rows: readonly (readonly number[])[], k: number): { scores: number[][]; explained: number[] } {
+  const n = rows.length;
+  const d = rows[0]?.length ?? 0;
+  if (n >= d) {
+    const model = new PCA(rows.map((r) => [...r]), { center: true, scale: false });
+    const scores = model.predict(rows.map((r) => [...r]), { nComponents: Math.min(k, d) }).to2DArray();
+    return { scores, explained: model.getExplainedVariance().slice(0, k) };
+  }
+  const mean = new Float64Array(d);
+  for (const r of rows) for (let j = 0; j < d; j++) mean[j] = (mean[j] ?? 0) + (r[j] ?? 0) / n;
+  const centred = rows.map((r) => Float64Array.from({ length: d }, (_, j) => (r[j] ?? 0) - (mean[j] ?? 0)));
+  const gram: number[][] = Array.from({ length: n }, () => new Array<number>(n).fill(0));
+  for (let a = 0; a < n; a++) {
+    const x = centred[a] as Float64Array;
+    for (let b = a; b < n; b++) {
+      const y = centred[b] as Float64Array;
+      let dot = 0;
+      for (let j = 0; j < d; j++) dot += (x[j] ?? 0) * (y[j] ?? 0);
+      (gram[a] as number[])[b] = dot;
+      (gram[b] as number[])[a] = dot;
+    }
+  }
+  const model = new PCA(gram, { isCovarianceMatrix: true });
+  const values = model.getEigenvalues();
+  const vectors = model.getEigenvectors();
+  const total = values.reduce((s, v) => s + Math.max(0, v), 0);
+  const m = Math.min(k, n);
+  const scores = Array.from({ length: n }, (_, i) => Array.from({ length: m }, (_, c) => vectors.get(i, c) * Math.sqrt(Math.max(0, values[c] ?? 0))));
+  return { scores, explained: values.slice(0, m).map((v) => (total > 0 ? Math.max(0, v) / total : 0)) };
 }
 
 export interface TsneOptions {

@@ -398,6 +398,8 @@ ${table(['', ...evaluated.map((s) => s.output.label)], rows, { className: 'error
 
 // ---- embeddings ----
 
+const PCA_MAX_POINTS = 1000;
+
 async function embeddingsSection(outputs: readonly RunOutput[], options: ReportOptions): Promise<Html> {
   const groups = new Map<string, { outputs: RunOutput[]; weights: string | undefined }>();
   for (const o of outputs) {
@@ -424,7 +426,9 @@ async function embeddingsSection(outputs: readonly RunOutput[], options: ReportO
     const name = encoderName(e.encoder);
     const title = `${name}${random ? ' — RANDOM weights (not pretrained)' : weights === 'pretrained' ? ' — pretrained weights' : weights ? ` — weights ${weights}` : ''}`;
     const subtitle = `${count(e.ids.length)} images · used by ${group.map((o) => o.label).join(', ')}`;
-    const pca = pca2d(e.pooled);
+    // PCA decomposes an n x n matrix when n is below the feature size: cubic in n, so at most PCA_MAX_POINTS.
+    const pcaRows = e.pooled.slice(0, PCA_MAX_POINTS);
+    const pca = pca2d(pcaRows);
     const pcaData: Datum[] = pca.points.map(([x, y], i) => ({ x, y, class: classes[i] ?? 'other', id: e.ids[i] ?? '' }));
     const tsneRows = e.pooled.slice(0, maxPoints);
     const tsne = tsne2d(tsneRows);
@@ -432,7 +436,7 @@ async function embeddingsSection(outputs: readonly RunOutput[], options: ReportO
     options.log?.info({ encoder: e.encoder, images: e.ids.length, tsnePoints: tsneRows.length }, 'projected embeddings');
     const pctVar = (v: number): string => `${(100 * v).toFixed(1)} % of variance`;
     blocks.push(html`<div class="embedding" data-encoder="${e.encoder}"><h3>${title}</h3><div class="charts">
-${await chartFigure(scatterSpec({ title: `PCA — ${title}`, subtitle, data: pcaData, xTitle: `PC1 (${pctVar(pca.explained[0])})`, yTitle: `PC2 (${pctVar(pca.explained[1])})`, classes: legend }), 'First two principal components of the pooled encoder features.', options.log)}
+${await chartFigure(scatterSpec({ title: `PCA — ${title}`, subtitle: pcaRows.length < e.ids.length ? `${subtitle} · PCA of the first ${pcaRows.length}` : subtitle, data: pcaData, xTitle: `PC1 (${pctVar(pca.explained[0])})`, yTitle: `PC2 (${pctVar(pca.explained[1])})`, classes: legend }), 'First two principal components of the pooled encoder features.', options.log)}
 ${await chartFigure(scatterSpec({ title: `t-SNE — ${title}`, subtitle: tsneRows.length < e.ids.length ? `${subtitle} · t-SNE of the first ${tsneRows.length}` : subtitle, data: tsneData, xTitle: 't-SNE 1', yTitle: 't-SNE 2', classes: legend }), 't-SNE (seeded) of the features reduced to at most 50 principal components.', options.log)}
 </div></div>`);
   }
