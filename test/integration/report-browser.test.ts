@@ -92,10 +92,10 @@ test('the report opens offline in chromium with every chart, overlay and compari
     assert.deepEqual(blocked, [], 'the report asks for nothing over the network');
     assert.equal(await page.locator('script').count(), 0, 'no script');
 
-    // Charts: 3 training curves, the trainer's 2 resource series (RSS, step time; no GPU on these machines),
-    // PCA + t-SNE for 2 encoders.
+    // Charts: 3 training curves, the trainer's 3 resource series (RSS, step time, checkpoint saves; no GPU on
+    // these machines), PCA + t-SNE for 2 encoders.
     const marksPerChart = await page.locator('figure.chart svg').evaluateAll((svgs) => svgs.map((svg) => svg.querySelectorAll('g.role-mark > path').length));
-    assert.equal(marksPerChart.length, 9, `charts: ${JSON.stringify(marksPerChart)}`);
+    assert.equal(marksPerChart.length, 10, `charts: ${JSON.stringify(marksPerChart)}`);
     assert.ok(marksPerChart.every((n) => n > 0), `every chart has marks: ${JSON.stringify(marksPerChart)}`);
     const titles = await page.locator('figure.chart svg .role-title-text').allTextContents();
     assert.ok(titles.some((s) => /t-SNE — DenseNet121 — RANDOM weights/.test(s)), `titles: ${titles.join(' | ')}`);

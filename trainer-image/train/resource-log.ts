@@ -1,6 +1,6 @@
 // What a run used over time, for the report's resource charts: process memory and, once training runs, the
-// step time, sampled every few seconds from the trainer's own counters (no extra work on the training path),
-// plus checkpoint save durations as they happen. Written to the outputs as resources.json.
+// step time and checkpoint save durations, sampled every few seconds from the trainer's own counters (no
+// extra work on the training path). Written to the outputs as resources.json.
 import { memoryUsage } from 'node:process';
 
 export interface ResourceSample {
@@ -9,11 +9,12 @@ export interface ResourceSample {
   rssBytes: number;
   /** Median step time since the previous sample. */
   stepSeconds?: number;
+  /** The longest checkpoint save (snapshot to commit) that finished since the previous sample. */
+  checkpointSaveSeconds?: number;
 }
 
 export interface ResourceRecord {
   samples: ResourceSample[];
-  checkpointSaves: { t: number; seconds: number }[];
   wallSeconds: number;
   peakRssBytes: number;
   backend: string;
@@ -25,7 +26,7 @@ const SAMPLE_MS = 5000;
 export class ResourceLog {
   private readonly started = performance.now();
   private readonly samples: ResourceSample[] = [];
-  private readonly saves: { t: number; seconds: number }[] = [];
+  private saves: number[] = [];
   private steps: number[] = [];
   private peak = 0;
   private readonly timer: NodeJS.Timeout;
@@ -41,14 +42,14 @@ export class ResourceLog {
   }
 
   recordCheckpointSave(seconds: number): void {
-    this.saves.push({ t: round(this.now()), seconds: round(seconds) });
+    this.saves.push(seconds);
   }
 
   /** Stops sampling and returns the record (with the final evaluation's caption latencies, when given). */
   finish(captionLatenciesMs: number[] = []): ResourceRecord {
     clearInterval(this.timer);
     this.sample();
-    const record: ResourceRecord = { samples: this.samples, checkpointSaves: this.saves, wallSeconds: round(this.now()), peakRssBytes: this.peak, backend: this.backend };
+    const record: ResourceRecord = { samples: this.samples, wallSeconds: round(this.now()), peakRssBytes: this.peak, backend: this.backend };
     if (captionLatenciesMs.length > 0) record.captionLatencyMs = { p50: round(quantile(captionLatenciesMs, 0.5)), p95: round(quantile(captionLatenciesMs, 0.95)) };
     return record;
   }
@@ -62,7 +63,9 @@ export class ResourceLog {
     this.peak = Math.max(this.peak, rssBytes);
     const s: ResourceSample = { t: round(this.now()), rssBytes };
     if (this.steps.length > 0) s.stepSeconds = round(quantile(this.steps, 0.5));
+    if (this.saves.length > 0) s.checkpointSaveSeconds = round(Math.max(...this.saves));
     this.steps = [];
+    this.saves = [];
     this.samples.push(s);
   }
 }
