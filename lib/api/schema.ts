@@ -192,7 +192,9 @@ const resources = obj(
     gpusPerWorker: int('nvidia.com/gpu per worker pod; the pod runs one training process per GPU; 0 trains on CPU with one process.', 0, 8, { default: 1 }),
     rendezvousTimeoutSeconds: int(
       'How long rank 0 waits for every process of the gang to join (pods start at different times and each ' +
-        'prepares its data first); past it the gang exits with a retryable error naming the missing ranks.',
+        'prepares its data first); past it the gang exits with a retryable error naming the missing ranks. Also ' +
+        'the deadline of the collectives that wait on slow work of one rank: after data preparation, after ' +
+        "validation, and after a step on which rank 0 saves a checkpoint.",
       10,
       86400,
       { default: 900 },
