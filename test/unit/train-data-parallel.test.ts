@@ -2,18 +2,17 @@
 // same ProcessGroup the trainer uses), each with its own decoder, optimizer and checkpoint store.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import type { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
-import { createDecoder, disposeDecoder, initialValues, parameterShapes, type Decoder, type DecoderConfig } from '../../trainer-image/model/decoder.js';
+import { createDecoder, disposeDecoder, initialValues, type Decoder, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { Adam, DEFAULT_ADAM } from '../../trainer-image/train/adam.js';
 import { rankSlice } from '../../trainer-image/train/batches.js';
 import type { TrainConfig } from '../../trainer-image/train/config.js';
 import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.js';
 import { freshState, runTraining, type LoopOutcome } from '../../trainer-image/train/loop.js';
 import { stepNoise } from '../../trainer-image/train/noise.js';
-import { packTensors } from '../../trainer-image/model/packed-tensors.js';
+import { packParameters } from '../../trainer-image/model/packed-tensors.js';
 import { readSnapshot, restoreAdam, type TrainerState } from '../../trainer-image/train/snapshot.js';
 import { loopbackGang, loopConfig, maxLen, memoryIO, trainingData, vocabulary } from '../train-fixture.js';
 
@@ -77,7 +76,7 @@ async function trainGang(group: ProcessGroup[], batchSize: number, opts: { from?
 }
 
 function weights(d: Decoder): Float32Array {
-  return new Float32Array(packTensors(parameterShapes(d.cfg).map(([n]) => d.params.get(n) as tf.Tensor)).buffer);
+  return new Float32Array(packParameters(d).buffer);
 }
 
 function relativeDifference(a: Float32Array, b: Float32Array): number {

@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { createDecoder, disposeDecoder, initialValues, parameterShapes, type DecoderConfig } from '../../trainer-image/model/decoder.js';
+import { createDecoder, disposeDecoder, initialValues, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { Adam, DEFAULT_ADAM } from '../../trainer-image/train/adam.js';
 import type { LoadedState } from '../../trainer-image/train/checkpoint-io.js';
 import type { TrainConfig } from '../../trainer-image/train/config.js';
 import type { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
 import { freshState, runTraining } from '../../trainer-image/train/loop.js';
 import { loopbackGang, loopConfig, maxLen, memoryIO, trainingData, vocabulary } from '../train-fixture.js';
-import { packTensors } from '../../trainer-image/model/packed-tensors.js';
+import { packParameters } from '../../trainer-image/model/packed-tensors.js';
 import { captureSnapshot, readSnapshot, restoreAdam } from '../../trainer-image/train/snapshot.js';
 import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.js';
 
@@ -30,7 +30,7 @@ const hyper: Hyperparameters = { batchSize: 4, learningRate: 0.01, maxCaptionLen
 const cfg = (c: TrainConfig): DecoderConfig => ({ ...c.decoder, vocabSize: vocabulary.size, featureDim: 6 });
 
 function weightsOf(decoder: ReturnType<typeof createDecoder>): Uint8Array {
-  return packTensors(parameterShapes(decoder.cfg).map(([n]) => decoder.params.get(n) as tf.Tensor));
+  return packParameters(decoder);
 }
 
 test('stopping at any step and resuming from the checkpoint gives byte-identical final weights', async () => {

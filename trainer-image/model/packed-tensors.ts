@@ -1,6 +1,12 @@
 // Tensors as one flat little-endian float32 file, in a given order: how decoder weights and optimizer moments
 // are stored in checkpoints and in a run's outputs.
 import { tf } from '../backend.js';
+import { parameterShapes, type Decoder } from './decoder.js';
+
+/** A decoder's parameters, packed in parameterShapes order (checkpoints, outputs, the gang's initial broadcast). */
+export function packParameters(decoder: Decoder): Uint8Array {
+  return packTensors(parameterShapes(decoder.cfg).map(([n]) => decoder.params.get(n) as tf.Tensor));
+}
 
 export function packTensors(tensors: tf.Tensor[]): Uint8Array {
   const total = tensors.reduce((n, t) => n + t.size, 0);

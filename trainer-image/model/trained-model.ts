@@ -9,10 +9,9 @@ import type { Encoder } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { openFiles } from '../../lib/locations.js';
 import type { S3Connection } from '../../lib/s3-connection.js';
-import { tf } from '../backend.js';
 import { Vocabulary, type VocabularyJSON } from '../data/tokenizer.js';
 import { createDecoder, parameterShapes, type Decoder, type DecoderConfig } from './decoder.js';
-import { packTensors, unpackTensors } from './packed-tensors.js';
+import { packParameters, unpackTensors } from './packed-tensors.js';
 
 export const MODEL_FILE = 'model.json';
 export const DECODER_WEIGHTS_FILE = 'decoder.f32';
@@ -41,7 +40,7 @@ export interface TrainedModel {
 
 export async function writeTrainedModel(dir: string, model: TrainedModel): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, DECODER_WEIGHTS_FILE), packTensors(model.description.parameters.map(([n]) => model.decoder.params.get(n) as tf.Tensor)));
+  await writeFile(join(dir, DECODER_WEIGHTS_FILE), packParameters(model.decoder));
   await writeFile(join(dir, MODEL_FILE), `${JSON.stringify(model.description, null, 2)}\n`);
   await writeFile(join(dir, VOCABULARY_FILE), `${JSON.stringify(model.vocabulary.toJSON())}\n`);
 }

@@ -6,7 +6,7 @@
 import { tf } from '../backend.js';
 import { Vocabulary, type VocabularyJSON } from '../data/tokenizer.js';
 import { parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
-import { packTensors, unpackTensors } from '../model/packed-tensors.js';
+import { packParameters, packTensors, unpackTensors } from '../model/packed-tensors.js';
 import type { Adam } from './adam.js';
 import type { DataCursor } from './batches.js';
 import type { TrainConfig } from './config.js';
@@ -66,7 +66,7 @@ export interface Snapshot {
 export function captureSnapshot(decoder: Decoder, adam: Adam, vocabulary: Vocabulary, state: TrainerState, metrics?: Record<string, number>): Snapshot {
   const names = parameterShapes(decoder.cfg).map(([n]) => n);
   const files: SnapshotFile[] = [
-    { name: WEIGHTS_FILE, data: packTensors(names.map((n) => decoder.params.get(n) as tf.Tensor)) },
+    { name: WEIGHTS_FILE, data: packParameters(decoder) },
     { name: ADAM_M_FILE, data: packTensors(names.map((n) => adam.m.get(n) as tf.Tensor)) },
     { name: ADAM_V_FILE, data: packTensors(names.map((n) => adam.v.get(n) as tf.Tensor)) },
     { name: VOCABULARY_FILE, data: new TextEncoder().encode(JSON.stringify(vocabulary.toJSON())) },
