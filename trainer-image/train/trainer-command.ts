@@ -29,7 +29,7 @@ import { chooseHyperparameters } from './hyperparameters.js';
 import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
 import { prepareData } from './prepare-data.js';
-import { packTensors, unpackTensors } from '../model/packed-tensors.js';
+import { packParameters, unpackTensors } from '../model/packed-tensors.js';
 import { ResourceLog } from './resource-log.js';
 import { readSnapshot, restoreAdam, type RestoredParts } from './snapshot.js';
 import { measureBytesPerSample } from './train-step.js';
@@ -242,7 +242,6 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
 /** Joins the gang described by the environment (one process: a group of one, no sockets). */
 function joinGang(config: TrainConfig, log: Logger): Promise<ProcessGroup> {
   const d = config.distributed;
-  const deadlineMs = d.collectiveTimeoutSeconds === undefined ? 60_000 : d.collectiveTimeoutSeconds * 1000;
   if (d.worldSize > 1) log.info({ worldSize: d.worldSize, master: `${d.masterAddr}:${d.masterPort}`, attempt: d.attempt }, `rank ${d.rank} of ${d.worldSize}: joining the gang at ${d.masterAddr}:${d.masterPort}`);
   return ProcessGroup.join({
     rank: d.rank,
@@ -253,7 +252,9 @@ function joinGang(config: TrainConfig, log: Logger): Promise<ProcessGroup> {
     runId: d.runId,
     attempt: d.attempt,
     rendezvousTimeoutMs: d.rendezvousTimeoutSeconds * 1000,
-    collectiveTimeoutMs: () => deadlineMs,
+    // Every collective the trainer calls names its own deadline (the loop's step deadline, or the slow one);
+    // this only bounds one that would not.
+    collectiveTimeoutMs: () => d.rendezvousTimeoutSeconds * 1000,
     compression: d.compression,
     log,
   });
@@ -285,7 +286,7 @@ async function broadcastJson<T>(group: ProcessGroup, timeoutMs: number, compute:
 async function broadcastWeights(group: ProcessGroup, decoder: Decoder, timeoutMs: number): Promise<void> {
   if (group.worldSize === 1) return;
   const shapes = parameterShapes(decoder.cfg);
-  const bytes = await group.broadcast(group.rank === 0 ? packTensors(shapes.map(([n]) => decoder.params.get(n) as tf.Tensor)) : undefined, { timeoutMs });
+  const bytes = await group.broadcast(group.rank === 0 ? packParameters(decoder) : undefined, { timeoutMs });
   if (group.rank === 0) return;
   for (const [name, values] of unpackTensors(bytes, shapes)) {
     const variable = decoder.params.get(name) as tf.Variable;
