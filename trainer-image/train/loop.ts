@@ -135,9 +135,8 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, t.teacherForcingRatio);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
       const stepStarted = performance.now();
-      const global = sync ? order.slice(sample, sample + globalBatch).map((i) => examples[i] as Example) : picked;
       const r = await trainStep(decoder, adam, batch, noise, lr, opts, sync && {
-        scale: { words: targetWords(global), captions: globalBatch },
+        scale: { words: targetWords(order.slice(sample, sample + globalBatch).map((i) => examples[i] as Example)), captions: globalBatch },
         gradients: sync,
         stopRequested: ctx.stopRequested(),
         timeoutMs: deadlines.stepMs(),
