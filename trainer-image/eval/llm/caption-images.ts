@@ -3,6 +3,8 @@
 // references, the images that failed and why, and the cost: latency p50/p95, tokens, requests, cache hits.
 // A fatal failure (unreachable endpoint, refused key, unknown model, no vision) or a run of failures in a row
 // stops the job; what was captioned until then is still returned, for the caller to write before it fails.
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { CaptionrunError } from '../../../lib/errors.js';
 import type { Logger } from '../../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../../data/dataset.js';
@@ -123,4 +125,14 @@ export async function captionImages(items: readonly DatasetItem[], captioner: Ca
     failures,
   };
   return stoppedBy ? { file, stoppedBy } : { file };
+}
+
+/** Writes the captions file beside its final name and renames it, so a reader never sees half of one. */
+export async function writeLlmCaptions(file: string, captions: LlmCaptionsFile): Promise<string> {
+  const target = resolve(file);
+  await mkdir(dirname(target), { recursive: true });
+  const partial = `${target}.partial-${process.pid}`;
+  await writeFile(partial, `${JSON.stringify(captions, null, 1)}\n`);
+  await rename(partial, target);
+  return target;
 }
