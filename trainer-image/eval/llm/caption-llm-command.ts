@@ -2,7 +2,7 @@
 // endpoint (vLLM, Ollama, llama.cpp's server) and writes a captions file that `captionrun evaluate` and
 // `captionrun report` compare with the trained LSTM and GRU captioners.
 import { join } from 'node:path';
-import { DATASET_FORMATS } from '../../../lib/api/schema.js';
+import { DATASET_FORMATS, DEFAULT_LLM_PROMPT, LLM_API_KEY_ENV } from '../../../lib/api/schema.js';
 import { parseCommandArgs, type Command } from '../../../lib/cli/command.js';
 import { progressReporter } from '../../../lib/cli/progress.js';
 import { UsageError } from '../../../lib/errors.js';
@@ -11,11 +11,8 @@ import { createLogger } from '../../../lib/telemetry/logger.js';
 import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../../data/open-dataset.js';
 import { workDir } from '../../train/features.js';
 import { captionImages, writeLlmCaptions, type LlmStats } from './caption-images.js';
-import { ChatCompletionsCaptioner, DEFAULT_PROMPT, DEFAULT_SAMPLING } from './captioner.js';
+import { ChatCompletionsCaptioner, DEFAULT_SAMPLING } from './captioner.js';
 import { ResponseCache } from './response-cache.js';
-
-/** Where the API key is read from: an environment variable, never a flag that process listings show. */
-export const API_KEY_ENV = 'CAPTIONRUN_LLM_API_KEY';
 
 const FORMATS = DATASET_FORMATS.filter((f) => f !== 'synthetic');
 
@@ -29,7 +26,7 @@ llama.cpp's server) as a base64 data URL in an image_url content part, with temp
 seed, and writes the answers cut to one sentence (the raw answer kept beside each) with the split's
 reference captions. \`captionrun evaluate --candidates\` and \`captionrun report\` read the file as one more model.
 Answers are cached by (image digest, model, prompt, parameters): a rerun asks only for what is missing.
-The API key, if the endpoint needs one, is read from $${API_KEY_ENV}.
+The API key, if the endpoint needs one, is read from $${LLM_API_KEY_ENV} (never a flag: process listings show flags).
 
 Options:
   --endpoint URL        base URL of the API, ending in /v1 (vLLM http://HOST:8000/v1, Ollama
@@ -40,7 +37,7 @@ Options:
   --split NAME          the split to caption (default the format's validation split: ${FORMATS.map((f) => `${DEFAULT_VALIDATION_SPLIT[f]} for ${f}`).join(', ')})
   --limit N             only the first N images of the split
   -o, --output FILE     where to write the captions (required)
-  --prompt TEXT         (default "${DEFAULT_PROMPT}")
+  --prompt TEXT         (default "${DEFAULT_LLM_PROMPT}")
   --max-tokens N        answer length limit (default ${DEFAULT_SAMPLING.maxTokens})
   --seed N              sampling seed sent with each request (default ${DEFAULT_SAMPLING.seed})
   --concurrency N       requests in flight at once (default 4)
@@ -100,7 +97,7 @@ refuses the key, has no such model or a model that takes no images.
     const captioner = new ChatCompletionsCaptioner({
       endpoint,
       model: v.model as string,
-      apiKey: process.env[API_KEY_ENV],
+      apiKey: process.env[LLM_API_KEY_ENV],
       prompt: v.prompt,
       parameters,
       timeoutMs: timeoutSeconds * 1000,

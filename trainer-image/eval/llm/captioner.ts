@@ -4,6 +4,7 @@
 // when the same image was already asked with the same model, prompt and parameters.
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
+import { DEFAULT_LLM_PROMPT } from '../../../lib/api/schema.js';
 import { InvalidInputError } from '../../../lib/errors.js';
 import type { ImageSource } from '../../data/dataset.js';
 import { ChatCompletionsClient, type ChatCompletionsOptions, type SamplingParameters } from './chat-completions.js';
@@ -11,7 +12,6 @@ import { LlmError } from './llm-errors.js';
 import { oneSentence } from './one-sentence.js';
 import { cacheKey, type ResponseCache } from './response-cache.js';
 
-export const DEFAULT_PROMPT = 'Describe this image in one short sentence. Answer with the sentence only, no preamble.';
 export const DEFAULT_SAMPLING: SamplingParameters = { maxTokens: 64, temperature: 0, seed: 1 };
 
 export interface ImagePayload {
@@ -54,7 +54,7 @@ export class ChatCompletionsCaptioner implements Captioner {
   constructor(o: ChatCaptionerOptions) {
     this.client = new ChatCompletionsClient(o);
     this.cache = o.cache;
-    this.description = { kind: 'openai-chat-completions', endpoint: this.client.endpoint, model: o.model, prompt: o.prompt ?? DEFAULT_PROMPT, parameters: { ...DEFAULT_SAMPLING, ...o.parameters } };
+    this.description = { kind: 'openai-chat-completions', endpoint: this.client.endpoint, model: o.model, prompt: o.prompt ?? DEFAULT_LLM_PROMPT, parameters: { ...DEFAULT_SAMPLING, ...o.parameters } };
   }
 
   async caption(image: ImagePayload): Promise<Caption> {
