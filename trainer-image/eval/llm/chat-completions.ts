@@ -82,13 +82,17 @@ export class ChatCompletionsClient {
     this.log = o.log;
   }
 
-  /** The request body for one user message: deterministic, so equal requests are byte-equal. */
-  body(content: ContentPart[], p: SamplingParameters): string {
+  /**
+   * The request body for one user message: deterministic, so equal requests are byte-equal. The content is
+   * a list of parts (text and images) or, for text alone, a string: llama-cpp-python's text-only chat
+   * formats read only the string form.
+   */
+  body(content: string | ContentPart[], p: SamplingParameters): string {
     return JSON.stringify({ model: this.model, messages: [{ role: 'user', content }], max_tokens: p.maxTokens, temperature: p.temperature, seed: p.seed, stream: false });
   }
 
   /** Sends one user message and returns the assistant's answer, retrying what a retry can fix. */
-  async complete(content: ContentPart[], p: SamplingParameters): Promise<ChatAnswer> {
+  async complete(content: string | ContentPart[], p: SamplingParameters): Promise<ChatAnswer> {
     const body = this.body(content, p);
     for (let attempt = 1; ; attempt++) {
       const started = performance.now();
