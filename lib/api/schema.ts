@@ -357,7 +357,8 @@ const evaluation = obj('Evaluation after training.', {
   llm: obj(
     'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) that captions the validation images at the ' +
       'end of the run, for comparison with the trained decoder: its captions go to llm-captions.json in the outputs and ' +
-      'into the report. Answers are cached on the trainer\'s cache volume, so a relaunch asks only for what is missing.',
+      'into the report. Answers are cached in the trainer\'s work directory: a local relaunch asks only for what is ' +
+      'missing; a pod\'s is an emptyDir, so a relaunched gang asks again.',
     {
       endpoint: str('Base URL of the API, ending in /v1, e.g. http://vllm:8000/v1 or http://ollama:11434/v1.', { pattern: '^https?://.+', maxLength: 512 }),
       model: str('Model name served by the endpoint; it must take images (a vision-language model).', { minLength: 1, maxLength: 256 }),

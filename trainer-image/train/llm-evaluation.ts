@@ -1,8 +1,9 @@
 // The end of a run with spec.evaluation.llm: rank 0 asks the LLM endpoint to caption the same validation
 // images the trained decoder captioned, and writes llm-captions.json into the outputs, where the report
 // reads it as one more model. The API key comes from the environment (the operator maps the Secret there)
-// and goes nowhere else. Answers are cached on the cache volume, so a relaunch after a failure here asks
-// only for the images still missing; a failure fails the end of the run like a report that cannot be built.
+// and goes nowhere else. Answers are cached in the work directory, so a local relaunch after a failure here
+// asks only for the images still missing (a pod's is an emptyDir: a new gang asks again); a failure fails
+// the end of the run like a report that cannot be built.
 import { join } from 'node:path';
 import { LLM_API_KEY_ENV } from '../../lib/api/schema.js';
 import type { LlmSpec } from '../../lib/api/types.js';
