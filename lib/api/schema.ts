@@ -2,6 +2,7 @@
 // Cross-field rules are CEL (`x-kubernetes-validations`) so the apiserver enforces them at admission;
 // validate.ts evaluates the same rules so `captionrun validate` and the trainer agree with admission.
 import { bool, defaulted, int, intOrAuto, num, obj, oneOf, str, stringMap, type Schema } from './schema-helpers.js';
+import { TRAINING_STAGES } from '../telemetry/progress-report.js';
 
 export const GROUP = 'captionrun.dev';
 export const VERSION = 'v1alpha1';
@@ -461,8 +462,8 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
   attempt: int('Launch attempt of the current gang (0 for the first).', 0, 1000000),
   epoch: int('Current epoch.', 0, 1000000),
   step: int('Optimizer steps completed.', 0, Number.MAX_SAFE_INTEGER),
-  loss: num('Training loss of the newest checkpoint, to 4 decimals.'),
-  valBleu4: num('Validation BLEU-4 of the newest checkpoint, to 3 decimals.'),
+  loss: num("Mean training loss of the current epoch as rank 0 reports it (the newest checkpoint's while no trainer reports), to 4 decimals."),
+  valBleu4: num('Latest validation BLEU-4, to 3 decimals.'),
   restarts: int('Gang relaunches so far.', 0, 1000000),
   lastFailure: obj('The failure that caused the latest relaunch.', {
     reason: str('Classified reason (OOMKilled, Evicted, NodeLost, Error, ...).'),
@@ -484,12 +485,25 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
     ready: int('Running workers.', 0, 1000),
     total: int('Desired workers.', 0, 1000),
   }),
-  hyperparameters: obj('Values chosen for fields set to "auto".', {
+  hyperparameters: obj('The values training uses, those set to "auto" resolved, as rank 0 reports them.', {
     batchSize: int('Images per step per GPU.', 1, 1000000),
     learningRate: num('Learning rate.'),
     maxCaptionLength: int('Longest caption in tokens.', 1, 100000),
     vocabularySize: int('Vocabulary size.', 1, 10000000),
   }),
+  backend: str('The TensorFlow.js backend rank 0 computes on (tensorflow, wasm or cpu), as it reports it.', { maxLength: 64 }),
+  progress: obj(
+    "Live progress of the running gang, read from rank 0's /progress endpoint every few seconds; absent while no trainer reports.",
+    {
+      stage: oneOf('What the trainer is doing.', TRAINING_STAGES),
+      summary: str('The stage and how much of it is done, as `kubectl get` prints it (e.g. "Training 37%").', { maxLength: 64 }),
+      percent: int('How much of the stage is done, where the stage can tell (images encoded, steps trained).', 0, 100),
+      etaSeconds: int('Seconds until training ends at the rate this gang has measured.', 0, Number.MAX_SAFE_INTEGER),
+      eta: str('The same, as `kubectl get` prints it (e.g. "4m05s").', { maxLength: 32 }),
+      updateTime: time('When the trainer last changed its report.'),
+    },
+    { required: ['stage', 'summary', 'updateTime'] },
+  ),
   outputURI: str(
     "Where a finished run's outputs are (trained model, captions, metrics): <store>/<namespace>/<run>/outputs, " +
       'an s3:// URI or a path on the checkpoint PVC. `captionrun outputs get URI DIR` downloads and verifies them.',

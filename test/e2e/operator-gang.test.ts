@@ -17,7 +17,7 @@ before(async () => {
   operator = new Operator({
     kubeConfig: t.env.cluster.kubeConfig(),
     metricsAddress: '127.0.0.1:0',
-    settings: { trainerImage: 'standin/train', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 2, forceDeleteAfterMs: 2000, progressIntervalMs: 2000 },
+    settings: { trainerImage: 'standin/train', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 2, forceDeleteAfterMs: 2000, checkpointPollIntervalMs: 2000 },
     resyncMs: 5000,
     logger: createLogger({ component: 'operator' }),
   });
