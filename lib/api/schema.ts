@@ -17,6 +17,10 @@ export const ENCODERS = ['inceptionv3', 'densenet121'] as const;
 export const DECODERS = ['lstm', 'gru'] as const;
 export const ATTENTIONS = ['bahdanau', 'luong'] as const;
 export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
+/** What an LLM captioner asks with each image unless told otherwise (spec.evaluation.llm.prompt, caption-llm --prompt). */
+export const DEFAULT_LLM_PROMPT = 'Describe this image in one short sentence. Answer with the sentence only, no preamble.';
+/** The environment variable that carries spec.evaluation.llm.apiKeySecret into rank 0's pod (and caption-llm's key). */
+export const LLM_API_KEY_ENV = 'CAPTIONRUN_LLM_API_KEY';
 export const PHASES = ['Pending', 'Running', 'Restarting', 'Succeeded', 'Failed', 'Suspended'] as const;
 
 const dataset = obj(
@@ -352,15 +356,26 @@ const restartPolicy = obj('How failures are retried: the gang is relaunched from
 const evaluation = obj('Evaluation after training.', {
   beamSize: int('Beam width for the final captions; 1 is greedy.', 1, 20, { default: 3 }),
   llm: obj(
-    'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) captioning the same images for comparison.',
+    'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) that captions the validation images at the ' +
+      'end of the run, for comparison with the trained decoder: its captions go to llm-captions.json in the outputs and ' +
+      'into the report. Answers are cached in the trainer\'s work directory: a local relaunch asks only for what is ' +
+      'missing; a pod\'s is an emptyDir, so a relaunched gang asks again.',
     {
-      endpoint: str('Base URL, e.g. http://vllm:8000/v1.', { pattern: '^https?://.+', maxLength: 512 }),
-      model: str('Model name served by the endpoint.', { minLength: 1, maxLength: 256 }),
+      endpoint: str('Base URL of the API, ending in /v1, e.g. http://vllm:8000/v1 or http://ollama:11434/v1.', { pattern: '^https?://.+', maxLength: 512 }),
+      model: str('Model name served by the endpoint; it must take images (a vision-language model).', { minLength: 1, maxLength: 256 }),
       apiKeySecret: obj(
-        'Secret key holding the API key, if the endpoint needs one.',
+        `Secret key holding the API key, if the endpoint needs one. Rank 0's pod gets it as ${LLM_API_KEY_ENV} ` +
+          'through secretKeyRef; the operator never reads it, and it appears in no log, status or event.',
         { name: str('Secret name.', { maxLength: 253 }), key: str('Key in the Secret.', { maxLength: 253 }) },
         { required: ['name', 'key'] },
       ),
+      prompt: str('What each image is sent with; the answer is cut to its first sentence before scoring.', {
+        minLength: 1,
+        maxLength: 2000,
+        default: DEFAULT_LLM_PROMPT,
+      }),
+      concurrency: int('Requests in flight at once.', 1, 64, { default: 4 }),
+      timeoutSeconds: int('Per request; a request that times out is retried (3 retries, as for 429 and 5xx answers).', 1, 3600, { default: 60 }),
     },
     { required: ['endpoint', 'model'] },
   ),

@@ -121,9 +121,18 @@ export interface RestartPolicySpec {
   retryableExitCodes?: number[];
 }
 
+export interface LlmSpec {
+  endpoint: string;
+  model: string;
+  apiKeySecret?: { name: string; key: string };
+  prompt: string;
+  concurrency: number;
+  timeoutSeconds: number;
+}
+
 export interface EvaluationSpec {
   beamSize: number;
-  llm?: { endpoint: string; model: string; apiKeySecret?: { name: string; key: string } };
+  llm?: LlmSpec;
   report: { enabled: boolean };
 }
 

@@ -26,6 +26,7 @@ import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpo
 import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
 import { finalEvaluation } from './final-evaluation.js';
+import { LLM_CAPTIONS_FILE, llmEvaluation } from './llm-evaluation.js';
 import { chooseHyperparameters } from './hyperparameters.js';
 import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
@@ -232,8 +233,11 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder, resources);
     // A report that cannot be built fails the run like any other output would: a relaunch resumes from the
     // finished checkpoint and tries the evaluation again, and backoffLimit ends it with the reason.
+    // The LLM's captions are part of the evaluation stage (progress says Evaluating until the report).
+    const llm = config.evaluation.llm ? await llmEvaluation(config.evaluation.llm, prepared.valItems, result.outputDir, log) : undefined;
+    const compared = llm ? [result.outputDir, llm.file] : [result.outputDir];
     if (config.evaluation.report) progress.enter('WritingReport');
-    const report = config.evaluation.report ? await writeReport([result.outputDir], join(result.outputDir, 'report.html'), { title: `${config.run.name}: captioning report`, similarity: true, log }) : undefined;
+    const report = config.evaluation.report ? await writeReport(compared, join(result.outputDir, 'report.html'), { title: `${config.run.name}: captioning report`, similarity: true, log }) : undefined;
     progress.enter('Uploading');
     const published = await checkpoints.publishOutputs(result.outputDir);
     await checkpoints.close();
@@ -241,7 +245,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, outputURI: published ?? null, step: outcome.state.step }, 'training finished');
     const sample = result.captions.slice(0, 3).map((c) => `  ${c.id}: "${c.caption}"  (reference: "${c.references[0] ?? ''}")`);
     process.stdout.write(
-      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\nOutputs: ${published ?? result.outputDir}\n${report ? `Report: ${published ? `${published}/report.html` : report}\n` : ''}`,
+      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\n${llm ? `LLM captions: ${llm.stats.captioned} of ${llm.stats.images} images in ${LLM_CAPTIONS_FILE}\n` : ''}Outputs: ${published ?? result.outputDir}\n${report ? `Report: ${published ? `${published}/report.html` : report}\n` : ''}`,
     );
     tf.disposeVariables();
     return ExitCode.Ok;
