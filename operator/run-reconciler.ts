@@ -96,18 +96,23 @@ export class RunReconciler {
     this.deps.progress.watch(key, plan.status.phase === 'Running' ? progressUrl(pods, plan.status.attempt ?? 0) : undefined);
     await this.updateProgress(key, run, plan.status, log);
 
+    let conflict = false;
     if (!isDeepStrictEqual(run.status ?? {}, plan.status)) {
       try {
         const written = await api.put<StoredRun>(`${runPath(namespace, name)}/status`, { ...run, status: plan.status });
         this.expect(key, written);
+        if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
       } catch (err) {
-        // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
-        if (isConflict(err)) return { requeueAfterMs: 0 };
-        throw err;
+        if (!isConflict(err)) throw err;
+        conflict = true;
       }
-      for (const event of plan.events) await this.deps.events.record(run, event);
-      if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
     }
+    // Every decision gets its event whether or not it changed the status (a force-delete usually does not).
+    // After a write conflict the decisions already acted on still get theirs; one retaken on fresh data
+    // may then be recorded twice, which is better than a deleted pod nobody hears of.
+    for (const event of plan.events) await this.deps.events.record(run, event);
+    // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
+    if (conflict) return { requeueAfterMs: 0 };
     metrics.observeRun(namespace, name, plan.status.phase ?? 'Pending', plan.status.restarts ?? 0);
     if (failure) throw failure;
 
