@@ -10,9 +10,8 @@ import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../lib/api/schema.js';
 import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import type { CommittedCheckpoint } from '../lib/telemetry/progress-report.js';
 import { PROGRESS_PATH } from '../lib/telemetry/progress-report.js';
-import type { CheckpointLocator } from './checkpoint-locator.js';
+import type { CheckpointLocator, ResumePoint } from './checkpoint-locator.js';
 import { ConditionType, setCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
 import { buildService, buildSpecConfigMap, buildWorkerPod, TRAINER_METRICS_PORT, worldSize, type GangSettings } from './gang-builder.js';
@@ -195,15 +194,17 @@ export class RunReconciler {
     const { namespace } = run.metadata;
     const { status } = plan;
     let resumeFrom = launch.resumeFrom?.uri;
+    let unseen: string | undefined;
     if (!launch.resumeFrom) {
-      let checkpoint: CommittedCheckpoint | undefined;
+      let point: ResumePoint;
       try {
-        checkpoint = await this.deps.locator.latestValid(run);
+        point = await this.deps.locator.latestValid(run);
       } catch (err) {
         throw new Error(`cannot read the checkpoint store to find the resume point: ${(err as Error).message}`, { cause: err });
       }
-      resumeFrom = checkpoint?.uri;
-      if (checkpoint) applyCheckpoint(status, checkpoint);
+      resumeFrom = point.checkpoint?.uri;
+      unseen = point.unreadable;
+      if (point.checkpoint) applyCheckpoint(status, point.checkpoint);
     }
     if (!launch.resumeFrom) await this.writeSpec(run);
     for (const rank of launch.ranks) {
@@ -216,7 +217,11 @@ export class RunReconciler {
     status.worldSize = processes;
     if (resumeFrom) status.resumedFrom = resumeFrom;
     else delete status.resumedFrom;
-    const from = resumeFrom ? `resuming from ${resumeFrom}` : 'starting fresh (no valid checkpoint)';
+    const from = resumeFrom
+      ? `resuming from ${resumeFrom}`
+      : unseen
+        ? `the trainer resumes from the latest valid checkpoint it finds, if any (${unseen}); status.resumedFrom names it once the trainer reports`
+        : 'starting fresh (no valid checkpoint)';
     status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${processes} training processes, ${from}` }, new Date().toISOString(), run.metadata.generation);
     plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers (${processes} training processes), ${from}` });
     log.info({ attempt: launch.attempt, workers, worldSize: processes, resumeFrom }, 'gang created');
