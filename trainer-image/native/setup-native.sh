@@ -101,7 +101,7 @@ if [ ! -f "$tf/.complete" ]; then
   printf '%s\n' "$TF_PACKAGE==$TF_VERSION --hash=sha256:$WHEEL_SHA256" "${CUDA_WHEELS[@]}" >"$tf.requirements.txt"
   say "downloading $WHEEL$([ ${#CUDA_WHEELS[@]} -gt 0 ] && echo " and ${#CUDA_WHEELS[@]} CUDA wheels" || true) (pip keeps what it has)"
   python3 -m pip download --quiet --disable-pip-version-check --no-deps --require-hashes --only-binary=:all: \
-    --python-version 3.11 --platform manylinux_2_27_x86_64 -r "$tf.requirements.txt" -d "$wheels"
+    --python-version 3.11 --platform manylinux_2_27_x86_64 --platform manylinux2014_x86_64 -r "$tf.requirements.txt" -d "$wheels"
   say "extracting the libraries"
   rm -rf "$tf" && mkdir -p "$tf/lib" "$tf/include"
   python3 - "$wheels" "$tf" "$wheels/$WHEEL" "${CUDA_WHEELS[@]%% *}" <<'PY'
@@ -142,8 +142,8 @@ PY
   grep -ohE '\bTFE?_[A-Za-z0-9_]+\(' "$cache"/src/package/binding/*.cc "$cache"/src/package/binding/*.h |
     tr -d '(' | grep -vE '^(TF_AutoStatus|TF_AutoTensor|TFE_AutoOp|TF_TString_)' | sort -u >"$cache/needed-symbols.txt"
   nm -D --defined-only "$tf"/lib/libtensorflow_cc.so.2 "$tf"/lib/libtensorflow_framework.so.2 |
-    awk '{print $3}' | sed 's/@.*//' | sort -u >"$tf/exported-symbols.txt"
-  missing=$(comm -23 "$cache/needed-symbols.txt" "$tf/exported-symbols.txt")
+    awk '{print $3}' | sed 's/@.*//' | sort -u >"$tf.exported-symbols.txt"
+  missing=$(comm -23 "$cache/needed-symbols.txt" "$tf.exported-symbols.txt")
   [ -z "$missing" ] || die "TensorFlow $TF_VERSION does not export: $missing"
   touch "$tf/.complete"
 fi
