@@ -51,6 +51,10 @@ const commands: Record<string, Entry> = {
     summary: 'score captions: BLEU-1..4, ROUGE-L, CIDEr-D as the COCO toolkit, GloVe similarity, error analysis',
     load: async () => (await import('../trainer-image/eval/evaluate-command.js')).evaluateCommand,
   },
+  'caption-llm': {
+    summary: 'caption a dataset split with a vision LLM behind an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp)',
+    load: async () => (await import('../trainer-image/eval/llm/caption-llm-command.js')).captionLlmCommand,
+  },
   report: {
     summary: 'one self-contained HTML report comparing run outputs: scores, curves, attention maps, captions, embeddings',
     load: async () => (await import('../trainer-image/report/report-command.js')).reportCommand,

@@ -4,19 +4,10 @@
 import type { Registry } from 'prom-client';
 import { CheckpointReader, openStore, type CheckpointInfo, type CheckpointStore } from '../lib/checkpoint/index.js';
 import type { Logger } from '../lib/telemetry/logger.js';
+import type { CommittedCheckpoint } from '../lib/telemetry/progress-report.js';
 import { checkpointLocation } from './checkpoint-location.js';
 import type { KubeApi } from './kube-api.js';
 import type { StoredRun } from './run-object.js';
-
-export interface CheckpointRef {
-  name: string;
-  uri: string;
-  step: number;
-  epoch: number;
-  digest: string;
-  time: string;
-  metrics: Record<string, number>;
-}
 
 export class CheckpointLocator {
   constructor(
@@ -26,7 +17,7 @@ export class CheckpointLocator {
   ) {}
 
   /** The checkpoint a relaunch resumes from; undefined for a fresh start or a store the operator cannot read. */
-  async latestValid(run: StoredRun): Promise<CheckpointRef | undefined> {
+  async latestValid(run: StoredRun): Promise<CommittedCheckpoint | undefined> {
     return this.withReader(run, async (reader, uri) => {
       const { latest, invalid } = await reader.latestValid();
       for (const bad of invalid) this.logger.warn({ run: run.metadata.name, namespace: run.metadata.namespace, checkpoint: bad.name, reason: bad.reason }, 'skipping invalid checkpoint');
@@ -35,7 +26,7 @@ export class CheckpointLocator {
   }
 
   /** The newest checkpoint whose manifest checks out (files not re-hashed): cheap enough to poll for progress. */
-  async newest(run: StoredRun): Promise<CheckpointRef | undefined> {
+  async newest(run: StoredRun): Promise<CommittedCheckpoint | undefined> {
     return this.withReader(run, async (reader, uri) => {
       for (const name of await reader.names()) {
         const info = await reader.inspect(name);
@@ -74,7 +65,7 @@ export class CheckpointLocator {
   }
 }
 
-function toRef(runUri: string, info: CheckpointInfo): CheckpointRef | undefined {
+function toRef(runUri: string, info: CheckpointInfo): CommittedCheckpoint | undefined {
   const m = info.manifest;
   if (!m) return undefined;
   return { name: info.name, uri: `${runUri}/${info.name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics };

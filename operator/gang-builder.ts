@@ -1,6 +1,7 @@
 // Builds the children of a run: one headless Service and `workers` trainer pods. Pure functions of the run,
 // the attempt and the operator's settings, so the same inputs always produce the same objects.
 import type { V1ConfigMap, V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { LLM_API_KEY_ENV } from '../lib/api/schema.js';
 import { checkpointLocation, type CheckpointLocation } from './checkpoint-location.js';
 import {
   ANNOTATION_RESUME_FROM,
@@ -112,6 +113,10 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     ...storeEnv(location),
   ];
   if (resumeFrom) env.push({ name: 'CAPTIONRUN_RESUME_FROM', value: resumeFrom });
+  // Only global rank 0 captions with the LLM, and it runs in the first pod: the key goes there and nowhere else.
+  // A reference, never the value: the operator does not read the Secret, so the key cannot reach its logs.
+  const llmKey = run.spec.evaluation.llm?.apiKeySecret;
+  if (llmKey && rank === 0) env.push({ name: LLM_API_KEY_ENV, valueFrom: { secretKeyRef: { name: llmKey.name, key: llmKey.key } } });
   const mounts: V1VolumeMount[] = [
     { name: 'tmp', mountPath: '/tmp' },
     { name: 'cache', mountPath: CACHE_DIR },

@@ -34,6 +34,9 @@ Options:
   --force-delete-after SEC   force-delete pods stuck terminating on a NotReady node this long past their
                              grace period (default 60)
   --node-lost-seconds SEC    tolerate an unreachable node this long before its pods are evicted (default 60)
+  --progress-interval SEC    read each running gang's rank 0 /progress this often for status (default 10)
+  --progress-max-per-second N  read at most N progress reports a second over all runs; with more runs the
+                             interval grows (default 50: 500 runs every 10 s)
   -h, --help                 show this help
 
 Exit codes: 0 stopped by SIGTERM/SIGINT, 1 lost the leader lease or failed, 2 usage error.
@@ -51,6 +54,8 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 1 lost the leader lease or failed, 2 us
       workers: { type: 'string', default: '4' },
       'force-delete-after': { type: 'string', default: '60' },
       'node-lost-seconds': { type: 'string', default: '60' },
+      'progress-interval': { type: 'string', default: '10' },
+      'progress-max-per-second': { type: 'string', default: '50' },
     });
     if (!args) return ExitCode.Ok;
     const v = args.values;
@@ -83,7 +88,11 @@ Exit codes: 0 stopped by SIGTERM/SIGINT, 1 lost the leader lease or failed, 2 us
         clusterDomain: process.env.CAPTIONRUN_CLUSTER_DOMAIN ?? 'cluster.local',
         nodeLostTolerationSeconds: positiveInt('--node-lost-seconds', v['node-lost-seconds']),
         forceDeleteAfterMs: positiveInt('--force-delete-after', v['force-delete-after']) * 1000,
-        progressIntervalMs: 30_000,
+        checkpointPollIntervalMs: 30_000,
+      },
+      progress: {
+        intervalMs: Math.max(1, positiveInt('--progress-interval', v['progress-interval'])) * 1000,
+        maxPerSecond: Math.max(1, positiveInt('--progress-max-per-second', v['progress-max-per-second'])),
       },
       logger,
     });

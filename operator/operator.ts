@@ -10,6 +10,7 @@ import { startHealthServer, type HealthServer } from '../lib/telemetry/health-se
 import { KubeApi } from './kube-api.js';
 import { LeaderElector } from './leader-election.js';
 import { OperatorMetricSet } from './operator-metrics.js';
+import { ProgressPoller } from './progress-poller.js';
 import { RunController } from './run-controller.js';
 import { RunReconciler, type ReconcilerSettings } from './run-reconciler.js';
 
@@ -23,6 +24,8 @@ export interface OperatorOptions {
   identity?: string;
   workers?: number;
   resyncMs?: number;
+  /** How rank 0's /progress is polled; defaults: every 10 s, at most 50 reports a second, 2 s per request. */
+  progress?: { intervalMs?: number; maxPerSecond?: number; timeoutMs?: number };
   logger: Logger;
 }
 
@@ -32,6 +35,7 @@ export class Operator {
   private readonly api: KubeApi;
   private readonly controller: RunController;
   private readonly elector: LeaderElector | undefined;
+  private readonly progress: ProgressPoller;
   private server: HealthServer | undefined;
   private controllerStarted = false;
   private stopping = false;
@@ -47,6 +51,13 @@ export class Operator {
     this.controller = new RunController(this.api, { namespace: options.namespace, workers: options.workers ?? 4, resyncMs: options.resyncMs ?? 30_000, logger: options.logger }, (_key, seconds, outcome) => {
       this.metrics.reconcileDuration.observe({ result: outcome }, seconds);
       if (outcome === 'error') this.metrics.reconcileErrors.inc();
+    });
+    this.progress = new ProgressPoller({
+      intervalMs: options.progress?.intervalMs ?? 10_000,
+      maxPerSecond: options.progress?.maxPerSecond ?? 50,
+      timeoutMs: options.progress?.timeoutMs ?? 2000,
+      onChange: (key) => this.controller.queue.add(key),
+      logger: options.logger,
     });
     if (options.leaderElection) {
       this.elector = new LeaderElector(this.api, { ...options.leaderElection, identity: this.identity, logger: options.logger });
@@ -100,17 +111,20 @@ export class Operator {
       pods: this.controller.pods,
       services: this.controller.services,
       locator: new CheckpointLocator(this.api, logger, this.metrics.registry),
+      progress: this.progress,
       events: new EventRecorder(this.api, logger, this.identity),
       metrics: this.metrics,
       logger,
       settings,
     });
     await this.controller.start((key) => reconciler.reconcile(key));
+    this.progress.start();
     logger.info({ runs: this.controller.runs.list().length }, 'caches synced; reconciling');
   }
 
   private async shutDown(): Promise<void> {
     this.stopping = true;
+    await this.progress.stop();
     if (this.controllerStarted) await this.controller.stop();
     this.metrics.forgetAllRuns();
     await this.elector?.stop();

@@ -10,24 +10,28 @@ import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../lib/api/schema.js';
 import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import type { CheckpointLocator, CheckpointRef } from './checkpoint-locator.js';
+import type { CommittedCheckpoint } from '../lib/telemetry/progress-report.js';
+import { PROGRESS_PATH } from '../lib/telemetry/progress-report.js';
+import type { CheckpointLocator } from './checkpoint-locator.js';
 import { ConditionType, setCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
-import { buildService, buildSpecConfigMap, buildWorkerPod, worldSize, type GangSettings } from './gang-builder.js';
-import { attemptOf, LABEL_RUN, runSelector, serviceName } from './gang-names.js';
+import { buildService, buildSpecConfigMap, buildWorkerPod, TRAINER_METRICS_PORT, worldSize, type GangSettings } from './gang-builder.js';
+import { attemptOf, LABEL_RUN, rankOf, runSelector, serviceName } from './gang-names.js';
 import type { Informer } from './informer.js';
 import { isAlreadyExists, isConflict, isNotFound, type KubeApi } from './kube-api.js';
 import type { OperatorMetricSet } from './operator-metrics.js';
 import { planRun } from './plan-run.js';
 import { isTerminating } from './pod-state.js';
+import type { ProgressPoller } from './progress-poller.js';
+import { applyCheckpoint, applyProgressReport } from './run-progress.js';
 import type { RunPlan } from './run-plan.js';
 import { splitKey, type StoredRun } from './run-object.js';
 
 export interface ReconcilerSettings extends GangSettings {
   /** Extra time a pod may stay Terminating on a NotReady node past its grace period before it is force-deleted. */
   forceDeleteAfterMs: number;
-  /** How often a live run's newest checkpoint is read for status progress. */
-  progressIntervalMs: number;
+  /** How often a live run whose trainer gives no progress report has its newest checkpoint read instead. */
+  checkpointPollIntervalMs: number;
 }
 
 export interface ReconcilerDeps {
@@ -36,6 +40,8 @@ export interface ReconcilerDeps {
   pods: Informer<V1Pod>;
   services: Informer<V1Service>;
   locator: CheckpointLocator;
+  /** Rank 0's live progress reports, read outside reconcile. */
+  progress: ProgressPoller;
   events: EventRecorder;
   metrics: OperatorMetricSet;
   logger: Logger;
@@ -63,6 +69,7 @@ export class RunReconciler {
     if (run === undefined) {
       // Deleted: the garbage collector removes its children through their owner references.
       metrics.forgetRun(namespace, name);
+      this.deps.progress.watch(key, undefined);
       this.progressPolledAt.delete(key);
       this.expectedVersion.delete(key);
       return {};
@@ -86,26 +93,32 @@ export class RunReconciler {
       failure = err as Error;
       plan.status.conditions = setCondition(plan.status.conditions ?? [], { type: ConditionType.Progressing, status: 'False', reason: 'ReconcileError', message: failure.message.slice(0, 1024) }, new Date().toISOString(), run.metadata.generation);
     }
+    this.deps.progress.watch(key, plan.status.phase === 'Running' ? progressUrl(pods, plan.status.attempt ?? 0) : undefined);
     await this.updateProgress(key, run, plan.status, log);
 
+    let conflict = false;
     if (!isDeepStrictEqual(run.status ?? {}, plan.status)) {
       try {
         const written = await api.put<StoredRun>(`${runPath(namespace, name)}/status`, { ...run, status: plan.status });
         this.expect(key, written);
+        if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
       } catch (err) {
-        // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
-        if (isConflict(err)) return { requeueAfterMs: 0 };
-        throw err;
+        if (!isConflict(err)) throw err;
+        conflict = true;
       }
-      for (const event of plan.events) await this.deps.events.record(run, event);
-      if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
     }
+    // Every decision gets its event whether or not it changed the status (a force-delete usually does not).
+    // After a write conflict the decisions already acted on still get theirs; one retaken on fresh data
+    // may then be recorded twice, which is better than a deleted pod nobody hears of.
+    for (const event of plan.events) await this.deps.events.record(run, event);
+    // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
+    if (conflict) return { requeueAfterMs: 0 };
     metrics.observeRun(namespace, name, plan.status.phase ?? 'Pending', plan.status.restarts ?? 0);
     if (failure) throw failure;
 
     let requeueAfterMs = plan.requeueAfterMs;
     const live = plan.status.phase === 'Running' || plan.status.phase === 'Pending' || plan.status.phase === 'Restarting';
-    if (live) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, settings.progressIntervalMs);
+    if (live) requeueAfterMs = Math.min(requeueAfterMs ?? Infinity, settings.checkpointPollIntervalMs);
     return requeueAfterMs === undefined ? {} : { requeueAfterMs };
   }
 
@@ -183,7 +196,7 @@ export class RunReconciler {
     const { status } = plan;
     let resumeFrom = launch.resumeFrom?.uri;
     if (!launch.resumeFrom) {
-      let checkpoint: CheckpointRef | undefined;
+      let checkpoint: CommittedCheckpoint | undefined;
       try {
         checkpoint = await this.deps.locator.latestValid(run);
       } catch (err) {
@@ -229,13 +242,23 @@ export class RunReconciler {
     await ignore(this.deps.api.delete(`/api/v1/namespaces/${namespace}/pods/${name}`, body), (err) => isNotFound(err) || isConflict(err));
   }
 
-  /** The newest checkpoint as the run's progress; best effort, at most every progressIntervalMs per run. */
+  /**
+   * Rank 0's live report while the gang runs; otherwise (between gangs, at the end, or from a trainer that
+   * serves none) the newest checkpoint, read at most every checkpointPollIntervalMs per run. Best effort.
+   */
   private async updateProgress(key: string, run: StoredRun, status: CaptionTrainingRunStatus, log: Logger): Promise<void> {
+    const report = status.phase === 'Running' ? this.deps.progress.latest(key) : undefined;
+    if (report) {
+      applyProgressReport(status, report);
+      return;
+    }
+    // A stage and ETA are only true of a gang that is running and reporting.
+    delete status.progress;
     const phaseChanged = status.phase !== run.status?.phase;
     if (status.phase === 'Failed' && !phaseChanged) return;
     const now = Date.now();
     const last = this.progressPolledAt.get(key);
-    if (!phaseChanged && last !== undefined && now - last < this.deps.settings.progressIntervalMs) return;
+    if (!phaseChanged && last !== undefined && now - last < this.deps.settings.checkpointPollIntervalMs) return;
     this.progressPolledAt.set(key, now);
     try {
       const newest = await this.deps.locator.newest(run);
@@ -246,18 +269,12 @@ export class RunReconciler {
   }
 }
 
-function applyCheckpoint(status: CaptionTrainingRunStatus, c: CheckpointRef): void {
-  status.lastCheckpoint = { name: c.name, uri: c.uri, step: c.step, digest: c.digest, time: c.time };
-  if ((status.step ?? -1) > c.step) return;
-  status.step = c.step;
-  status.epoch = c.epoch;
-  // Rounded as `kubectl get` should print them: 16 digits of a loss say nothing more than 4.
-  if (Number.isFinite(c.metrics.loss)) status.loss = roundTo(c.metrics.loss as number, 4);
-  if (Number.isFinite(c.metrics.valBleu4)) status.valBleu4 = roundTo(c.metrics.valBleu4 as number, 3);
-}
-
-function roundTo(x: number, digits: number): number {
-  return Number(x.toFixed(digits));
+/** Where rank 0 of the current attempt serves its report: worker 0's first training process. */
+function progressUrl(pods: readonly V1Pod[], attempt: number): string | undefined {
+  const pod = pods.find((p) => attemptOf(p.metadata?.labels) === attempt && rankOf(p.metadata?.labels) === 0);
+  const ip = pod?.status?.podIP;
+  if (pod?.status?.phase !== 'Running' || !ip || isTerminating(pod)) return undefined;
+  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${TRAINER_METRICS_PORT}${PROGRESS_PATH}`;
 }
 
 async function ignore(op: Promise<unknown>, harmless: (err: unknown) => boolean): Promise<void> {

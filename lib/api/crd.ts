@@ -7,14 +7,17 @@ import type { Schema } from './schema-helpers.js';
 
 const printerColumns = [
   { name: 'Phase', type: 'string', jsonPath: '.status.phase' },
+  { name: 'Stage', type: 'string', jsonPath: '.status.progress.summary' },
   { name: 'World', type: 'integer', jsonPath: '.status.worldSize' },
   { name: 'Epoch', type: 'integer', jsonPath: '.status.epoch' },
   { name: 'Step', type: 'integer', jsonPath: '.status.step' },
   { name: 'Loss', type: 'number', jsonPath: '.status.loss' },
   { name: 'BLEU-4', type: 'number', jsonPath: '.status.valBleu4' },
+  { name: 'ETA', type: 'string', jsonPath: '.status.progress.eta' },
   { name: 'Restarts', type: 'integer', jsonPath: '.status.restarts' },
   { name: 'Checkpoint', type: 'string', jsonPath: '.status.lastCheckpoint.name' },
   { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+  { name: 'Backend', type: 'string', jsonPath: '.status.backend', priority: 1 },
   { name: 'Report', type: 'string', jsonPath: '.status.reportURI', priority: 1 },
 ];
 

@@ -2,6 +2,7 @@
 // Cross-field rules are CEL (`x-kubernetes-validations`) so the apiserver enforces them at admission;
 // validate.ts evaluates the same rules so `captionrun validate` and the trainer agree with admission.
 import { bool, defaulted, int, intOrAuto, num, obj, oneOf, str, stringMap, type Schema } from './schema-helpers.js';
+import { TRAINING_STAGES } from '../telemetry/progress-report.js';
 
 export const GROUP = 'captionrun.dev';
 export const VERSION = 'v1alpha1';
@@ -16,6 +17,10 @@ export const ENCODERS = ['inceptionv3', 'densenet121'] as const;
 export const DECODERS = ['lstm', 'gru'] as const;
 export const ATTENTIONS = ['bahdanau', 'luong'] as const;
 export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
+/** What an LLM captioner asks with each image unless told otherwise (spec.evaluation.llm.prompt, caption-llm --prompt). */
+export const DEFAULT_LLM_PROMPT = 'Describe this image in one short sentence. Answer with the sentence only, no preamble.';
+/** The environment variable that carries spec.evaluation.llm.apiKeySecret into rank 0's pod (and caption-llm's key). */
+export const LLM_API_KEY_ENV = 'CAPTIONRUN_LLM_API_KEY';
 export const PHASES = ['Pending', 'Running', 'Restarting', 'Succeeded', 'Failed', 'Suspended'] as const;
 
 const dataset = obj(
@@ -351,15 +356,26 @@ const restartPolicy = obj('How failures are retried: the gang is relaunched from
 const evaluation = obj('Evaluation after training.', {
   beamSize: int('Beam width for the final captions; 1 is greedy.', 1, 20, { default: 3 }),
   llm: obj(
-    'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) captioning the same images for comparison.',
+    'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) that captions the validation images at the ' +
+      'end of the run, for comparison with the trained decoder: its captions go to llm-captions.json in the outputs and ' +
+      'into the report. Answers are cached in the trainer\'s work directory: a local relaunch asks only for what is ' +
+      'missing; a pod\'s is an emptyDir, so a relaunched gang asks again.',
     {
-      endpoint: str('Base URL, e.g. http://vllm:8000/v1.', { pattern: '^https?://.+', maxLength: 512 }),
-      model: str('Model name served by the endpoint.', { minLength: 1, maxLength: 256 }),
+      endpoint: str('Base URL of the API, ending in /v1, e.g. http://vllm:8000/v1 or http://ollama:11434/v1.', { pattern: '^https?://.+', maxLength: 512 }),
+      model: str('Model name served by the endpoint; it must take images (a vision-language model).', { minLength: 1, maxLength: 256 }),
       apiKeySecret: obj(
-        'Secret key holding the API key, if the endpoint needs one.',
+        `Secret key holding the API key, if the endpoint needs one. Rank 0's pod gets it as ${LLM_API_KEY_ENV} ` +
+          'through secretKeyRef; the operator never reads it, and it appears in no log, status or event.',
         { name: str('Secret name.', { maxLength: 253 }), key: str('Key in the Secret.', { maxLength: 253 }) },
         { required: ['name', 'key'] },
       ),
+      prompt: str('What each image is sent with; the answer is cut to its first sentence before scoring.', {
+        minLength: 1,
+        maxLength: 2000,
+        default: DEFAULT_LLM_PROMPT,
+      }),
+      concurrency: int('Requests in flight at once.', 1, 64, { default: 4 }),
+      timeoutSeconds: int('Per request; a request that times out is retried (3 retries, as for 429 and 5xx answers).', 1, 3600, { default: 60 }),
     },
     { required: ['endpoint', 'model'] },
   ),
@@ -446,8 +462,8 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
   attempt: int('Launch attempt of the current gang (0 for the first).', 0, 1000000),
   epoch: int('Current epoch.', 0, 1000000),
   step: int('Optimizer steps completed.', 0, Number.MAX_SAFE_INTEGER),
-  loss: num('Training loss of the newest checkpoint, to 4 decimals.'),
-  valBleu4: num('Validation BLEU-4 of the newest checkpoint, to 3 decimals.'),
+  loss: num("Mean training loss of the current epoch as rank 0 reports it (the newest checkpoint's while no trainer reports), to 4 decimals."),
+  valBleu4: num('Latest validation BLEU-4, to 3 decimals.'),
   restarts: int('Gang relaunches so far.', 0, 1000000),
   lastFailure: obj('The failure that caused the latest relaunch.', {
     reason: str('Classified reason (OOMKilled, Evicted, NodeLost, Error, ...).'),
@@ -469,12 +485,25 @@ export const statusSchema: Schema = obj('Observed state, written by the operator
     ready: int('Running workers.', 0, 1000),
     total: int('Desired workers.', 0, 1000),
   }),
-  hyperparameters: obj('Values chosen for fields set to "auto".', {
+  hyperparameters: obj('The values training uses, those set to "auto" resolved, as rank 0 reports them.', {
     batchSize: int('Images per step per GPU.', 1, 1000000),
     learningRate: num('Learning rate.'),
     maxCaptionLength: int('Longest caption in tokens.', 1, 100000),
     vocabularySize: int('Vocabulary size.', 1, 10000000),
   }),
+  backend: str('The TensorFlow.js backend rank 0 computes on (tensorflow, wasm or cpu), as it reports it.', { maxLength: 64 }),
+  progress: obj(
+    "Live progress of the running gang, read from rank 0's /progress endpoint every few seconds; absent while no trainer reports.",
+    {
+      stage: oneOf('What the trainer is doing.', TRAINING_STAGES),
+      summary: str('The stage and how much of it is done, as `kubectl get` prints it (e.g. "Training 37%").', { maxLength: 64 }),
+      percent: int('How much of the stage is done, where the stage can tell (images encoded, steps trained).', 0, 100),
+      etaSeconds: int('Seconds until training ends at the rate this gang has measured.', 0, Number.MAX_SAFE_INTEGER),
+      eta: str('The same, as `kubectl get` prints it (e.g. "4m05s").', { maxLength: 32 }),
+      updateTime: time('When the trainer last changed its report.'),
+    },
+    { required: ['stage', 'summary', 'updateTime'] },
+  ),
   outputURI: str(
     "Where a finished run's outputs are (trained model, captions, metrics): <store>/<namespace>/<run>/outputs, " +
       'an s3:// URI or a path on the checkpoint PVC. `captionrun outputs get URI DIR` downloads and verifies them.',

@@ -1,6 +1,7 @@
 // TypeScript view of the CaptionTrainingRun API. The schema in schema.ts is the source of truth for
 // validation and the CRD; these types describe a spec after validation filled in its defaults
 // (validate.ts returns them), so defaulted fields are not optional here.
+import type { TrainingStage } from '../telemetry/progress-report.js';
 import type { ATTENTIONS, DATASET_FORMATS, DECODERS, ENCODERS, PHASES } from './schema.js';
 
 export type Encoder = (typeof ENCODERS)[number];
@@ -120,9 +121,18 @@ export interface RestartPolicySpec {
   retryableExitCodes?: number[];
 }
 
+export interface LlmSpec {
+  endpoint: string;
+  model: string;
+  apiKeySecret?: { name: string; key: string };
+  prompt: string;
+  concurrency: number;
+  timeoutSeconds: number;
+}
+
 export interface EvaluationSpec {
   beamSize: number;
-  llm?: { endpoint: string; model: string; apiKeySecret?: { name: string; key: string } };
+  llm?: LlmSpec;
   report: { enabled: boolean };
 }
 
@@ -173,6 +183,8 @@ export interface CaptionTrainingRunStatus {
   worldSize?: number;
   workers?: { ready?: number; total?: number };
   hyperparameters?: { batchSize?: number; learningRate?: number; maxCaptionLength?: number; vocabularySize?: number };
+  backend?: string;
+  progress?: { stage: TrainingStage; summary: string; percent?: number; etaSeconds?: number; eta?: string; updateTime: string };
   outputURI?: string;
   reportURI?: string;
   startTime?: string;

@@ -1,6 +1,7 @@
 // The HTTP endpoint of every long-running captionrun process: /metrics for Prometheus, /healthz for the
 // liveness probe (the process answers), /readyz for readiness (what "ready" means is the caller's: the
-// operator's is a synced leader or a campaigning standby; a trainer is ready while it runs).
+// operator's is a synced leader or a campaigning standby; a trainer is ready while it runs), and any JSON
+// documents the caller adds (a trainer's /progress).
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
 
@@ -9,10 +10,14 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export async function startHealthServer(address: string, registry: Registry, ready: () => boolean): Promise<HealthServer> {
+/** Extra GET paths answered with the JSON of what their function returns at the time of the request. */
+export type JsonRoutes = Record<string, () => unknown>;
+
+export async function startHealthServer(address: string, registry: Registry, ready: () => boolean, routes: JsonRoutes = {}): Promise<HealthServer> {
   const { host, port } = parseAddress(address);
   const server: Server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = Object.hasOwn(routes, path) ? routes[path] : undefined;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405).end();
       return;
@@ -27,6 +32,8 @@ export async function startHealthServer(address: string, registry: Registry, rea
     } else if (path === '/readyz') {
       const ok = ready();
       res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok' : 'not ready');
+    } else if (route !== undefined) {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(route()));
     } else {
       res.writeHead(404).end();
     }

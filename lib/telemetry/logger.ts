@@ -1,6 +1,7 @@
 // Structured JSON logs on stderr (stdout stays free for output that users pipe). Secrets are redacted by key
 // wherever they appear, so passing a config object to a log line can never leak credentials.
 import { pino, type Logger } from 'pino';
+import { LLM_API_KEY_ENV } from '../api/schema.js';
 
 export const REDACTED_KEYS = [
   'secretAccessKey',
@@ -10,9 +11,12 @@ export const REDACTED_KEYS = [
   'AWS_ACCESS_KEY_ID',
   'AWS_SESSION_TOKEN',
   'apiKey',
+  LLM_API_KEY_ENV,
   'password',
   'token',
   'authorization',
+  // HTTP header objects keep the case they were written with.
+  'Authorization',
   'credentials',
 ];
 

@@ -21,7 +21,7 @@ before(async () => {
   operator = new Operator({
     kubeConfig: t.env.cluster.kubeConfig(),
     metricsAddress: '127.0.0.1:0',
-    settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, progressIntervalMs: 2000 },
+    settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, checkpointPollIntervalMs: 2000 },
     logger: log,
   });
   await operator.start();

@@ -12,6 +12,7 @@ import { createLogger } from '../../lib/telemetry/logger.js';
 import { startTestEnvironment, type TestEnvironment } from './environment.js';
 import { REPO_ROOT } from './images.js';
 import { KUBECTL } from './kubectl.js';
+import { QUICKSTART_BUCKET, quickstartClusterSpec } from './quickstart-spec.js';
 import { freePort } from './minio.js';
 import { signalGroup } from './processes.js';
 import { sleep, waitFor } from './wait.js';
@@ -28,11 +29,14 @@ interface ClusterState {
   processes: { name: string; pid: number }[];
   dirs: string[];
   log: string;
+  /** The cluster quickstart with this cluster's S3 endpoint filled in; absent in a state file from before it. */
+  quickstart?: string;
 }
 
 const STATE_DIR = join(process.env.CAPTIONRUN_CACHE ?? join(homedir(), '.cache', 'captionrun'), 'cluster');
 const STATE_FILE = join(STATE_DIR, 'state.json');
 const LOG_FILE = join(STATE_DIR, 'cluster.log');
+const QUICKSTART_FILE = join(STATE_DIR, 'quickstart-cluster.yaml');
 const UP_TIMEOUT_MS = Number(process.env.CAPTIONRUN_CLUSTER_UP_TIMEOUT_MS ?? 45 * 60_000);
 
 const USAGE = `usage: npm run cluster -- <command>
@@ -69,7 +73,13 @@ S3 keys:     AWS_ACCESS_KEY_ID=${state.s3.accessKeyId} AWS_SECRET_ACCESS_KEY=${s
 S3 secret:   default/${state.s3.secret} (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
 logs:        ${state.log}
 
-export KUBECONFIG=${state.kubeconfig}`);
+export KUBECONFIG=${state.kubeconfig}${state.quickstart ? `
+
+The quickstart, ready to apply (S3 endpoint filled in, bucket ${QUICKSTART_BUCKET} created):
+  kubectl apply -f crds/
+  npx captionrun operator --kubeconfig ${state.kubeconfig} --trainer-image captionrun/trainer:0.1.0 &
+  kubectl apply -f ${state.quickstart}
+  kubectl get captionruns -w` : ''}`);
 }
 
 async function up(): Promise<number> {
@@ -182,6 +192,8 @@ async function serve(): Promise<number> {
   const env = await startTestEnvironment({ logger: log });
   owned.env = env;
   const running = env;
+  await env.minio.createBucket(QUICKSTART_BUCKET);
+  writeFileSync(QUICKSTART_FILE, quickstartClusterSpec({ endpoint: env.minio.endpoint, secret: env.s3Secret.name }));
   const port = await freePort();
   const faults: Record<string, (b: Record<string, unknown>) => Promise<string> | string> = {
     '/kill-pod': (b) => {
@@ -233,6 +245,7 @@ async function serve(): Promise<number> {
     processes: [...env.cluster.processes, { name: 'minio', pid: env.minio.pid }],
     dirs: [env.cluster.dataDir, env.minio.dataDir, env.agent.workDir],
     log: LOG_FILE,
+    quickstart: QUICKSTART_FILE,
   };
   writeFileSync(STATE_FILE, JSON.stringify(state, null, 2), { mode: 0o600 });
   log.info({ kubeconfig: state.kubeconfig, s3: state.s3.endpoint }, 'test environment up');

@@ -39,7 +39,7 @@ test('names, status subresource and printer columns', () => {
   assert.deepEqual(version?.subresources, { status: {} });
   assert.deepEqual(
     version?.additionalPrinterColumns.map((c) => c.name),
-    ['Phase', 'World', 'Epoch', 'Step', 'Loss', 'BLEU-4', 'Restarts', 'Checkpoint', 'Age', 'Report'],
+    ['Phase', 'Stage', 'World', 'Epoch', 'Step', 'Loss', 'BLEU-4', 'ETA', 'Restarts', 'Checkpoint', 'Age', 'Backend', 'Report'],
   );
 });
 

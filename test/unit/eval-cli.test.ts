@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,4 +90,34 @@ test('usage errors exit 2; unreadable files exit 3', () => {
   assert.equal(missing.status, 3);
   assert.match(missing.stderr, /nope\.json: cannot read/);
   assert.equal(captionrun('--help').status, 0);
+});
+
+test('several candidate files: one comparison table, each captions.json scored against its own references', () => {
+  const references = { 1: ['A dog runs on the grass.', 'A brown dog running.'], 2: ['Two cats sleep on a bed.'] };
+  mkdirSync(join(dir, 'gru-run'), { recursive: true });
+  writeFileSync(
+    join(dir, 'gru-run', 'captions.json'),
+    JSON.stringify({ beamSize: 3, captions: [{ id: '1', caption: 'a dog runs on the grass', references: references[1] }, { id: '2', caption: 'two cats sleep on a bed', references: references[2] }] }),
+  );
+  writeFileSync(join(dir, 'gru-run', 'resources.json'), JSON.stringify({ samples: [], wallSeconds: 1, peakRssBytes: 1, backend: 'wasm', captionLatencyMs: { p50: 12.2, p95: 20.7 } }));
+  const llm = file('llm-captions.json', {
+    captioner: { model: 'llava', endpoint: 'http://ollama:11434/v1', stats: { latencyMs: { p50: 812, p95: 1530 } } },
+    captions: [{ id: '1', caption: 'A dog.', references: references[1], raw: 'Sure: A dog.' }, { id: '2', caption: 'Some cats on a bed.', references: references[2] }],
+  });
+  const out = join(dir, 'comparison.json');
+  const r = captionrun('--candidates', join(dir, 'gru-run', 'captions.json'), '--candidates', llm, '--no-similarity', '--out', out);
+  assert.equal(r.status, 0, r.stderr);
+  const rows = new Map(r.stdout.split('\n').filter((l) => l !== '').map((l) => [l.split(/\s{2,}/)[0] ?? '', l.split(/\s{2,}/).slice(1)]));
+  assert.deepEqual(rows.get(''), ['gru-run', 'LLM llava']);
+  assert.equal(rows.get('images')?.join(' '), '2 2');
+  assert.equal(rows.get('BLEU-4')?.[0], '1.0000');
+  assert.ok(Number(rows.get('BLEU-1')?.[1]) < 1, 'the LLM\'s captions differ from the references');
+  assert.deepEqual(rows.get('mean length (words)'), ['6.00', '3.50']);
+  assert.deepEqual(rows.get('latency p50 / p95 (ms)'), ['12 / 21', '812 / 1530']);
+  assert.deepEqual(rows.get('GloVe cosine (best ref)'), ['n/a', 'n/a']);
+  const json = JSON.parse(readFileSync(out, 'utf8')) as Array<{ label: string; result: { scores: { bleu4: number } } }>;
+  assert.deepEqual(json.map((j) => j.label), ['gru-run', 'LLM llava']);
+  const noRefs = captionrun('--candidates', cocoCands, '--candidates', llm, '--no-similarity');
+  assert.equal(noRefs.status, 2);
+  assert.match(noRefs.stderr, /carries no references: give --refs/);
 });

@@ -96,6 +96,18 @@ test('credentials reach the pod only by secretKeyRef and the store is the run di
   for (const [name, v] of e) assert.ok(!/secret/i.test(v.value ?? ''), `${name} carries a secret value`);
 });
 
+test('the LLM API key reaches rank 0\'s pod by secretKeyRef only; the spec ConfigMap names the Secret, never a key', () => {
+  const llm = { evaluation: { llm: { endpoint: 'http://vllm:8000/v1', model: 'llava', apiKeySecret: { name: 'llm-key', key: 'token' } } } };
+  const workers = { resources: { workers: 2 } };
+  const rank0 = env(buildWorkerPod(run({ ...llm, ...workers }), 0, 0, undefined, settings));
+  assert.deepEqual(rank0.get('CAPTIONRUN_LLM_API_KEY'), { secret: 'llm-key/token' });
+  assert.equal(env(buildWorkerPod(run({ ...llm, ...workers }), 1, 0, undefined, settings)).has('CAPTIONRUN_LLM_API_KEY'), false, 'only rank 0 asks the LLM');
+  assert.equal(env(buildWorkerPod(run(workers), 0, 0, undefined, settings)).has('CAPTIONRUN_LLM_API_KEY'), false, 'no llm, no key');
+  const spec = buildSpecConfigMap(run({ ...llm, ...workers })).data?.['run.yaml'] ?? '';
+  assert.match(spec, /"apiKeySecret": \{\s*"name": "llm-key",\s*"key": "token"\s*\}/);
+  assert.match(spec, /"concurrency": 4/, 'defaults are applied');
+});
+
 test('the pod carries its spec and resume point; the image defaults to the operator flag', () => {
   const fresh = buildWorkerPod(run(), 0, 0, undefined, settings);
   assert.deepEqual(fresh.spec?.containers[0]?.args, ['trainer', '--resume', 'auto', '/etc/captionrun/run.yaml']);

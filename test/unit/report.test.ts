@@ -207,6 +207,38 @@ test('the report escapes captions and names from run outputs and says what is mi
   assert.match(doc, /n\/a/);
 });
 
+/** A captions file as caption-llm writes it: one more model, with the raw answers and the endpoint's cost. */
+function llmCaptionsFile(name: string): string {
+  const file = join(root, name);
+  writeFileSync(
+    file,
+    JSON.stringify({
+      captioner: { kind: 'openai-chat-completions', endpoint: 'http://vllm:8000/v1', model: 'llava-1.5-7b', prompt: 'p', parameters: { maxTokens: 64, temperature: 0, seed: 1 }, stats: { images: 3, captioned: 2, failed: 1, cacheHits: 0, requests: 3, latencyMs: { p50: 812.4, p95: 1530 }, tokens: { prompt: 1200, completion: 20 }, failuresByCause: { timeout: 1 }, wallSeconds: 2 } },
+      captions: [
+        { id: 'img-1', caption: 'A red circle on white.', references: ['a red circle', 'a small red circle'], raw: 'Sure! Here is a caption:\nA red circle on white. It is round.' },
+        { id: 'img-2', caption: 'A blue square.', references: ['a large blue square'], raw: 'A blue square.' },
+      ],
+      failures: [{ id: 'img-3', cause: 'timeout', message: 'no complete answer within 60 s' }],
+    }),
+  );
+  return file;
+}
+
+test('an LLM captions file is one more model: its label, latency, endpoint, raw answers and failures are shown', async () => {
+  const gru = await fixture({ name: 'with-llm-gru' });
+  const outputs = await loadRunOutputs([gru, llmCaptionsFile('llm-captions.json')]);
+  assert.deepEqual(outputs.map((o) => o.label), ['InceptionV3 + GRU + Bahdanau', 'LLM llava-1.5-7b']);
+  assert.deepEqual(outputs[1]?.missing, [], 'a captions file has no run files to miss');
+  const doc = await buildReport(outputs, { vectors: null });
+  const llmRow = /<tr>(?:(?!<\/tr>).)*LLM llava-1\.5-7b(?:(?!<\/tr>).)*<\/tr>/s.exec(doc.slice(doc.indexOf('class="comparison"')))?.[0] ?? '';
+  assert.match(llmRow, /812 \/ 1530 ms/);
+  assert.match(llmRow, /http:\/\/vllm:8000\/v1/);
+  assert.match(doc, /answer: “Sure! Here is a caption:\nA red circle on white\. It is round\.”/);
+  assert.doesNotMatch(doc, /answer: “A blue square\.”/, 'an answer that is its caption is not repeated');
+  assert.match(doc, /LLM llava-1\.5-7b<\/strong>: 1 of 3 images got no caption from the endpoint \(1 timeout\)/);
+  await assert.rejects(loadRunOutput(join(root, 'no-such-captions.json')), (err: CaptionrunError) => err.exitCode === 3 && /no such captions file/.test(err.describe()));
+});
+
 function captionrun(...args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [cli, 'report', ...args], { encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };

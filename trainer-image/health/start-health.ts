@@ -1,11 +1,11 @@
-// Starts a trainer's health monitoring from its run spec: the monitor, its /metrics endpoint (port from
+// Starts a trainer's health monitoring from its run spec: the monitor, its /metrics endpoint (and /progress; port from
 // CAPTIONRUN_METRICS_PORT, set by the operator; 0 picks a free one), and — when the spec names an
 // Alertmanager (local mode, no Prometheus) — direct alert delivery.
 import type { CaptionTrainingRun } from '../../lib/api/types.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import { Registry } from 'prom-client';
 import { AlertmanagerSink } from './alertmanager.js';
-import { startHealthServer } from '../../lib/telemetry/health-server.js';
+import { startHealthServer, type JsonRoutes } from '../../lib/telemetry/health-server.js';
 import { HealthMonitor, type LowDiskAction } from './monitor.js';
 
 export interface HealthOptions {
@@ -17,6 +17,8 @@ export interface HealthOptions {
   metricsPort?: number;
   intervalMs?: number;
   lowDiskActions?: LowDiskAction[];
+  /** JSON documents served beside /metrics (the trainer's /progress). */
+  routes?: JsonRoutes;
 }
 
 export interface RunningHealth {
@@ -47,7 +49,7 @@ export async function startHealth(run: CaptionTrainingRun, options: HealthOption
   // A pod's own address where the operator gives one (POD_IP), as the rendezvous does: pods that share a
   // network stack (the test cluster's) then never collide on the port.
   const host = process.env.POD_IP ?? '';
-  const serve = (p: number) => startHealthServer(`${host.includes(':') ? `[${host}]` : host}:${p}`, monitor.registry, () => true);
+  const serve = (p: number) => startHealthServer(`${host.includes(':') ? `[${host}]` : host}:${p}`, monitor.registry, () => true, options.routes);
   const server = await serve(port).catch((err: NodeJS.ErrnoException) => {
     // Metrics must never stop training: a taken port (two trainers on one host) gets any free one instead.
     if (err.code !== 'EADDRINUSE' || port === 0) throw err;

@@ -8,6 +8,7 @@ import { ENCODERS, DATASET_FORMATS } from '../../lib/api/schema.js';
 import type { DatasetSpec, ModelSpec, SyntheticOptions } from '../../lib/api/types.js';
 import { validateRun } from '../../lib/api/validate.js';
 import { parseCommandArgs, type Command } from '../../lib/cli/command.js';
+import { progressReporter } from '../../lib/cli/progress.js';
 import { InvalidInputError, UsageError } from '../../lib/errors.js';
 import { ExitCode } from '../../lib/exit-codes.js';
 import { logger } from '../../lib/telemetry/logger.js';
@@ -17,8 +18,6 @@ import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
 import { loadEncoder } from './encoder.js';
 import { featureShape, streamFeatures, type ExtractProgress } from './extract-features.js';
 import { FeatureCache, type CacheDtype } from './feature-cache.js';
-
-const LOG_EVERY_MS = 10_000;
 
 export const extractFeaturesCommand: Command = {
   name: 'extract-features',
@@ -91,7 +90,15 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     for (const p of ds.problems) logger.warn(p, `dataset: ${p.file ?? p.id}: ${p.message}`);
     const items = ds.items(v.split);
     const encoder = await loadEncoder({ encoder: model.encoder, encoderWeights: model.encoderWeights, inputSize, s3 });
-    const progress = progressReporter(items.length, ds.source);
+    const progress = progressReporter<ExtractProgress>({
+      name: 'extract-features',
+      total: items.length,
+      unit: 'images',
+      done: (p) => p.done,
+      detail: (p) => `${p.imagesPerSecond.toFixed(1)} img/s  ETA ${duration(p.etaSeconds)}  (${p.hits} cached, ${p.encoded} encoded, ${p.bad} bad)`,
+      fields: (p) => ({ source: ds.source, ...p }),
+      log: logger,
+    });
     try {
       const stream = streamFeatures(items, encoder, cache, { batchSize, onProgress: progress.update });
       let next = await stream.next();
@@ -160,30 +167,4 @@ function duration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds)) return '--';
   const s = Math.round(seconds);
   return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
-/** A redrawn bar on a TTY (stderr), else a structured log line at most every LOG_EVERY_MS and at the end. */
-function progressReporter(total: number, source: string): { update: (p: ExtractProgress) => void; finish: () => void } {
-  const tty = process.stderr.isTTY === true;
-  let last: ExtractProgress | undefined;
-  let lastLog = 0;
-  const line = (p: ExtractProgress) => {
-    const width = 30;
-    const filled = total === 0 ? width : Math.round((p.done / total) * width);
-    return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${p.done}/${total} images  ${p.imagesPerSecond.toFixed(1)} img/s  ETA ${duration(p.etaSeconds)}  (${p.hits} cached, ${p.encoded} encoded, ${p.bad} bad)`;
-  };
-  return {
-    update: (p) => {
-      last = p;
-      if (tty) process.stderr.write(`\r${line(p)}`);
-      else if (Date.now() - lastLog >= LOG_EVERY_MS) {
-        lastLog = Date.now();
-        logger.info({ source, ...p }, `extract-features: ${p.done}/${total} images`);
-      }
-    },
-    finish: () => {
-      if (tty) process.stderr.write('\n');
-      else if (last) logger.info({ source, ...last }, `extract-features: ${last.done}/${total} images, done`);
-    },
-  };
 }

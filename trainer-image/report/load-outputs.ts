@@ -21,13 +21,26 @@ export interface CaptionEntry {
   id: string;
   caption: string;
   references: string[];
+  /** An LLM's answer before it was cut to the one sentence in `caption`. */
+  raw?: string;
   /** Per generated word, weights over grid.rows * grid.cols regions, row-major; absent for captioners without attention. */
   attention?: number[][];
+}
+
+/** Who wrote a captions file that no trained model did: an LLM behind an endpoint (caption-llm, the trainer). */
+export interface CaptionerInfo {
+  endpoint: string;
+  model: string;
+  latencyMs?: { p50: number; p95: number };
+  /** Images asked for, and those that got no caption, by cause. */
+  images?: number;
+  failuresByCause: Record<string, number>;
 }
 
 export interface CaptionsFile {
   beamSize?: number;
   grid?: { rows: number; cols: number };
+  captioner?: CaptionerInfo;
   captions: CaptionEntry[];
 }
 
@@ -119,6 +132,7 @@ export async function loadRunOutputs(locations: readonly string[], options: Load
 
 export async function loadRunOutput(location: string, options: LoadOptions = {}): Promise<RunOutput> {
   const files = openFiles(location, options.s3);
+  if (location.endsWith('.json')) return loadCaptionsFile(location, files);
   const at = (name: string): string => files.join(location, name);
   if (!/^(s3|https?):\/\//.test(location) && !(await files.exists(location))) {
     throw new InvalidInputError('no such run outputs directory', { file: location, hint: 'give the outputs directory of a finished run (it holds captions.json)' });
@@ -152,6 +166,17 @@ export async function loadRunOutput(location: string, options: LoadOptions = {})
   }
   if (images.size === 0) missing.push('images/');
   return { location, label: model ? modelLabel(model) : dirName(location), model, captions, metrics, resources, embeddings, images, missing };
+}
+
+/**
+ * A captions file given by itself (an LLM's, from caption-llm or a run's llm-captions.json): one more model
+ * with captions only. The files beside it belong to whatever else lives there, so none is looked for.
+ */
+async function loadCaptionsFile(location: string, files: Files): Promise<RunOutput> {
+  if (!(await files.exists(location))) throw new InvalidInputError('no such captions file', { file: location, hint: 'give a run outputs directory or a captions file (caption-llm -o)' });
+  const captions = parseCaptions(await readJson(files, location), location);
+  const label = captions.captioner ? `LLM ${captions.captioner.model}` : basename(location).replace(/\.json$/, '');
+  return { location, label, captions, images: new Map(), missing: [] };
 }
 
 const ENCODER_NAMES: Record<string, string> = { inceptionv3: 'InceptionV3', densenet121: 'DenseNet121' };
@@ -245,6 +270,7 @@ export function parseCaptions(value: unknown, file: string): CaptionsFile {
       caption: c.string(e.caption, `${f}.caption`),
       references: e.references === undefined ? [] : c.array(e.references, `${f}.references`).map((r, j) => c.string(r, `${f}.references[${j}]`)),
     };
+    if (e.raw !== undefined) entry.raw = c.string(e.raw, `${f}.raw`);
     if (e.attention !== undefined && e.attention !== null) {
       if (!grid) return c.fail(`${f}.attention`, 'attention weights need grid {rows, cols} to say their layout');
       const { rows, cols } = grid;
@@ -257,7 +283,24 @@ export function parseCaptions(value: unknown, file: string): CaptionsFile {
     }
     return entry;
   });
-  return { ...(typeof o.beamSize === 'number' ? { beamSize: o.beamSize } : {}), ...(grid ? { grid } : {}), captions };
+  const captioner = o.captioner === undefined || o.captioner === null ? undefined : parseCaptioner(c, c.object(o.captioner, 'captioner'));
+  return { ...(typeof o.beamSize === 'number' ? { beamSize: o.beamSize } : {}), ...(grid ? { grid } : {}), ...(captioner ? { captioner } : {}), captions };
+}
+
+function parseCaptioner(c: Check, o: Record<string, unknown>): CaptionerInfo {
+  const info: CaptionerInfo = { endpoint: c.string(o.endpoint, 'captioner.endpoint'), model: c.string(o.model, 'captioner.model'), failuresByCause: {} };
+  if (o.stats === undefined) return info;
+  const s = c.object(o.stats, 'captioner.stats');
+  if (s.latencyMs !== undefined && s.latencyMs !== null) {
+    const l = c.object(s.latencyMs, 'captioner.stats.latencyMs');
+    info.latencyMs = { p50: c.number(l.p50, 'captioner.stats.latencyMs.p50'), p95: c.number(l.p95, 'captioner.stats.latencyMs.p95') };
+  }
+  const images = c.optionalNumber(s.images, 'captioner.stats.images');
+  if (images !== undefined) info.images = images;
+  for (const [cause, n] of Object.entries(s.failuresByCause === undefined ? {} : c.object(s.failuresByCause, 'captioner.stats.failuresByCause'))) {
+    info.failuresByCause[cause] = c.number(n, `captioner.stats.failuresByCause.${cause}`);
+  }
+  return info;
 }
 
 export function parseModel(value: unknown, file: string): ModelFile {

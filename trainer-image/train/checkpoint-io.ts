@@ -9,6 +9,7 @@ import { publishOutputs } from '../../lib/checkpoint/outputs.js';
 import type { Registry } from 'prom-client';
 import { packageVersion } from '../../lib/package-info.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
+import type { CommittedCheckpoint } from '../../lib/telemetry/progress-report.js';
 import { tf } from '../backend.js';
 import type { Snapshot } from './snapshot.js';
 
@@ -53,8 +54,8 @@ export interface CheckpointIOOptions {
   logger: Logger;
   /** Where the checkpoint metrics go (the trainer's /metrics registry). */
   registry?: Registry;
-  /** Told when a save has committed and how long it took from the snapshot on (health monitor, resource log). */
-  onCommit?: (at: Date, seconds: number) => void;
+  /** Told when a save has committed and how long it took from the snapshot on (health monitor, resource log, progress). */
+  onCommit?: (checkpoint: CommittedCheckpoint, seconds: number) => void;
   /** Which process of how many wrote it (rank 0 of the gang, always), recorded in each manifest's producer. */
   writer: { rank: number; worldSize: number };
 }
@@ -126,7 +127,13 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       if (must) await w.flush();
       const started = performance.now();
       const result = await w.save(snapshot);
-      if (result.accepted) result.committed.then(() => opts.onCommit?.(new Date(), (performance.now() - started) / 1000), () => undefined);
+      if (result.accepted) {
+        const { name } = result;
+        result.committed.then(
+          (m) => opts.onCommit?.({ name, uri: `${uri}/${name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics }, (performance.now() - started) / 1000),
+          () => undefined,
+        );
+      }
       return result.accepted;
     },
     async publishOutputs(dir) {

@@ -1,7 +1,7 @@
 // The trainer's one configuration object, derived from a validated CaptionTrainingRun. Everything the
 // training code reads comes from here; "auto" fields stay "auto" until hyperparameters.ts resolves them
 // against the data (and those resolved values are then saved in every checkpoint).
-import type { CaptionTrainingRun, CheckpointSpec, DatasetSpec, Encoder, TrainingSpec } from '../../lib/api/types.js';
+import type { CaptionTrainingRun, CheckpointSpec, DatasetSpec, Encoder, LlmSpec, TrainingSpec } from '../../lib/api/types.js';
 import type { AttentionKind } from '../model/attention.js';
 import type { CellKind } from '../model/decoder-cells.js';
 import { InvalidInputError } from '../../lib/errors.js';
@@ -13,8 +13,11 @@ export interface TrainConfig {
   decoder: { cell: CellKind; attention: AttentionKind; embeddingDim: number; hiddenDim: number; attentionDim: number; dropout: number };
   training: TrainingSpec;
   checkpoint: CheckpointSpec;
-  /** report: write report.html into the outputs at the end (spec.evaluation.report.enabled). */
-  evaluation: { beamSize: number; report: boolean };
+  /**
+   * report: write report.html into the outputs at the end (spec.evaluation.report.enabled); llm: caption the
+   * validation images with that endpoint too (spec.evaluation.llm).
+   */
+  evaluation: { beamSize: number; report: boolean; llm?: LlmSpec };
   distributed: DistributedConfig;
 }
 
@@ -55,7 +58,7 @@ export function trainConfig(run: CaptionTrainingRun, env: NodeJS.ProcessEnv = pr
     },
     training: spec.training,
     checkpoint: spec.checkpoint,
-    evaluation: { beamSize: spec.evaluation.beamSize, report: spec.evaluation.report.enabled },
+    evaluation: { beamSize: spec.evaluation.beamSize, report: spec.evaluation.report.enabled, ...(spec.evaluation.llm ? { llm: spec.evaluation.llm } : {}) },
     distributed: distributedConfig(run, env),
   };
 }

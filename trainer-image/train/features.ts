@@ -47,7 +47,7 @@ export function encoderInputSize(config: TrainConfig): number | undefined {
 }
 
 /** Encodes every item through the feature cache (each image is encoded once per encoder configuration). */
-export async function loadFeatureTable(config: TrainConfig, items: readonly DatasetItem[], log: Logger): Promise<FeatureTable> {
+export async function loadFeatureTable(config: TrainConfig, items: readonly DatasetItem[], log: Logger, onProgress?: (done: number) => void): Promise<FeatureTable> {
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
   const s3 = connectionOf(config.checkpoint.store.s3);
   const encoder = await loadEncoder(
@@ -59,6 +59,7 @@ export async function loadFeatureTable(config: TrainConfig, items: readonly Data
     let lastLog = 0;
     const { features, summary } = await extractFeatures(items, encoder, cache, {
       onProgress: (p) => {
+        onProgress?.(p.done);
         if (Date.now() - lastLog < 5000 && p.done < p.total) return;
         lastLog = Date.now();
         log.info(p, `features: ${p.done}/${p.total} images (${p.hits} cached, ${p.encoded} encoded)`);

@@ -18,6 +18,7 @@ import type { FeatureTable } from './features.js';
 import type { Hyperparameters } from './hyperparameters.js';
 import { afterValidation, initialLrState, learningRateAt, type LrScheduleOptions } from './lr-schedule.js';
 import { disposeNoise, stepNoise } from './noise.js';
+import type { TrainingProgress } from './progress.js';
 import { quantile } from './resource-log.js';
 import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot.js';
 import { GradientSync } from './gradient-sync.js';
@@ -44,6 +45,8 @@ export interface LoopContext {
   stopRequested: () => boolean;
   /** Called after every optimizer step with its duration (the health monitor and the resource log count them). */
   onStep?: (seconds: number, allReduce?: CollectiveStats) => void;
+  /** What /progress reports: told every step and around validation. */
+  progress?: TrainingProgress;
 }
 
 export type LoopOutcome = { kind: 'finished' | 'stopped'; state: TrainerState };
@@ -150,6 +153,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       state.step += 1;
       state.cursor = { epoch, sample: sample + globalBatch };
       state.epochLoss = { sum: state.epochLoss.sum + r.loss, steps: state.epochLoss.steps + 1 };
+      ctx.progress?.trained(state.step, totalSteps, epoch, state.epochLoss.sum / state.epochLoss.steps);
       const elapsed = (Date.now() - started) / 1000;
       const stepsPerSecond = (state.step - startStep) / Math.max(elapsed, 1e-3);
       const progress = { step: state.step, epoch, loss: round(r.loss), gradNorm: round(r.gradNorm), lr, stepsPerSecond: round(stepsPerSecond), etaSeconds: Math.round((totalSteps - state.step) / stepsPerSecond), ...(r.allReduce ? { allReduceSeconds: round(r.allReduce.seconds) } : {}) };
@@ -225,6 +229,7 @@ async function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrSch
   const record: EpochRecord = { epoch, step: state.step, trainLoss, learningRate };
   const metric = config.training.validationMetric;
   if (data.val.table.features.length > 0 && metric !== 'none') {
+    ctx.progress?.enter('Validating');
     record.valBleu4 = await validationBleu4(decoder, data.val, data.vocabulary, hyper.maxCaptionLength - 2, group, timeoutMs);
     if (metric === 'loss') record.valLoss = await validationLoss(decoder, data.val, opts, group, timeoutMs);
     const value = metric === 'loss' ? (record.valLoss as number) : record.valBleu4;
@@ -233,6 +238,7 @@ async function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrSch
     state.early = improved ? { best: value, epochsWithoutImprovement: 0 } : { best: state.early.best, epochsWithoutImprovement: state.early.epochsWithoutImprovement + 1 };
   }
   state.history.push(record);
+  ctx.progress?.validated(record.valBleu4);
   if (group.rank === 0) log.info({ ...record, lrNext: state.lrSchedule.current }, `epoch ${epoch + 1}/${config.training.epochs}: train loss ${round(trainLoss)}${record.valBleu4 !== undefined ? `, val BLEU-4 ${round(record.valBleu4)}` : ''}`);
   return record;
 }

@@ -24,7 +24,10 @@ export interface PreparedData {
   valItems: DatasetItem[];
 }
 
-export async function prepareData(config: TrainConfig, restored: { vocabulary: Vocabulary; maxCaptionLength: number } | undefined, log: Logger): Promise<PreparedData> {
+/** Told as images are encoded, counted over both splits. */
+export type FeatureProgress = (done: number, total: number) => void;
+
+export async function prepareData(config: TrainConfig, restored: { vocabulary: Vocabulary; maxCaptionLength: number } | undefined, log: Logger, onFeatures?: FeatureProgress): Promise<PreparedData> {
   const dataset = await openDataset(config.dataset, { s3: connectionOf(config.checkpoint.store.s3) });
   for (const p of dataset.problems) log.warn(p, `dataset: ${p.message}`);
   const trainItems = dataset.items(config.dataset.trainSplit);
@@ -33,8 +36,9 @@ export async function prepareData(config: TrainConfig, restored: { vocabulary: V
   const vocabulary = restored?.vocabulary ?? buildVocabulary(config.training, captions);
   const maxCaptionLength = restored?.maxCaptionLength ?? resolveMaxCaptionLength(config.training, captions);
   log.info({ source: dataset.source, train: trainItems.length, val: valItems.length, vocabulary: vocabulary.size, maxCaptionLength }, 'dataset opened');
-  const trainTable = await loadFeatureTable(config, trainItems, log);
-  const valTable = await loadFeatureTable(config, valItems, log);
+  const total = trainItems.length + valItems.length;
+  const trainTable = await loadFeatureTable(config, trainItems, log, (done) => onFeatures?.(done, total));
+  const valTable = await loadFeatureTable(config, valItems, log, (done) => onFeatures?.(trainItems.length + done, total));
   const keptVal = alignItems(valTable, valItems);
   return {
     data: {

@@ -12,6 +12,7 @@ import { parseCommandArgs } from '../../lib/cli/command.js';
 import { CaptionrunError, InvalidInputError, UsageError } from '../../lib/errors.js';
 import { ExitCode } from '../../lib/exit-codes.js';
 import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
+import { PROGRESS_PATH } from '../../lib/telemetry/progress-report.js';
 import { initBackend, tf } from '../backend.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
@@ -25,11 +26,13 @@ import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpo
 import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
 import { finalEvaluation } from './final-evaluation.js';
+import { LLM_CAPTIONS_FILE, llmEvaluation } from './llm-evaluation.js';
 import { chooseHyperparameters } from './hyperparameters.js';
 import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
 import { prepareData } from './prepare-data.js';
 import { packParameters, unpackTensors } from '../model/packed-tensors.js';
+import { TrainingProgress } from './progress.js';
 import { ResourceLog } from './resource-log.js';
 import { readSnapshot, restoreAdam, type RestoredParts } from './snapshot.js';
 import { measureBytesPerSample } from './train-step.js';
@@ -67,9 +70,10 @@ after a final checkpoint.
     // while this process is on its way out, must not turn its exit code into a death by signal (143): the
     // code says why the gang stopped. train() has its own handler while there is a step to finish.
     process.on('SIGTERM', () => log.info('SIGTERM while exiting: finishing the exit already under way'));
-    const health = await startTrainerHealth(run, config, log);
+    const progress = new TrainingProgress(config.training.epochs);
+    const health = await startTrainerHealth(run, config, log, progress);
     try {
-      return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor });
+      return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor, progress });
     } finally {
       await health.stop();
     }
@@ -102,10 +106,12 @@ export interface TrainOptions {
   log: Logger;
   /** Counts steps and checkpoint commits, and exports the checkpoint metrics on its registry. */
   health?: HealthMonitor;
+  /** Where this process reports its stage, step and newest checkpoint (served on /progress). */
+  progress?: TrainingProgress;
 }
 
-/** Watches the volumes this trainer writes to and serves /metrics (CAPTIONRUN_METRICS_PORT; 0 = any free port). */
-async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, log: Logger): Promise<RunningHealth> {
+/** Watches the volumes this trainer writes to and serves /metrics and /progress (CAPTIONRUN_METRICS_PORT; 0 = any free port). */
+async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, log: Logger, progress: TrainingProgress): Promise<RunningHealth> {
   const cacheDir = featureCacheDir();
   // A feature cache in S3 takes no room on the cache volume, which then holds only the work directory:
   // pruning those shared entries would free nothing there.
@@ -121,11 +127,12 @@ async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, 
   }
   // Features live in memory once extracted, so the on-disk cache can go when the volume runs low.
   const lowDiskActions = s3Cache ? [] : [{ name: 'prune-feature-cache', volume: 'cache', run: () => new FeatureCache(cacheDir).prune() }];
-  return startHealth(run, { rank: config.distributed.rank, worldSize: config.distributed.worldSize, volumes, logger: log, lowDiskActions });
+  return startHealth(run, { rank: config.distributed.rank, worldSize: config.distributed.worldSize, volumes, logger: log, lowDiskActions, routes: { [PROGRESS_PATH]: () => progress.current() } });
 }
 
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<number> {
   const { log } = opts;
+  const progress = opts.progress ?? new TrainingProgress(config.training.epochs);
   const d = config.distributed;
   const writer = d.rank === 0;
   let stopRequested = false;
@@ -148,9 +155,10 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       higherIsBetter: higherIsBetter(config),
       logger: log,
       registry: opts.health?.registry,
-      onCommit: (at, seconds) => {
-        opts.health?.recordCheckpointCommit(at);
+      onCommit: (checkpoint, seconds) => {
+        opts.health?.recordCheckpointCommit(new Date());
         resources.recordCheckpointSave(seconds);
+        progress.committed(checkpoint);
       },
       writer: { rank: d.rank, worldSize: d.worldSize },
     });
@@ -168,6 +176,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       config,
       restored ? { vocabulary: restored.vocabulary, maxCaptionLength: restored.state.hyperparameters.maxCaptionLength } : undefined,
       log,
+      (done, total) => progress.extractingFeatures(done, total),
     );
     const { data } = prepared;
     const decoderCfg: DecoderConfig = restored?.state.decoder ?? {
@@ -195,6 +204,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     }
     // A fresh gang starts from rank 0's weights, whatever each rank initialised; a resumed one loaded the same checkpoint.
     if (!restored) await broadcastWeights(group, decoder, slowMs);
+    progress.started({ backend, hyperparameters: hyper, step: restored?.state.step ?? 0, epoch: restored?.state.cursor.epoch ?? 0 });
     const adam = new Adam(decoder.params, { ...DEFAULT_ADAM, clipNorm: config.training.gradientClipNorm });
     if (restored) restoreAdam(adam, restored.adamM, restored.adamV, restored.state.adamSteps);
     const initial = restored?.state ?? freshState(config, hyper, decoder);
@@ -202,7 +212,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       ? { kind: 'finished' as const, state: initial }
       : await runTraining(
           {
-            config, hyper, decoder, adam, data, checkpoints, group, log,
+            config, hyper, decoder, adam, data, checkpoints, group, log, progress,
             stopRequested: () => stopRequested,
             onStep: (seconds, allReduce) => {
               opts.health?.recordStep();
@@ -218,17 +228,24 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       log.info({ step: outcome.state.step }, 'training finished; rank 0 evaluates and writes the outputs');
       return ExitCode.Ok;
     }
+    progress.enter('Evaluating');
     const encoder = { name: config.encoder.name, weights: config.encoder.weights, inputSize: encoderInputSize(config) ?? null };
     const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder, resources);
     // A report that cannot be built fails the run like any other output would: a relaunch resumes from the
     // finished checkpoint and tries the evaluation again, and backoffLimit ends it with the reason.
-    const report = config.evaluation.report ? await writeReport([result.outputDir], join(result.outputDir, 'report.html'), { title: `${config.run.name}: captioning report`, similarity: true, log }) : undefined;
+    // The LLM's captions are part of the evaluation stage (progress says Evaluating until the report).
+    const llm = config.evaluation.llm ? await llmEvaluation(config.evaluation.llm, prepared.valItems, result.outputDir, log) : undefined;
+    const compared = llm ? [result.outputDir, llm.file] : [result.outputDir];
+    if (config.evaluation.report) progress.enter('WritingReport');
+    const report = config.evaluation.report ? await writeReport(compared, join(result.outputDir, 'report.html'), { title: `${config.run.name}: captioning report`, similarity: true, log }) : undefined;
+    progress.enter('Uploading');
     const published = await checkpoints.publishOutputs(result.outputDir);
     await checkpoints.close();
+    progress.enter('Finished');
     log.info({ valBleu4: result.bleu4, beamSize: result.beamSize, outputDir: result.outputDir, outputURI: published ?? null, step: outcome.state.step }, 'training finished');
     const sample = result.captions.slice(0, 3).map((c) => `  ${c.id}: "${c.caption}"  (reference: "${c.references[0] ?? ''}")`);
     process.stdout.write(
-      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\nOutputs: ${published ?? result.outputDir}\n${report ? `Report: ${published ? `${published}/report.html` : report}\n` : ''}`,
+      `Validation BLEU-4 (beam ${result.beamSize}, ${result.captions.length} images): ${result.bleu4.toFixed(4)}\n${sample.join('\n')}\n${llm ? `LLM captions: ${llm.stats.captioned} of ${llm.stats.images} images in ${LLM_CAPTIONS_FILE}\n` : ''}Outputs: ${published ?? result.outputDir}\n${report ? `Report: ${published ? `${published}/report.html` : report}\n` : ''}`,
     );
     tf.disposeVariables();
     return ExitCode.Ok;
