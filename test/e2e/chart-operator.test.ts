@@ -69,6 +69,16 @@ test('helm install; the operator with only the chart\'s ServiceAccount takes a r
     throw new Error(`${err.message}\noperator stderr (a 403 means the chart's RBAC is missing a verb):\n${stderr}`);
   });
   assert.ok(done.status?.lastCheckpoint?.name, 'status shows the last checkpoint');
+
+  // A run whose credentials Secret the chart does not name: the operator may not read it, says so, and the
+  // gang still trains (its pods get the Secret through secretKeyRef, which needs no operator rights).
+  const own = await t.core.readNamespacedSecret({ namespace: 'default', name: t.env.s3Secret.name });
+  await t.core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'team-s3' }, data: own.data } });
+  await createRun(t, 'teamsecret', { mode: 'succeed', credentialsSecret: 'team-s3' });
+  await waitForRun(t, 'teamsecret', 'to succeed without the operator reading its Secret', (r) => r.status?.phase === 'Succeeded', 120_000);
+  const events = await t.api.get<{ items: { reason: string; message: string }[] }>('/api/v1/namespaces/default/events', { fieldSelector: 'involvedObject.name=teamsecret,involvedObject.kind=CaptionTrainingRun' });
+  const created = events.items.find((e) => e.reason === 'GangCreated');
+  assert.match(created?.message ?? '', /may not read Secret team-s3.*the trainer resumes from the latest valid checkpoint|the trainer resumes from the latest valid checkpoint.*may not read Secret team-s3/, JSON.stringify(events.items));
   assert.doesNotMatch(stderr, /forbidden/i, 'no request of the operator was refused');
   operator.kill('SIGTERM');
 
