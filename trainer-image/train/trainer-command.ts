@@ -39,7 +39,6 @@ import { measureBytesPerSample } from './train-step.js';
 
 export const trainerCommand: Command = {
   name: 'trainer',
-  summary: 'run the training process for one CaptionTrainingRun (what pods and `captionrun train` launch)',
   usage: `Usage: captionrun trainer [--resume auto|never] [--output DIR] SPEC
 
 Trains the CaptionTrainingRun in SPEC (a YAML file, e.g. a mounted ConfigMap). With --resume auto (the
