@@ -21,6 +21,10 @@ export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
 export const DEFAULT_LLM_PROMPT = 'Describe this image in one short sentence. Answer with the sentence only, no preamble.';
 /** The environment variable that carries spec.evaluation.llm.apiKeySecret into rank 0's pod (and caption-llm's key). */
 export const LLM_API_KEY_ENV = 'CAPTIONRUN_LLM_API_KEY';
+/** The environment variable that names the one TensorFlow.js backend a trainer must use (no fall back). */
+export const BACKEND_ENV = 'CAPTIONRUN_BACKEND';
+/** What pods with spec.resources.gpusPerWorker > 0 get in BACKEND_ENV: a GPU pod never trains on the CPU. */
+export const GPU_BACKEND = 'tensorflow-gpu';
 export const PHASES = ['Pending', 'Running', 'Restarting', 'Succeeded', 'Failed', 'Suspended'] as const;
 
 const dataset = obj(

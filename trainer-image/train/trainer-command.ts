@@ -1,6 +1,7 @@
 // `captionrun trainer SPEC`: the training process itself — what a worker pod runs and what the local
 // supervisor (`captionrun train`) launches and relaunches. It resumes from the latest valid checkpoint,
 // trains, and on SIGTERM finishes the current step, writes a final checkpoint and exits 75.
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -52,8 +53,10 @@ Options:
                        or .captionrun/outputs/<run> without it)
   -h, --help           show this help
 
-Exit codes: 0 trained, 1 failed (worth a relaunch), 2 usage, 3 invalid spec or data, 75 stopped by SIGTERM
-after a final checkpoint.
+Exit codes: 0 trained, 1 failed (worth a relaunch), 2 usage, 3 invalid spec or data, or a backend named in
+CAPTIONRUN_BACKEND that cannot load (GPU pods name tensorflow-gpu), 75 stopped by SIGTERM after a final
+checkpoint. The reason of a failure also goes to $CAPTIONRUN_TERMINATION_LOG (default /dev/termination-log)
+when that file exists, as Kubernetes mounts it, so the pod's termination message names it.
 `,
   async run(argv) {
     const args = parseCommandArgs(this, argv, { resume: { type: 'string', default: 'auto' }, output: { type: 'string' } });
@@ -62,22 +65,50 @@ after a final checkpoint.
     if (resume !== 'auto' && resume !== 'never') throw new UsageError(`--resume must be auto or never, got "${resume}"`);
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) throw new UsageError('give exactly one SPEC file', { hint: 'see `captionrun trainer --help`' });
-    const run = await loadRun(file);
-    const config = trainConfig(run);
-    const log = createLogger({ component: 'trainer', run: config.run.name, rank: config.distributed.rank });
-    // A SIGTERM that arrives after training has ended, e.g. the operator deleting a gang whose peer failed
-    // while this process is on its way out, must not turn its exit code into a death by signal (143): the
-    // code says why the gang stopped. train() has its own handler while there is a step to finish.
-    process.on('SIGTERM', () => log.info('SIGTERM while exiting: finishing the exit already under way'));
-    const progress = new TrainingProgress(config.training.epochs);
-    const health = await startTrainerHealth(run, config, log, progress);
     try {
-      return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor, progress });
-    } finally {
-      await health.stop();
+      return await trainSpec(file, resume === 'auto', args.values.output);
+    } catch (err) {
+      writeTerminationMessage(err);
+      throw err;
     }
   },
 };
+
+async function trainSpec(file: string, resume: boolean, output: string | undefined): Promise<number> {
+  const run = await loadRun(file);
+  const config = trainConfig(run);
+  const log = createLogger({ component: 'trainer', run: config.run.name, rank: config.distributed.rank });
+  // A SIGTERM that arrives after training has ended, e.g. the operator deleting a gang whose peer failed
+  // while this process is on its way out, must not turn its exit code into a death by signal (143): the
+  // code says why the gang stopped. train() has its own handler while there is a step to finish.
+  process.on('SIGTERM', () => log.info('SIGTERM while exiting: finishing the exit already under way'));
+  const progress = new TrainingProgress(config.training.epochs);
+  const health = await startTrainerHealth(run, config, log, progress);
+  try {
+    return await train(config, { resume, outputDir: output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor, progress });
+  } finally {
+    await health.stop();
+  }
+}
+
+export const TERMINATION_LOG_ENV = 'CAPTIONRUN_TERMINATION_LOG';
+
+/**
+ * Kubernetes makes what a container wrote to its terminationMessagePath the pod's termination message,
+ * which the operator quotes in status.lastFailure and the Failed condition. The log tail would not do:
+ * under `captionrun launch` the launcher's own lines come after the trainer's reason. The file exists only
+ * where the kubelet mounted it; elsewhere (local runs) stderr alone says why.
+ */
+function writeTerminationMessage(err: unknown): void {
+  const path = process.env[TERMINATION_LOG_ENV] || '/dev/termination-log';
+  if (!existsSync(path)) return;
+  const reason = err instanceof CaptionrunError ? err.describe() : ((err as Error).message ?? String(err));
+  try {
+    writeFileSync(path, `captionrun trainer: ${reason}\n`);
+  } catch {
+    // Best effort: the error still reaches stderr and the exit code, which the operator reads either way.
+  }
+}
 
 /** Reads the first CaptionTrainingRun in a YAML file and validates it as admission would. */
 export async function loadRun(file: string): Promise<CaptionTrainingRun> {
