@@ -170,8 +170,11 @@ const training = obj(
       default: 42,
     }),
     precision: oneOf(
-      'float32, or float16-storage: features and checkpoint transfers in IEEE half precision, all math in float32 ' +
-        '(TensorFlow.js has no float16 math).',
+      'How the feature cache stores encoder features: float16-storage (IEEE half precision: half the disk and S3 ' +
+        'bytes; each feature rounded to about 3 significant digits: relative error at most 2^-11 from 6e-5 to ' +
+        '65504 in magnitude) or float32 (exact encoder output, twice the bytes). Math is float32 either way: TensorFlow.js has no float16 math. ' +
+        'Checkpoints are always float32, so a resumed run continues bit for bit; gradients on the wire are ' +
+        'spec.resources.gradientCompression.',
       ['float32', 'float16-storage'],
       { default: 'float16-storage' },
     ),
