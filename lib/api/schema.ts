@@ -17,6 +17,7 @@ export const ENCODERS = ['inceptionv3', 'densenet121'] as const;
 export const DECODERS = ['lstm', 'gru'] as const;
 export const ATTENTIONS = ['bahdanau', 'luong'] as const;
 export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
+export const TEACHER_FORCING_SCHEDULES = ['constant', 'linear', 'inverseSigmoid'] as const;
 /** What an LLM captioner asks with each image unless told otherwise (spec.evaluation.llm.prompt, caption-llm --prompt). */
 export const DEFAULT_LLM_PROMPT = 'Describe this image in one short sentence. Answer with the sentence only, no preamble.';
 /** The environment variable that carries spec.evaluation.llm.apiKeySecret into rank 0's pod (and caption-llm's key). */
@@ -130,8 +131,58 @@ const training = obj(
     ),
     minWordCount: int('Words seen fewer times become <unk> (with vocabularySize: auto).', 1, 1000, { default: 2 }),
     teacherForcingRatio: num(
-      'Probability of feeding the ground-truth word at each decoder step; below 1 enables scheduled sampling.',
-      { minimum: 0, maximum: 1, default: 1 },
+      'Shorthand for teacherForcing: {schedule: constant, start: R}: the probability of feeding the ground-truth ' +
+        'word at each decoder step; below 1 enables scheduled sampling. Set this or teacherForcing, not both.',
+      { minimum: 0, maximum: 1 },
+    ),
+    teacherForcing: obj(
+      'Scheduled sampling (Bengio et al. 2015): the probability of feeding the ground-truth word, rather than the ' +
+        "model's own previous prediction, at each decoder step, as a function of the optimizer step, so a resumed " +
+        'run follows the same schedule. Omitted (and no teacherForcingRatio): always the ground truth.',
+      {
+        schedule: oneOf(
+          'constant: start at every step; linear: from start to end over decaySteps, then end; inverseSigmoid: ' +
+            'end + (start - end) x k / (k + exp(step / k)), which begins at k / (k + 1) of the way from end to start ' +
+            'and is halfway at step k ln k.',
+          TEACHER_FORCING_SCHEDULES,
+          { default: 'constant' },
+        ),
+        start: num('Probability at step 0 (every step with schedule constant).', { minimum: 0, maximum: 1, default: 1 }),
+        end: num('Probability the schedule decays to (linear and inverseSigmoid); at most start.', { minimum: 0, maximum: 1 }),
+        decaySteps: int('Optimizer steps from start to end (linear only).', 1, 1000000000),
+        k: num('Steepness in steps (inverseSigmoid only), at least 1: a larger k decays later and more slowly.', { minimum: 1, maximum: 1000000000 }),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: "self.schedule == 'constant' || has(self.end)",
+            message: 'spec.training.teacherForcing.end is required with schedule linear or inverseSigmoid: set the probability the schedule decays to',
+            fieldPath: '.end',
+            reason: 'FieldValueRequired',
+          },
+          {
+            rule: "self.schedule != 'constant' || !has(self.end)",
+            message: 'spec.training.teacherForcing.end is not used by schedule constant (start holds at every step); remove it or choose linear or inverseSigmoid',
+            fieldPath: '.end',
+            reason: 'FieldValueForbidden',
+          },
+          {
+            rule: '!has(self.end) || self.end <= self.start',
+            message: 'spec.training.teacherForcing.end must not exceed start: the schedules decay from start to end',
+            fieldPath: '.end',
+          },
+          {
+            rule: "(self.schedule == 'linear') == has(self.decaySteps)",
+            message: 'spec.training.teacherForcing.decaySteps belongs to schedule linear: set it there (steps from start to end) and nowhere else',
+            fieldPath: '.decaySteps',
+          },
+          {
+            rule: "(self.schedule == 'inverseSigmoid') == has(self.k)",
+            message: 'spec.training.teacherForcing.k belongs to schedule inverseSigmoid: set it there (steepness in steps) and nowhere else',
+            fieldPath: '.k',
+          },
+        ],
+      },
     ),
     gradientCheckpointing: defaulted(obj('Recompute blocks of decoder steps in the backward pass to save memory.', {
       enabled: bool('Turn gradient checkpointing on.', { default: false }),
@@ -185,6 +236,11 @@ const training = obj(
         rule: "self.lrSchedule.type != 'plateau' || self.validationMetric != 'none'",
         message: "spec.training.lrSchedule.type: plateau needs spec.training.validationMetric (bleu4 or loss); choose a metric or another schedule",
         fieldPath: '.lrSchedule.type',
+      },
+      {
+        rule: '!has(self.teacherForcing) || !has(self.teacherForcingRatio)',
+        message: 'spec.training.teacherForcingRatio is shorthand for teacherForcing {schedule: constant, start: R}; set one of them, not both',
+        fieldPath: '.teacherForcingRatio',
       },
       {
         rule: "self.earlyStoppingPatience == 0 || self.validationMetric != 'none'",

@@ -23,7 +23,7 @@ const [solo] = await loopbackGang(1, log);
 const group = solo as ProcessGroup;
 
 function config(): TrainConfig {
-  return loopConfig({ epochs: 3, batchSize: 4, learningRate: 0.01, teacherForcingRatio: 0.7, lrSchedule: { type: 'plateau', patience: 1 }, gradientCheckpointing: { enabled: true, blockSteps: 4 } });
+  return loopConfig({ epochs: 3, batchSize: 4, learningRate: 0.01, teacherForcing: { schedule: 'linear', start: 1, end: 0.4, decaySteps: 12 }, lrSchedule: { type: 'plateau', patience: 1 }, gradientCheckpointing: { enabled: true, blockSteps: 4 } });
 }
 
 const hyper: Hyperparameters = { batchSize: 4, learningRate: 0.01, maxCaptionLength: maxLen, vocabularySize: vocabulary.size, auto: [] };

@@ -31,6 +31,7 @@ import { LLM_CAPTIONS_FILE, llmEvaluation } from './llm-evaluation.js';
 import { chooseHyperparameters } from './hyperparameters.js';
 import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
+import { teacherForcingAt, teacherForcingSchedule } from './teacher-forcing.js';
 import { prepareData } from './prepare-data.js';
 import { packParameters, unpackTensors } from '../model/packed-tensors.js';
 import { TrainingProgress } from './progress.js';
@@ -217,13 +218,15 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     const decoder = createDecoder(decoderCfg, restored?.weights ?? initialValues(decoderCfg, config.training.seed));
     const opt = lossOptions(config);
     // Rank 0 decides what `auto` resolves to (its memory measurement) and every rank takes its answer.
+    // Measured with the schedule's final teacher-forcing probability: sampling coins below 1 take the
+    // heavier path through the loss.
     const hyper = await broadcastJson(group, slowMs, async () =>
       restored?.state.hyperparameters ??
       chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
         measureBytesPerSample(
           decoder,
           (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
-          (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoderCfg.hiddenDim }, decoderCfg.dropout, config.training.teacherForcingRatio),
+          (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoderCfg.hiddenDim }, decoderCfg.dropout, teacherForcingAt(teacherForcingSchedule(config.training), Number.POSITIVE_INFINITY)),
           opt,
         ),
       ),
