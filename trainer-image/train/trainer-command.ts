@@ -19,24 +19,24 @@ import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { ProcessGroup } from '../distributed/process-group.js';
 import { writeReport } from '../report/report-command.js';
-import { createDecoder, initialValues, parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
+import { parameterShapes, type Decoder } from '../model/decoder.js';
 import { FeatureCache, isS3Location } from '../model/feature-cache.js';
-import { Adam, DEFAULT_ADAM } from './adam.js';
 import { makeBatch } from './batches.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
 import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
 import { finalEvaluation } from './final-evaluation.js';
 import { LLM_CAPTIONS_FILE, llmEvaluation } from './llm-evaluation.js';
-import { chooseHyperparameters } from './hyperparameters.js';
-import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
+import { chooseHyperparameters, type Hyperparameters } from './hyperparameters.js';
+import { higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
 import { teacherForcingAt, teacherForcingSchedule } from './teacher-forcing.js';
 import { prepareData } from './prepare-data.js';
 import { packParameters, unpackTensors } from '../model/packed-tensors.js';
 import { TrainingProgress } from './progress.js';
 import { ResourceLog } from './resource-log.js';
-import { readSnapshot, restoreAdam, type RestoredParts } from './snapshot.js';
+import { readSnapshot } from './snapshot.js';
+import { startOrResume } from './resume.js';
 import { measureBytesPerSample } from './train-step.js';
 
 export const trainerCommand: Command = {
@@ -194,15 +194,13 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       writer: { rank: d.rank, worldSize: d.worldSize },
     });
     if (writer) await checkpoints.checkWritable();
-    group = await joinGang(config, log);
+    const gang = await joinGang(config, log);
+    group = gang;
     const slowMs = d.rendezvousTimeoutSeconds * 1000;
     const latest = await agreeOnCheckpoint(group, checkpoints, opts.resume, slowMs, log);
-    let restored: RestoredParts | undefined;
-    if (latest) {
-      restored = readSnapshot(latest.files, latest.state);
-      if (writer) log.info({ checkpoint: latest.name, step: restored.state.step, epoch: restored.state.cursor.epoch }, `resuming from ${latest.name}`);
-      warnOnDrift(config, restored.state.config, log);
-    }
+    // The checkpoint every rank agreed on, or none: start fresh.
+    const restored = latest ? readSnapshot(latest.files, latest.state) : undefined;
+    if (latest && restored && writer) log.info({ checkpoint: latest.name, step: restored.state.step, epoch: restored.state.cursor.epoch }, `resuming from ${latest.name}`);
     const prepared = await prepareData(
       config,
       restored ? { vocabulary: restored.vocabulary, maxCaptionLength: restored.state.hyperparameters.maxCaptionLength } : undefined,
@@ -210,37 +208,29 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       (done, total) => progress.extractingFeatures(done, total),
     );
     const { data } = prepared;
-    const decoderCfg: DecoderConfig = restored?.state.decoder ?? {
-      ...config.decoder,
-      vocabSize: data.vocabulary.size,
-      featureDim: data.train.table.channels,
-    };
-    const decoder = createDecoder(decoderCfg, restored?.weights ?? initialValues(decoderCfg, config.training.seed));
     const opt = lossOptions(config);
     // Rank 0 decides what `auto` resolves to (its memory measurement) and every rank takes its answer.
     // Measured with the schedule's final teacher-forcing probability: sampling coins below 1 take the
     // heavier path through the loss.
-    const hyper = await broadcastJson(group, slowMs, async () =>
-      restored?.state.hyperparameters ??
-      chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
-        measureBytesPerSample(
-          decoder,
-          (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
-          (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoderCfg.hiddenDim }, decoderCfg.dropout, teacherForcingAt(teacherForcingSchedule(config.training), Number.POSITIVE_INFINITY)),
-          opt,
+    const chooseHyper = (decoder: Decoder): Promise<Hyperparameters> =>
+      broadcastJson(gang, slowMs, () =>
+        chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
+          measureBytesPerSample(
+            decoder,
+            (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
+            (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoder.cfg.hiddenDim }, decoder.cfg.dropout, teacherForcingAt(teacherForcingSchedule(config.training), Number.POSITIVE_INFINITY)),
+            opt,
+          ),
         ),
-      ),
-    );
+      );
+    const { decoder, adam, hyper, state: initial } = await startOrResume(config, restored, data, chooseHyper, log);
     if (!restored && writer) log.info({ hyperparameters: hyper, worldSize: d.worldSize }, `hyperparameters: batch ${hyper.batchSize} per process (global ${hyper.batchSize * d.worldSize}), learning rate ${hyper.learningRate}, max caption length ${hyper.maxCaptionLength}, vocabulary ${hyper.vocabularySize}`);
     if (data.train.examples.length < hyper.batchSize * d.worldSize) {
       throw new InvalidInputError(`the training split has ${data.train.examples.length} captions, fewer than one global batch of ${hyper.batchSize} x ${d.worldSize} processes`, { field: 'spec.training.batchSize' });
     }
     // A fresh gang starts from rank 0's weights, whatever each rank initialised; a resumed one loaded the same checkpoint.
     if (!restored) await broadcastWeights(group, decoder, slowMs);
-    progress.started({ backend, hyperparameters: hyper, step: restored?.state.step ?? 0, epoch: restored?.state.cursor.epoch ?? 0 });
-    const adam = new Adam(decoder.params, { ...DEFAULT_ADAM, clipNorm: config.training.gradientClipNorm });
-    if (restored) restoreAdam(adam, restored.adamM, restored.adamV, restored.state.adamSteps);
-    const initial = restored?.state ?? freshState(config, hyper, decoder);
+    progress.started({ backend, hyperparameters: hyper, step: initial.step, epoch: initial.cursor.epoch });
     const outcome = initial.finished
       ? { kind: 'finished' as const, state: initial }
       : await runTraining(
@@ -341,12 +331,5 @@ async function broadcastWeights(group: ProcessGroup, decoder: Decoder, timeoutMs
   for (const [name, values] of unpackTensors(bytes, shapes)) {
     const variable = decoder.params.get(name) as tf.Variable;
     tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
-  }
-}
-
-/** A resumed run keeps the checkpoint's model and hyperparameters; say so when the spec changed since. */
-function warnOnDrift(now: TrainConfig, saved: TrainConfig, log: Logger): void {
-  if (JSON.stringify(now.decoder) !== JSON.stringify(saved.decoder) || JSON.stringify(now.encoder) !== JSON.stringify(saved.encoder)) {
-    log.warn({ field: 'spec.model', spec: now.decoder, checkpoint: saved.decoder }, "spec.model differs from the checkpoint's model; the checkpoint's model and hyperparameters are kept for this run");
   }
 }
