@@ -1,6 +1,7 @@
 # Operator image: multi-stage, production dependencies only, non-root, no shell at run time (distroless).
 #   docker build -t captionrun/operator:0.1.0 .
-FROM node:20.20.2-bookworm-slim AS build
+# Node 24 LTS, the version CI tests on (hack/install-node.sh installs the same release there).
+FROM node:24.19.0-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Install scripts stay off: nothing the operator runs needs one (sharp ships prebuilt binaries).
@@ -12,7 +13,7 @@ COPY operator operator
 COPY trainer-image trainer-image
 RUN npm run build && npm prune --omit=dev --ignore-scripts
 
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

@@ -1,5 +1,5 @@
-// `npm run bench -- native [--reps N] [--keras PYTHON]`: the native backend (tfjs-node on TensorFlow 2.9.1,
-// built by trainer-image/native/setup-native.sh) against wasm, side by side in one process, on a 1024^2
+// `npm run bench -- native [--reps N] [--keras PYTHON]`: the native backend (tfjs-node on the TensorFlow that
+// trainer-image/native/setup-native.sh pins) against wasm, side by side in one process, on a 1024^2
 // matmul and an InceptionV3 forward pass (also with batch-norm folded into fused convs, as Keras's graph
 // optimiser runs it); with --keras, also
 // against Keras on the same TensorFlow (trainer-image/native/keras_baseline.py, run by that Python).

@@ -30,8 +30,8 @@ export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
 /** Client settings for `o`. Callers own retries (maxAttempts 1), so a time budget is one number, not two nested ones. */
 export function s3ClientConfig(o: S3Connection): S3ClientConfig {
   // The SDK prints a multi-line notice on Node < 22 (versions after January 2027 will need 22) once per
-  // thread, into logs that are otherwise JSON lines. The pinned SDK supports Node 20, which captionrun runs
-  // on; a user who wants the notice sets the variable to "false".
+  // thread, into logs that are otherwise JSON lines. The pinned SDK supports Node 20, on which the local
+  // commands still run (README, "Node versions"); a user who wants the notice sets the variable to "false".
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const env = process.env;
   const endpoint = o.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;

@@ -2,7 +2,7 @@
 // the attempt and the operator's settings, so the same inputs always produce the same objects.
 import type { V1ConfigMap, V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import { BACKEND_ENV, GPU_BACKEND, LLM_API_KEY_ENV } from '../lib/api/schema.js';
-import { checkpointLocation, type CheckpointLocation } from './checkpoint-location.js';
+import { checkpointLocation, PVC_MOUNT_PATH, RESUME_FROM_ENV, type CheckpointLocation } from '../lib/checkpoint/location.js';
 import {
   ANNOTATION_RESUME_FROM,
   LABEL_ATTEMPT,
@@ -106,7 +106,6 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     { name: 'CAPTIONRUN_RUN_ID', value: run.metadata.uid },
     { name: 'CAPTIONRUN_ATTEMPT', value: String(attempt) },
-    { name: 'CAPTIONRUN_CHECKPOINT_URI', value: location.uri },
     { name: 'CAPTIONRUN_CACHE', value: CACHE_DIR },
     { name: 'CAPTIONRUN_METRICS_PORT', value: String(TRAINER_METRICS_PORT) },
     { name: 'HOME', value: '/tmp' },
@@ -114,7 +113,7 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
   ];
   // A GPU pod whose GPU backend cannot load must fail with the reason (exit 3), not train on the CPU for days.
   if (resources.gpusPerWorker > 0) env.push({ name: BACKEND_ENV, value: GPU_BACKEND });
-  if (resumeFrom) env.push({ name: 'CAPTIONRUN_RESUME_FROM', value: resumeFrom });
+  if (resumeFrom) env.push({ name: RESUME_FROM_ENV, value: resumeFrom });
   // Only global rank 0 captions with the LLM, and it runs in the first pod: the key goes there and nowhere else.
   // A reference, never the value: the operator does not read the Secret, so the key cannot reach its logs.
   const llmKey = run.spec.evaluation.llm?.apiKeySecret;
@@ -130,7 +129,7 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     { name: 'run-spec', configMap: { name: specConfigMapName(name), items: [{ key: RUN_SPEC_FILE, path: RUN_SPEC_FILE }] } },
   ];
   if (location.kind === 'pvc') {
-    mounts.push({ name: 'checkpoints', mountPath: '/checkpoints' });
+    mounts.push({ name: 'checkpoints', mountPath: PVC_MOUNT_PATH });
     volumes.push({ name: 'checkpoints', persistentVolumeClaim: { claimName: location.claimName } });
   }
 

@@ -19,6 +19,7 @@ export class KubeApiError extends Error {
 }
 
 export const isNotFound = (err: unknown): boolean => err instanceof KubeApiError && err.status === 404;
+export const isForbidden = (err: unknown): boolean => err instanceof KubeApiError && err.status === 403;
 export const isConflict = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409 && err.reason === 'Conflict';
 export const isAlreadyExists = (err: unknown): boolean => err instanceof KubeApiError && err.status === 409 && err.reason === 'AlreadyExists';
 /** The watch's resourceVersion is older than etcd's compaction window: list again. */

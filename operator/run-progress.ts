@@ -19,6 +19,9 @@ export function applyProgressReport(status: CaptionTrainingRunStatus, report: Pr
   if (report.loss !== undefined) status.loss = roundTo(report.loss, 4);
   if (report.valBleu4 !== undefined) status.valBleu4 = roundTo(report.valBleu4, 3);
   if (report.backend !== undefined) status.backend = report.backend;
+  // What the trainer verified and loaded, which may differ from the operator's choice (a corrupt checkpoint
+  // skipped) or fill in what the operator could not see (a PVC store).
+  if (report.resumedFrom !== undefined) status.resumedFrom = report.resumedFrom;
   if (report.hyperparameters !== undefined) status.hyperparameters = { ...report.hyperparameters };
   if (report.checkpoint !== undefined && (status.lastCheckpoint?.step ?? -1) <= report.checkpoint.step) setLastCheckpoint(status, report.checkpoint);
 }

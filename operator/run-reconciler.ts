@@ -10,9 +10,8 @@ import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../lib/api/schema.js';
 import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import type { CommittedCheckpoint } from '../lib/telemetry/progress-report.js';
 import { PROGRESS_PATH } from '../lib/telemetry/progress-report.js';
-import type { CheckpointLocator } from './checkpoint-locator.js';
+import type { CheckpointLocator, ResumePoint } from './checkpoint-locator.js';
 import { ConditionType, setCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
 import { buildService, buildSpecConfigMap, buildWorkerPod, TRAINER_METRICS_PORT, worldSize, type GangSettings } from './gang-builder.js';
@@ -96,18 +95,23 @@ export class RunReconciler {
     this.deps.progress.watch(key, plan.status.phase === 'Running' ? progressUrl(pods, plan.status.attempt ?? 0) : undefined);
     await this.updateProgress(key, run, plan.status, log);
 
+    let conflict = false;
     if (!isDeepStrictEqual(run.status ?? {}, plan.status)) {
       try {
         const written = await api.put<StoredRun>(`${runPath(namespace, name)}/status`, { ...run, status: plan.status });
         this.expect(key, written);
+        if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
       } catch (err) {
-        // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
-        if (isConflict(err)) return { requeueAfterMs: 0 };
-        throw err;
+        if (!isConflict(err)) throw err;
+        conflict = true;
       }
-      for (const event of plan.events) await this.deps.events.record(run, event);
-      if (plan.status.phase !== run.status?.phase) log.info({ phase: plan.status.phase, attempt: plan.status.attempt, restarts: plan.status.restarts }, 'phase changed');
     }
+    // Every decision gets its event whether or not it changed the status (a force-delete usually does not).
+    // After a write conflict the decisions already acted on still get theirs; one retaken on fresh data
+    // may then be recorded twice, which is better than a deleted pod nobody hears of.
+    for (const event of plan.events) await this.deps.events.record(run, event);
+    // Someone changed the run since we read it: decide again on fresh data (everything done so far is idempotent).
+    if (conflict) return { requeueAfterMs: 0 };
     metrics.observeRun(namespace, name, plan.status.phase ?? 'Pending', plan.status.restarts ?? 0);
     if (failure) throw failure;
 
@@ -190,15 +194,17 @@ export class RunReconciler {
     const { namespace } = run.metadata;
     const { status } = plan;
     let resumeFrom = launch.resumeFrom?.uri;
+    let unseen: string | undefined;
     if (!launch.resumeFrom) {
-      let checkpoint: CommittedCheckpoint | undefined;
+      let point: ResumePoint;
       try {
-        checkpoint = await this.deps.locator.latestValid(run);
+        point = await this.deps.locator.latestValid(run);
       } catch (err) {
         throw new Error(`cannot read the checkpoint store to find the resume point: ${(err as Error).message}`, { cause: err });
       }
-      resumeFrom = checkpoint?.uri;
-      if (checkpoint) applyCheckpoint(status, checkpoint);
+      resumeFrom = point.checkpoint?.uri;
+      unseen = point.unreadable;
+      if (point.checkpoint) applyCheckpoint(status, point.checkpoint);
     }
     if (!launch.resumeFrom) await this.writeSpec(run);
     for (const rank of launch.ranks) {
@@ -211,7 +217,11 @@ export class RunReconciler {
     status.worldSize = processes;
     if (resumeFrom) status.resumedFrom = resumeFrom;
     else delete status.resumedFrom;
-    const from = resumeFrom ? `resuming from ${resumeFrom}` : 'starting fresh (no valid checkpoint)';
+    const from = resumeFrom
+      ? `resuming from ${resumeFrom}`
+      : unseen
+        ? `the trainer resumes from the latest valid checkpoint it finds, if any (${unseen}); status.resumedFrom names it once the trainer reports`
+        : 'starting fresh (no valid checkpoint)';
     status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${processes} training processes, ${from}` }, new Date().toISOString(), run.metadata.generation);
     plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers (${processes} training processes), ${from}` });
     log.info({ attempt: launch.attempt, workers, worldSize: processes, resumeFrom }, 'gang created');

@@ -1,6 +1,6 @@
 // The run succeeds when every worker of the current gang exited 0; its outputs are then next to its checkpoints.
 import { OUTPUTS_DIR } from '../lib/checkpoint/outputs.js';
-import { checkpointLocation } from './checkpoint-location.js';
+import { checkpointLocation } from '../lib/checkpoint/location.js';
 import { ConditionType, setCondition } from './conditions.js';
 import { isSucceeded } from './pod-state.js';
 import type { PolicyContext } from './run-plan.js';

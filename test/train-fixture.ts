@@ -67,7 +67,13 @@ export function loopConfig(training: Record<string, unknown>, env: NodeJS.Proces
 /** An in-memory checkpoint store that remembers every snapshot: what the loop saves, what a resume loads. */
 export function memoryIO(): Pick<CheckpointIO, 'save' | 'flush' | 'latest' | 'load'> & { saved: Snapshot[] } {
   const saved: Snapshot[] = [];
-  const loaded = (s: Snapshot): LoadedState => ({ name: `ckpt-${s.step}`, digest: `digest-${s.step}`, files: new Map(s.files.map((f) => [f.name, f.data])), state: JSON.parse(JSON.stringify(s.state)) });
+  const loaded = (s: Snapshot): LoadedState => ({
+    name: `ckpt-${s.step}`,
+    checkpoint: { name: `ckpt-${s.step}`, uri: `memory://ckpt-${s.step}`, step: s.step, epoch: s.epoch, digest: `digest-${s.step}`, time: new Date(0).toISOString(), metrics: s.metrics ?? {} },
+    digest: `digest-${s.step}`,
+    files: new Map(s.files.map((f) => [f.name, f.data])),
+    state: JSON.parse(JSON.stringify(s.state)),
+  });
   return {
     saved,
     async latest() {

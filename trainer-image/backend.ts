@@ -77,7 +77,7 @@ export async function initBackend(preferred?: BackendName, log: Logger = default
   if (want !== undefined) {
     const hint =
       want === GPU_BACKEND
-        ? 'a pod that requested GPUs (spec.resources.gpusPerWorker > 0) never trains on the CPU instead: use a trainer image with @tensorflow/tfjs-node-gpu on a node whose driver suits CUDA 11.2 and cuDNN 8.1 (trainer-image/Dockerfile), or set gpusPerWorker: 0'
+        ? 'a pod that requested GPUs (spec.resources.gpusPerWorker > 0) never trains on the CPU instead: use a trainer image with @tensorflow/tfjs-node-gpu on a node whose NVIDIA driver supports CUDA 12.5 (trainer-image/Dockerfile), or set gpusPerWorker: 0'
         : want === 'tensorflow'
           ? 'install @tensorflow/tfjs-node, or build it for this checkout with npm run setup:native'
           : undefined;

@@ -11,3 +11,4 @@ export { FORMAT_VERSION, type Manifest, type ManifestFile } from './manifest.js'
 export { HASH_ALGORITHMS, type HashAlgorithm } from './digest.js';
 export { CheckpointInvalidError, CheckpointSaveError, StoreUnavailableError, INVALID_REASONS, type InvalidReason } from './errors.js';
 export { checkpointMetrics } from './metrics.js';
+export { checkpointLocation, PVC_MOUNT_PATH, RESUME_FROM_ENV, type CheckpointLocation } from './location.js';

@@ -37,7 +37,9 @@ export interface ProgressReport {
   /** The TensorFlow.js backend the trainer computes on. */
   backend?: string;
   hyperparameters?: { batchSize: number; learningRate: number; maxCaptionLength: number; vocabularySize: number };
-  /** The newest checkpoint this process committed (rank 0 is the only writer). */
+  /** The checkpoint this gang resumed from, verified; absent for a fresh start. */
+  resumedFrom?: string;
+  /** The newest checkpoint this process committed or resumed from (rank 0 is the only writer). */
   checkpoint?: CommittedCheckpoint;
   /** When the trainer last changed the report. */
   updateTime: string;
@@ -71,6 +73,7 @@ export function parseProgressReport(value: unknown): ProgressReport {
   if (r.valBleu4 !== undefined) report.valBleu4 = fraction(r.valBleu4, 'valBleu4');
   if (r.etaSeconds !== undefined) report.etaSeconds = count(r.etaSeconds, 'etaSeconds');
   if (r.backend !== undefined) report.backend = text(r.backend, 'backend');
+  if (r.resumedFrom !== undefined) report.resumedFrom = text(r.resumedFrom, 'resumedFrom');
   if (r.hyperparameters !== undefined) {
     const h = record(r.hyperparameters, 'hyperparameters');
     report.hyperparameters = {

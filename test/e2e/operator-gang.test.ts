@@ -142,6 +142,10 @@ test('a node that stops heartbeating is evicted by the real controller and the g
   const after = await waitForRun(t, 'nodeloss', 'to run attempt 1', (r) => r.status?.phase === 'Running' && r.status.attempt === 1);
   assert.ok(['NodeLost', 'DeletionByTaintManager', 'PodDeleted'].includes(after.status?.lastFailure?.reason ?? ''), `lastFailure ${JSON.stringify(after.status?.lastFailure)}`);
   assert.equal(after.status?.restarts, 0, 'losing a node is not the run\'s failure');
+  // The old pod stayed Terminating on the silent node until the operator force-deleted it: a decision that
+  // changes no status field, and still an event.
+  const events = await t.api.get<{ items: { reason: string; message: string }[] }>(`/api/v1/namespaces/${NS}/events`, { fieldSelector: 'involvedObject.name=nodeloss,involvedObject.kind=CaptionTrainingRun' });
+  assert.ok(events.items.some((e) => e.reason === 'ForceDeleted' && e.message.includes(lostNode)), JSON.stringify(events.items.map((e) => e.reason)));
 });
 
 test('a missing credentials Secret is named in a condition; the gang launches once the Secret exists', async () => {

@@ -4,7 +4,8 @@
 // The first argument (from the test's image map) picks the behaviour: train, crash, invalid or succeed.
 import { readFileSync } from 'node:fs';
 import { validateRun } from '../../lib/api/validate.js';
-import { CheckpointWriter, openStore } from '../../lib/checkpoint/index.js';
+import type { CaptionTrainingRun } from '../../lib/api/types.js';
+import { checkpointLocation, CheckpointWriter, openStore, RESUME_FROM_ENV } from '../../lib/checkpoint/index.js';
 import { ExitCode } from '../../lib/exit-codes.js';
 
 const [mode, ...args] = process.argv.slice(2);
@@ -24,12 +25,14 @@ try {
 } catch (err) {
   exit(ExitCode.InvalidInput, `cannot read the spec ${specFile}: ${(err as Error).message}`);
 }
-if (!validateRun(spec).ok) exit(ExitCode.InvalidInput, `${specFile} is not a valid CaptionTrainingRun`);
+const valid = validateRun(spec);
+if (!valid.ok) exit(ExitCode.InvalidInput, `${specFile} is not a valid CaptionTrainingRun`);
+const run: CaptionTrainingRun = valid.run;
 
 const attempt = Number(process.env.CAPTIONRUN_ATTEMPT ?? '0');
 const rank = Number(process.env.NODE_RANK ?? '0');
-const uri = process.env.CAPTIONRUN_CHECKPOINT_URI ?? '';
-const writer = rank === 0 ? new CheckpointWriter({ store: openStore(uri), whenBusy: 'wait', resumedFrom: process.env.CAPTIONRUN_RESUME_FROM ?? null }) : undefined;
+const uri = checkpointLocation(run.spec.checkpoint.store, run.metadata.namespace ?? 'default', run.metadata.name).uri;
+const writer = rank === 0 ? new CheckpointWriter({ store: openStore(uri), whenBusy: 'wait', resumedFrom: process.env[RESUME_FROM_ENV]?.split('/').at(-1) ?? null }) : undefined;
 
 async function save(step: number): Promise<void> {
   if (!writer) return;

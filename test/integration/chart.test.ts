@@ -78,7 +78,8 @@ function permissions(serviceAccount: string, namespace: string): string[] {
     .filter((line) => /^\S/.test(line))
     .map((line) => {
       const cols = line.trim().split(/\s{2,}/);
-      return `${cols[0]} ${cols.at(-1)}`;
+      const names = cols[2] !== undefined && cols[2] !== '[]' ? ` ${cols[2]}` : '';
+      return `${cols[0]}${names} ${cols.at(-1)}`;
     })
     .sort();
 }
@@ -92,7 +93,7 @@ const operatorPermissions = [
   'events [create]',
   'nodes [get]',
   'pods [list watch create delete]',
-  'secrets [get]',
+  'secrets [captionrun-s3] [get]',
   'selfsubjectaccessreviews.authorization.k8s.io [create]',
   'selfsubjectreviews.authentication.k8s.io [create]',
   'selfsubjectrulesreviews.authorization.k8s.io [create]',
@@ -107,6 +108,9 @@ test('helm install: the operator gets exactly its least-privilege RBAC, trainers
     permissions('cr-captionrun', 'captionrun-system'),
     [...operatorPermissions, 'leases.coordination.k8s.io [get create update]'].sort(),
   );
+  // Of all Secrets, only the checkpoint credentials the chart names.
+  assert.equal(run('kubectl', ['auth', 'can-i', 'get', 'secrets/captionrun-s3', '--as=system:serviceaccount:captionrun-system:cr-captionrun', '-n', 'ml']).out.trim(), 'yes');
+  assert.equal(run('kubectl', ['auth', 'can-i', 'get', 'secrets/db-password', '--as=system:serviceaccount:captionrun-system:cr-captionrun', '-n', 'ml']).out.trim(), 'no');
   for (const verb of ['get', 'list']) {
     const r = run('kubectl', ['auth', 'can-i', verb, 'secrets', '--as=system:serviceaccount:captionrun-system:captionrun-trainer', '-n', 'captionrun-system']);
     assert.equal(r.out.trim(), 'no', `trainer pods cannot ${verb} Secrets`);

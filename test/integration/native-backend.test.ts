@@ -1,10 +1,11 @@
-// The native backend (tfjs-node built by trainer-image/native/setup-native.sh against TensorFlow 2.9.1 from the
-// tensorflow-cpu wheel) must compute what the wasm backend computes, to float32 rounding: the same seeded
+// The native backend (tfjs-node built by trainer-image/native/setup-native.sh against the TensorFlow version it
+// pins, from the tensorflow-cpu wheel) must compute what the wasm backend computes, to float32 rounding: the same seeded
 // matmul, the trainer's own decoder loss and gradients (GRU + Bahdanau and LSTM + Luong, dropout and
 // scheduled sampling on), and the InceptionV3 forward pass on both (and on native also with batch-norm folded
 // into fused convs), compared element-wise.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { test } from 'node:test';
 import { load } from 'nsfwjs';
@@ -14,6 +15,9 @@ import { foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput
 import { createDecoder, disposeDecoder, initialValues, paramRecord, parameterShapes, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { captionLoss } from '../../trainer-image/train/caption-loss.js';
 import { disposeNoise, stepNoise } from '../../trainer-image/train/noise.js';
+
+// The version setup-native.sh pins: the one the GPU trainer image links too.
+const TF_VERSION = /^TF_VERSION=(\S+)$/m.exec(readFileSync(new URL('../../trainer-image/native/setup-native.sh', import.meta.url), 'utf8'))?.[1];
 
 // Naming a build in the env var makes it required: only an unasked-for, absent build is a reason to skip.
 const explicit = process.env[TFJS_NODE_PATH_ENV] || undefined;
@@ -85,14 +89,14 @@ function relativeError(ours: Float32Array, reference: Float32Array): number {
   return diff / Math.max(scale, Number.MIN_VALUE);
 }
 
-test('tfjs-node on TensorFlow 2.9.1 agrees with wasm on matmul, the decoder\'s loss and gradients, and InceptionV3', { skip, timeout: 300_000 }, async (t) => {
+test(`tfjs-node on TensorFlow ${TF_VERSION} agrees with wasm on matmul, the decoder's loss and gradients, and InceptionV3`, { skip, timeout: 300_000 }, async (t) => {
   process.env[TFJS_NODE_PATH_ENV] = dir;
   // Directly first, so that a broken build fails with its own error rather than initBackend's fallback to wasm.
   await importTfjsNode('@tensorflow/tfjs-node');
   assert.equal(await initBackend('tensorflow'), 'tensorflow');
   assert.equal(tf.getBackend(), 'tensorflow');
   // tfjs_binding exposes the linked library's TF_Version(): proof the addon runs on the wheel's TensorFlow.
-  assert.equal((tf.backend() as unknown as { binding: { TF_Version: string } }).binding.TF_Version, '2.9.1');
+  assert.equal((tf.backend() as unknown as { binding: { TF_Version: string } }).binding.TF_Version, TF_VERSION);
   const nsfw = (await load('InceptionV3', { size: 299 })) as unknown as { model: tf.LayersModel };
   const inception = inceptionFeatures(nsfw.model);
   const native = await compute(inception);

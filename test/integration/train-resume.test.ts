@@ -3,7 +3,7 @@
 // trainer must end with weights byte-identical to an uninterrupted run's.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCli, tinySpec, type LogLine } from './train-helpers.js';
@@ -103,3 +103,35 @@ test('SIGTERM: the trainer checkpoints the step it is on, the relaunch resumes t
 function straightSteps(): number {
   return (JSON.parse(readFileSync(join(root, 'straight', 'outputs', 'metrics.json'), 'utf8')) as { step: number }).step;
 }
+
+test('CAPTIONRUN_RESUME_FROM: the trainer resumes from the checkpoint the operator chose, and from the latest valid one when that one is corrupt', async () => {
+  await reference();
+  // A copy of the finished run's store, so corrupting it leaves the other tests' checkpoints alone.
+  const dir = join(root, 'hinted');
+  const store = join(dir, 'checkpoints');
+  cpSync(join(root, 'straight', 'checkpoints'), store, { recursive: true });
+  const file = `${dir}.yaml`;
+  writeFileSync(file, tinySpec({ name: 'straight', checkpointDir: store }));
+  const runDir = join(store, 'default', 'straight');
+  const names = readdirSync(runDir).filter((n) => n.startsWith('ckpt-')).sort();
+  assert.ok(names.length >= 2, `two checkpoints to choose between: ${names.join(', ')}`);
+  const [older, newest] = [names.at(-2) as string, names.at(-1) as string];
+  const resumedFrom = async (hint: string): Promise<{ name: unknown; warning?: LogLine }> => {
+    const run = startCli(['trainer', '--output', join(dir, 'outputs'), file], { ...env, CAPTIONRUN_RESUME_FROM: `${runDir}/${hint}` });
+    const { code } = await run.exit;
+    assert.equal(code, 0, run.stderrText().slice(-3000));
+    const resumed = run.lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('resuming from ckpt-'));
+    return { name: resumed?.checkpoint, warning: run.lines.find((l) => l.resumeFrom === `${runDir}/${hint}`) };
+  };
+  const chosen = await resumedFrom(older);
+  assert.equal(chosen.name, older, 'the operator\'s choice, not the newest checkpoint');
+  assert.equal(chosen.warning, undefined);
+  // Flip one byte of the chosen checkpoint's weights: its digest no longer matches, so it is never loaded.
+  const weights = readdirSync(join(runDir, older)).find((f) => f !== 'MANIFEST.json' && f !== 'state.json') as string;
+  const bytes = readFileSync(join(runDir, older, weights));
+  bytes[0] = (bytes[0] ?? 0) ^ 0xff;
+  writeFileSync(join(runDir, older, weights), bytes);
+  const fallback = await resumedFrom(older);
+  assert.equal(fallback.name, newest, 'a corrupt choice falls back to the latest valid checkpoint');
+  assert.match(String(fallback.warning?.msg), /is invalid .*resuming from the latest valid checkpoint instead/);
+});

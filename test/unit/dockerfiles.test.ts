@@ -50,23 +50,46 @@ for (const path of dockerfiles) {
   });
 }
 
+// The Node release CI installs where the machine's is older: the images ship the same one.
+const ciNode = /^NODE_VERSION=(\S+)$/m.exec(readFileSync(`${repo}/hack/install-node.sh`, 'utf8'))?.[1] as string;
+const setupNative = readFileSync(`${repo}/trainer-image/native/setup-native.sh`, 'utf8');
+
+test('both images run Node 24 LTS, the release CI tests on', () => {
+  assert.match(ciNode, /^24\.\d+\.\d+$/);
+  for (const path of dockerfiles) {
+    const nodeStages = stages(path).filter((s) => s.from.startsWith('node:'));
+    assert.ok(nodeStages.length > 0, `${path} takes Node from an official node image`);
+    for (const s of nodeStages) assert.equal(s.from.split(':')[1]?.split('-')[0], ciNode, `${path}: ${s.from}`);
+  }
+});
+
 test('operator image: distroless runtime without a shell, production dependencies only', () => {
   const all = stages('Dockerfile');
   const final = all.at(-1) as Stage;
-  assert.match(final.from, /^gcr\.io\/distroless\/nodejs20-debian12:nonroot$/);
+  // distroless tags follow Node majors, not releases: nodejs24 is the 24 LTS line.
+  assert.match(final.from, /^gcr\.io\/distroless\/nodejs24-debian12:nonroot$/);
   assert.ok(!final.lines.some((l) => /^RUN\s/i.test(l)), 'no RUN in the runtime stage: it has no shell');
   assert.ok(all[0]?.lines.some((l) => /npm prune --omit=dev/.test(l)), 'dev dependencies are pruned');
 });
 
-test('trainer image: CUDA and cuDNN match the libtensorflow that tfjs-node-gpu links', () => {
+test('trainer image: tfjs-node-gpu built by setup-native.sh against the CUDA 12 TensorFlow, on a matching CUDA base', () => {
   const text = readFileSync(`${repo}/trainer-image/Dockerfile`, 'utf8');
   const pkg = JSON.parse(readFileSync(`${repo}/package.json`, 'utf8')) as { peerDependencies: Record<string, string> };
-  const tfjsGpu = pkg.peerDependencies['@tensorflow/tfjs-node-gpu'];
-  assert.ok(text.includes(`@tensorflow/tfjs-node-gpu@${tfjsGpu}`), 'installs the peer version package.json names');
-  // tfjs-node-gpu 4.x links libtensorflow 2.9.1 (its scripts/deps-constants.js); TensorFlow's tested build
-  // configurations list CUDA 11.2 and cuDNN 8.1 for 2.9.
-  assert.equal(tfjsGpu, '4.22.0', 'a new tfjs-node-gpu needs this table re-checked');
-  for (const s of stages('trainer-image/Dockerfile').filter((st) => st.from.startsWith('nvidia/cuda'))) {
-    assert.match(s.from, /^nvidia\/cuda:11\.2\.\d+-cudnn8-(devel|runtime)-ubuntu20\.04$/);
+  const tfjsGpu = pkg.peerDependencies['@tensorflow/tfjs-node-gpu'] as string;
+  // Its install script would download libtensorflow 2.9.1 for CUDA 11.2: the package comes without it, and
+  // setup-native.sh builds the addon against the `tensorflow` wheel (TF_PACKAGE=tensorflow) in place.
+  assert.match(text, new RegExp(`--ignore-scripts @tensorflow/tfjs-node-gpu@${tfjsGpu.replace(/\./g, '\\.')}\\b`));
+  assert.ok(!/npm (install|ci)\b(?![^\n]*--ignore-scripts)/.test(text), 'every npm install in the image skips install scripts');
+  assert.match(text, /TF_PACKAGE=tensorflow TFJS_NODE_DIR=\/app\/node_modules\/@tensorflow\/tfjs-node-gpu\b[^\n]*\\\n\s*bash trainer-image\/native\/setup-native\.sh/);
+  assert.equal(/^TFJS_NODE_VERSION=(\S+)$/m.exec(setupNative)?.[1], tfjsGpu, 'setup-native.sh builds the peer version package.json names');
+  // The CUDA base matches the CUDA runtime wheel setup-native.sh pins (major.minor), so the image's CUDA
+  // environment is the one TensorFlow's libraries were built for.
+  const cudaRuntime = /"nvidia-cuda-runtime-cu12==(\d+\.\d+)\./.exec(setupNative)?.[1];
+  assert.ok(cudaRuntime, 'setup-native.sh pins the CUDA runtime wheel for TF_PACKAGE=tensorflow');
+  const cudaStages = stages('trainer-image/Dockerfile').filter((st) => st.from.startsWith('nvidia/cuda'));
+  assert.ok(cudaStages.length >= 2, 'the addon is built and run on the CUDA base');
+  for (const s of cudaStages) {
+    assert.match(s.from, /^nvidia\/cuda:12\.\d+\.\d+-base-ubuntu22\.04$/);
+    assert.equal(/:(\d+\.\d+)\./.exec(s.from)?.[1], cudaRuntime, `${s.from} vs nvidia-cuda-runtime-cu12==${cudaRuntime}`);
   }
 });

@@ -2,8 +2,8 @@
 TensorFlow's default thread pools, compiled with tf.function as Keras compiles its predict step. The benchmark starts it
 once and sends one workload name per line on stdin; each answer is a JSON line with that run's milliseconds,
 so the benchmark can interleave Keras runs with its own and all of them see the same machine load.
-Run it with a Python whose TensorFlow matches the native backend's (2.9.1), e.g. a venv made by
-`python3.10 -m venv ~/.cache/captionrun/keras-tf-2.9.1` + `pip install tensorflow-cpu==2.9.1 'numpy<1.24'`.
+Run it with a Python whose TensorFlow matches the native backend's (2.21.0), e.g. a venv made by
+`python3 -m venv ~/.cache/captionrun/keras-tf-2.21.0` + `pip install tensorflow-cpu==2.21.0`.
 """
 import json
 import os

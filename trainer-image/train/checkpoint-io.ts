@@ -4,7 +4,7 @@
 import { connectionOf } from '../../lib/s3-connection.js';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
-import { CheckpointReader, CheckpointWriter, openStore, runUri, type CheckpointStore } from '../../lib/checkpoint/index.js';
+import { checkpointLocation, CheckpointInvalidError, CheckpointReader, CheckpointWriter, openStore, type CheckpointStore, type LoadedCheckpoint } from '../../lib/checkpoint/index.js';
 import { publishOutputs } from '../../lib/checkpoint/outputs.js';
 import type { Registry } from 'prom-client';
 import { packageVersion } from '../../lib/package-info.js';
@@ -15,6 +15,8 @@ import type { Snapshot } from './snapshot.js';
 
 export interface LoadedState {
   name: string;
+  /** The checkpoint as /progress reports it (URI, step, epoch, metrics). */
+  checkpoint: CommittedCheckpoint;
   /** Digest of its manifest: what the ranks of a gang compare to know they loaded the same checkpoint. */
   digest: string;
   files: Map<string, Uint8Array>;
@@ -23,7 +25,11 @@ export interface LoadedState {
 
 export interface CheckpointIO {
   readonly uri: string;
-  latest(): Promise<LoadedState | undefined>;
+  /**
+   * The checkpoint to resume from: `preferredUri` (the operator's choice, CAPTIONRUN_RESUME_FROM) when it is
+   * in this run's store and verifies, else the latest valid one, saying why in the log.
+   */
+  latest(preferredUri?: string): Promise<LoadedState | undefined>;
   /** One named checkpoint, verified; throws CheckpointInvalidError when it fails verification. */
   load(name: string): Promise<LoadedState>;
   /** Fails fast, before any training, when the store refuses writes (read-only directory, denied bucket). */
@@ -60,17 +66,8 @@ export interface CheckpointIOOptions {
   writer: { rank: number; worldSize: number };
 }
 
-/** The store's base URI from the spec: a local directory, a mounted PVC, or s3://bucket/prefix. */
-export function storeBaseUri(spec: CheckpointSpec): string {
-  if (spec.store.local) return spec.store.local.path;
-  if (spec.store.pvc) return `${process.env.CAPTIONRUN_PVC_MOUNT ?? '/checkpoints'}/${spec.store.pvc.subPath}`;
-  const s3 = spec.store.s3;
-  if (!s3) throw new Error('spec.checkpoint.store names no store');
-  return `s3://${s3.bucket}/${s3.prefix}`;
-}
-
 export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
-  const uri = runUri(storeBaseUri(opts.spec), opts.namespace, opts.run);
+  const uri = checkpointLocation(opts.spec.store, opts.namespace, opts.run).uri;
   const s3 = opts.spec.store.s3;
   const store: CheckpointStore = openStore(uri, {
     logger: opts.logger,
@@ -79,6 +76,12 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
   const reader = new CheckpointReader(store, { logger: opts.logger, registry: opts.registry });
   let writer: CheckpointWriter | undefined;
   let resumedFrom: string | null = null;
+  const loaded = (c: LoadedCheckpoint): LoadedState => {
+    resumedFrom = c.name;
+    const m = c.manifest;
+    const checkpoint = { name: c.name, uri: `${uri}/${c.name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics };
+    return { name: c.name, checkpoint, digest: m.manifestDigest, files: c.files, state: c.state };
+  };
   const writerOf = (): CheckpointWriter => {
     writer ??= new CheckpointWriter({
       store,
@@ -110,17 +113,26 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
         throw err;
       }
     },
-    async latest() {
+    async latest(preferredUri) {
+      if (preferredUri !== undefined) {
+        const name = preferredUri.startsWith(`${uri}/`) ? preferredUri.slice(uri.length + 1) : '';
+        if (name === '' || name.includes('/')) {
+          opts.logger.warn({ resumeFrom: preferredUri, store: uri }, `the resume point ${preferredUri} is not a checkpoint of this run (${uri}); resuming from the latest valid checkpoint instead`);
+        } else {
+          try {
+            return loaded(await reader.load(name));
+          } catch (err) {
+            if (!(err instanceof CheckpointInvalidError)) throw err;
+            opts.logger.warn({ resumeFrom: preferredUri, reason: err.reason, detail: err.message }, `the resume point ${name} is invalid (${err.reason}); resuming from the latest valid checkpoint instead`);
+          }
+        }
+      }
       const { checkpoint, invalid } = await reader.loadLatest();
       for (const bad of invalid) opts.logger.warn({ checkpoint: bad.name, reason: bad.reason, detail: bad.detail }, `skipping invalid checkpoint ${bad.name}`);
-      if (!checkpoint) return undefined;
-      resumedFrom = checkpoint.name;
-      return { name: checkpoint.name, digest: checkpoint.manifest.manifestDigest, files: checkpoint.files, state: checkpoint.state };
+      return checkpoint ? loaded(checkpoint) : undefined;
     },
     async load(name) {
-      const checkpoint = await reader.load(name);
-      resumedFrom = checkpoint.name;
-      return { name: checkpoint.name, digest: checkpoint.manifest.manifestDigest, files: checkpoint.files, state: checkpoint.state };
+      return loaded(await reader.load(name));
     },
     async save(snapshot, must) {
       const w = writerOf();

@@ -27,7 +27,7 @@ export class TrainingProgress {
     this.report = { ...this.report, stage: 'ExtractingFeatures', stageFraction: total > 0 ? Math.min(1, done / total) : 0, updateTime: this.now() };
   }
 
-  started(facts: Pick<ProgressReport, 'backend' | 'hyperparameters'> & { step: number; epoch: number }): void {
+  started(facts: Pick<ProgressReport, 'backend' | 'hyperparameters' | 'resumedFrom' | 'checkpoint'> & { step: number; epoch: number }): void {
     this.report = { ...this.report, ...facts, updateTime: this.now() };
   }
 

@@ -22,6 +22,7 @@ import { writeReport } from '../report/report-command.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
 import { FeatureCache, isS3Location } from '../model/feature-cache.js';
 import { makeBatch } from './batches.js';
+import { RESUME_FROM_ENV } from '../../lib/checkpoint/location.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
 import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
@@ -230,7 +231,13 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     }
     // A fresh gang starts from rank 0's weights, whatever each rank initialised; a resumed one loaded the same checkpoint.
     if (!restored) await broadcastWeights(group, decoder, slowMs);
-    progress.started({ backend, hyperparameters: hyper, step: initial.step, epoch: initial.cursor.epoch });
+    progress.started({
+      backend,
+      hyperparameters: hyper,
+      step: initial.step,
+      epoch: initial.cursor.epoch,
+      ...(latest ? { resumedFrom: latest.checkpoint.uri, checkpoint: latest.checkpoint } : {}),
+    });
     const outcome = initial.finished
       ? { kind: 'finished' as const, state: initial }
       : await runTraining(
@@ -305,7 +312,7 @@ function joinGang(config: TrainConfig, log: Logger): Promise<ProcessGroup> {
  * manifest digest; each loads that one and checks the digest, so no rank resumes from anything else.
  */
 async function agreeOnCheckpoint(group: ProcessGroup, checkpoints: CheckpointIO, resume: boolean, timeoutMs: number, log: Logger): Promise<LoadedState | undefined> {
-  const mine = group.rank === 0 && resume ? await checkpoints.latest() : undefined;
+  const mine = group.rank === 0 && resume ? await checkpoints.latest(process.env[RESUME_FROM_ENV] || undefined) : undefined;
   const chosen = await broadcastJson(group, timeoutMs, async () => (mine ? { name: mine.name, digest: mine.digest } : null));
   if (group.rank === 0 || chosen === null) return mine;
   const loaded = await checkpoints.load(chosen.name);

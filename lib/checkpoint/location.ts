@@ -1,7 +1,11 @@
-// Where a run's checkpoints live, seen from inside a worker pod and from the operator. Both must name the
-// same directory, so the pod environment and the operator's resume-point lookup come from this one place.
-import { runUri } from '../lib/checkpoint/index.js';
-import type { CheckpointSpec } from '../lib/api/types.js';
+// Where a run's checkpoints live, seen from inside a worker pod, from the operator and from local mode. All
+// must name the same directory, so the pod's volume, the operator's resume-point lookup and the trainer's
+// store all come from this one function.
+import type { CheckpointSpec } from '../api/types.js';
+import { runUri } from './layout.js';
+
+/** The checkpoint URI the operator chose for a gang to resume from; the trainer verifies it before use. */
+export const RESUME_FROM_ENV = 'CAPTIONRUN_RESUME_FROM';
 
 /** Mount point of a `store.pvc` claim inside worker pods. */
 export const PVC_MOUNT_PATH = '/checkpoints';
