@@ -29,7 +29,3 @@ export function setCondition(conditions: Condition[], update: ConditionUpdate, n
   if (generation !== undefined) next.observedGeneration = generation;
   return existing ? conditions.map((c) => (c.type === update.type ? next : c)) : [...conditions, next];
 }
-
-export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
-  return conditions?.find((c) => c.type === type);
-}

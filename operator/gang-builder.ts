@@ -1,7 +1,7 @@
 // Builds the children of a run: one headless Service and `workers` trainer pods. Pure functions of the run,
 // the attempt and the operator's settings, so the same inputs always produce the same objects.
 import type { V1ConfigMap, V1Container, V1EnvVar, V1Pod, V1Service, V1Toleration, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
-import { LLM_API_KEY_ENV } from '../lib/api/schema.js';
+import { BACKEND_ENV, GPU_BACKEND, LLM_API_KEY_ENV } from '../lib/api/schema.js';
 import { checkpointLocation, PVC_MOUNT_PATH, RESUME_FROM_ENV, type CheckpointLocation } from '../lib/checkpoint/location.js';
 import {
   ANNOTATION_RESUME_FROM,
@@ -111,6 +111,8 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
     { name: 'HOME', value: '/tmp' },
     ...storeEnv(location),
   ];
+  // A GPU pod whose GPU backend cannot load must fail with the reason (exit 3), not train on the CPU for days.
+  if (resources.gpusPerWorker > 0) env.push({ name: BACKEND_ENV, value: GPU_BACKEND });
   if (resumeFrom) env.push({ name: RESUME_FROM_ENV, value: resumeFrom });
   // Only global rank 0 captions with the LLM, and it runs in the first pod: the key goes there and nowhere else.
   // A reference, never the value: the operator does not read the Secret, so the key cannot reach its logs.
@@ -147,7 +149,8 @@ export function buildWorkerPod(run: StoredRun, rank: number, attempt: number, re
       limits: { ...resources.limits, ...gpus },
     },
     volumeMounts: mounts,
-    // The trainer writes its last progress line there; on a crash the log tail explains the failure instead.
+    // A trainer that fails writes its reason to /dev/termination-log; a process that dies without writing
+    // it leaves the log tail to explain the failure.
     terminationMessagePolicy: 'FallbackToLogsOnError',
     securityContext: {
       allowPrivilegeEscalation: false,

@@ -12,7 +12,6 @@ const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount
 
 export const operatorCommand: Command = {
   name: 'operator',
-  summary: 'run the Kubernetes operator that reconciles CaptionTrainingRuns into trainer gangs',
   usage: `Usage: captionrun operator [options]
 
 Watches CaptionTrainingRuns and runs each as a gang of trainer pods behind a headless Service. When a pod

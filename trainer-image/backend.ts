@@ -3,15 +3,18 @@
 // tfjs-node (native CPU), wasm (SIMD, single-threaded in Node), cpu (pure JS, slow). The native packages
 // are optional peer dependencies: they are imported dynamically and skipped when absent.
 import * as tf from '@tensorflow/tfjs';
+import { BACKEND_ENV, GPU_BACKEND } from '../lib/api/schema.js';
+import { InvalidInputError } from '../lib/errors.js';
 import { logger as defaultLogger, type Logger } from '../lib/telemetry/logger.js';
 import { importTfjsNode } from './native/tfjs-node.js';
 import { routeTransposedMatMulsThroughXnnpack } from './wasm-matmul.js';
 
 export { tf };
 
-export const BACKENDS = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-/** Env var that requests one backend (strictly) instead of the first that loads. */
-export const BACKEND_ENV = 'CAPTIONRUN_BACKEND';
+export const BACKENDS = [GPU_BACKEND, 'tensorflow', 'wasm', 'cpu'] as const;
+// The env var that requests one backend (strictly) instead of the first that loads; lib defines it because
+// the operator sets it on GPU pods.
+export { BACKEND_ENV };
 export type BackendName = (typeof BACKENDS)[number];
 
 interface Candidate {
@@ -53,7 +56,7 @@ export async function initBackend(preferred?: BackendName, log: Logger = default
   const want = preferred ?? (fromEnv as BackendName | undefined);
   const source = fromEnv === undefined ? 'backend' : BACKEND_ENV;
   if (want !== undefined && !BACKENDS.includes(want)) {
-    throw new Error(`${source}: unknown backend "${String(want)}"; expected one of ${BACKENDS.join(', ')}`);
+    throw new InvalidInputError(`${source}: unknown backend "${String(want)}"`, { hint: `expected one of ${BACKENDS.join(', ')}` });
   }
   if (chosen !== undefined && (want === undefined || want === chosen)) return chosen;
   const skipped: string[] = [];
@@ -69,9 +72,16 @@ export async function initBackend(preferred?: BackendName, log: Logger = default
       skipped.push(`${c.name}: ${(err as Error).message.split('\n')[0] ?? ''}`);
     }
   }
+  // A requested backend that cannot load is a property of the image or the node, so a relaunch of the
+  // same pod cannot fix it: exit 3 with the reason, which the operator turns into a Failed condition.
   if (want !== undefined) {
-    const hint = want.startsWith('tensorflow') ? ' (install @tensorflow/tfjs-node[-gpu], or build it for this checkout with npm run setup:native)' : '';
-    throw new Error(`${source}: backend "${want}" was requested but could not be initialised: ${skipped.join('; ')}${hint}`);
+    const hint =
+      want === GPU_BACKEND
+        ? 'a pod that requested GPUs (spec.resources.gpusPerWorker > 0) never trains on the CPU instead: use a trainer image with @tensorflow/tfjs-node-gpu on a node whose NVIDIA driver supports CUDA 12.5 (trainer-image/Dockerfile), or set gpusPerWorker: 0'
+        : want === 'tensorflow'
+          ? 'install @tensorflow/tfjs-node, or build it for this checkout with npm run setup:native'
+          : undefined;
+    throw new InvalidInputError(`${source}: backend "${want}" was requested but could not be initialised: ${skipped.join('; ')}`, { hint });
   }
   throw new Error(`no TensorFlow.js backend could be initialised (${skipped.join('; ')})`);
 }

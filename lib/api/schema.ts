@@ -17,10 +17,15 @@ export const ENCODERS = ['inceptionv3', 'densenet121'] as const;
 export const DECODERS = ['lstm', 'gru'] as const;
 export const ATTENTIONS = ['bahdanau', 'luong'] as const;
 export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
+export const TEACHER_FORCING_SCHEDULES = ['constant', 'linear', 'inverseSigmoid'] as const;
 /** What an LLM captioner asks with each image unless told otherwise (spec.evaluation.llm.prompt, caption-llm --prompt). */
 export const DEFAULT_LLM_PROMPT = 'Describe this image in one short sentence. Answer with the sentence only, no preamble.';
 /** The environment variable that carries spec.evaluation.llm.apiKeySecret into rank 0's pod (and caption-llm's key). */
 export const LLM_API_KEY_ENV = 'CAPTIONRUN_LLM_API_KEY';
+/** The environment variable that names the one TensorFlow.js backend a trainer must use (no fall back). */
+export const BACKEND_ENV = 'CAPTIONRUN_BACKEND';
+/** What pods with spec.resources.gpusPerWorker > 0 get in BACKEND_ENV: a GPU pod never trains on the CPU. */
+export const GPU_BACKEND = 'tensorflow-gpu';
 export const PHASES = ['Pending', 'Running', 'Restarting', 'Succeeded', 'Failed', 'Suspended'] as const;
 
 const dataset = obj(
@@ -126,8 +131,58 @@ const training = obj(
     ),
     minWordCount: int('Words seen fewer times become <unk> (with vocabularySize: auto).', 1, 1000, { default: 2 }),
     teacherForcingRatio: num(
-      'Probability of feeding the ground-truth word at each decoder step; below 1 enables scheduled sampling.',
-      { minimum: 0, maximum: 1, default: 1 },
+      'Shorthand for teacherForcing: {schedule: constant, start: R}: the probability of feeding the ground-truth ' +
+        'word at each decoder step; below 1 enables scheduled sampling. Set this or teacherForcing, not both.',
+      { minimum: 0, maximum: 1 },
+    ),
+    teacherForcing: obj(
+      'Scheduled sampling (Bengio et al. 2015): the probability of feeding the ground-truth word, rather than the ' +
+        "model's own previous prediction, at each decoder step, as a function of the optimizer step, so a resumed " +
+        'run follows the same schedule. Omitted (and no teacherForcingRatio): always the ground truth.',
+      {
+        schedule: oneOf(
+          'constant: start at every step; linear: from start to end over decaySteps, then end; inverseSigmoid: ' +
+            'end + (start - end) x k / (k + exp(step / k)), which begins at k / (k + 1) of the way from end to start ' +
+            'and is halfway at step k ln k.',
+          TEACHER_FORCING_SCHEDULES,
+          { default: 'constant' },
+        ),
+        start: num('Probability at step 0 (every step with schedule constant).', { minimum: 0, maximum: 1, default: 1 }),
+        end: num('Probability the schedule decays to (linear and inverseSigmoid); at most start.', { minimum: 0, maximum: 1 }),
+        decaySteps: int('Optimizer steps from start to end (linear only).', 1, 1000000000),
+        k: num('Steepness in steps (inverseSigmoid only), at least 1: a larger k decays later and more slowly.', { minimum: 1, maximum: 1000000000 }),
+      },
+      {
+        'x-kubernetes-validations': [
+          {
+            rule: "self.schedule == 'constant' || has(self.end)",
+            message: 'spec.training.teacherForcing.end is required with schedule linear or inverseSigmoid: set the probability the schedule decays to',
+            fieldPath: '.end',
+            reason: 'FieldValueRequired',
+          },
+          {
+            rule: "self.schedule != 'constant' || !has(self.end)",
+            message: 'spec.training.teacherForcing.end is not used by schedule constant (start holds at every step); remove it or choose linear or inverseSigmoid',
+            fieldPath: '.end',
+            reason: 'FieldValueForbidden',
+          },
+          {
+            rule: '!has(self.end) || self.end <= self.start',
+            message: 'spec.training.teacherForcing.end must not exceed start: the schedules decay from start to end',
+            fieldPath: '.end',
+          },
+          {
+            rule: "(self.schedule == 'linear') == has(self.decaySteps)",
+            message: 'spec.training.teacherForcing.decaySteps belongs to schedule linear: set it there (steps from start to end) and nowhere else',
+            fieldPath: '.decaySteps',
+          },
+          {
+            rule: "(self.schedule == 'inverseSigmoid') == has(self.k)",
+            message: 'spec.training.teacherForcing.k belongs to schedule inverseSigmoid: set it there (steepness in steps) and nowhere else',
+            fieldPath: '.k',
+          },
+        ],
+      },
     ),
     gradientCheckpointing: defaulted(obj('Recompute blocks of decoder steps in the backward pass to save memory.', {
       enabled: bool('Turn gradient checkpointing on.', { default: false }),
@@ -166,8 +221,11 @@ const training = obj(
       default: 42,
     }),
     precision: oneOf(
-      'float32, or float16-storage: features and checkpoint transfers in IEEE half precision, all math in float32 ' +
-        '(TensorFlow.js has no float16 math).',
+      'How the feature cache stores encoder features: float16-storage (IEEE half precision: half the disk and S3 ' +
+        'bytes; each feature rounded to about 3 significant digits: relative error at most 2^-11 from 6e-5 to ' +
+        '65504 in magnitude) or float32 (exact encoder output, twice the bytes). Math is float32 either way: TensorFlow.js has no float16 math. ' +
+        'Checkpoints are always float32, so a resumed run continues bit for bit; gradients on the wire are ' +
+        'spec.resources.gradientCompression.',
       ['float32', 'float16-storage'],
       { default: 'float16-storage' },
     ),
@@ -178,6 +236,11 @@ const training = obj(
         rule: "self.lrSchedule.type != 'plateau' || self.validationMetric != 'none'",
         message: "spec.training.lrSchedule.type: plateau needs spec.training.validationMetric (bleu4 or loss); choose a metric or another schedule",
         fieldPath: '.lrSchedule.type',
+      },
+      {
+        rule: '!has(self.teacherForcing) || !has(self.teacherForcingRatio)',
+        message: 'spec.training.teacherForcingRatio is shorthand for teacherForcing {schedule: constant, start: R}; set one of them, not both',
+        fieldPath: '.teacherForcingRatio',
       },
       {
         rule: "self.earlyStoppingPatience == 0 || self.validationMetric != 'none'",

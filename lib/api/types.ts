@@ -39,6 +39,12 @@ export interface ModelSpec {
   dropout: number;
 }
 
+/** The shape each schedule needs is enforced by the CRD's CEL rules (and validate.ts). */
+export type TeacherForcingSpec =
+  | { schedule: 'constant'; start: number }
+  | { schedule: 'linear'; start: number; end: number; decaySteps: number }
+  | { schedule: 'inverseSigmoid'; start: number; end: number; k: number };
+
 export interface TrainingSpec {
   epochs: number;
   batchSize: number | Auto;
@@ -47,7 +53,9 @@ export interface TrainingSpec {
   maxCaptionLength: number | Auto;
   vocabularySize: number | Auto;
   minWordCount: number;
-  teacherForcingRatio: number;
+  /** Shorthand for teacherForcing {schedule: constant, start}; validation allows one of the two. */
+  teacherForcingRatio?: number;
+  teacherForcing?: TeacherForcingSpec;
   gradientCheckpointing: { enabled: boolean; blockSteps: number };
   lrSchedule: {
     type: 'constant' | 'plateau' | 'cosine';

@@ -17,7 +17,6 @@ interface FileReport {
 
 export const validateCommand: Command = {
   name: 'validate',
-  summary: 'check CaptionTrainingRun YAML files against the API (schema and CEL rules)',
   usage: `Usage: captionrun validate [--output text|json] FILE...
 
 Checks every CaptionTrainingRun document in each FILE (multi-document YAML; other kinds are skipped)

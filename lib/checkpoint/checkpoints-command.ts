@@ -21,7 +21,6 @@ interface Row {
 
 export const checkpointsCommand: Command = {
   name: 'checkpoints',
-  summary: 'list and verify the checkpoints of a run (S3 or a directory)',
   usage: `Usage: captionrun checkpoints list|verify [options] URI
 
 URI is one run's checkpoint location: s3://bucket/prefix/NAMESPACE/RUN or a directory.

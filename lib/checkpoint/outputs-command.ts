@@ -10,7 +10,6 @@ import { fetchOutputs, OUTPUTS_DIR } from './outputs.js';
 
 export const outputsCommand: Command = {
   name: 'outputs',
-  summary: 'download and verify a finished run\'s outputs (S3 or a directory)',
   usage: `Usage: captionrun outputs get [options] URI DIR
 
 URI is a run's outputs, as status.outputURI shows it (s3://bucket/prefix/NAMESPACE/RUN/outputs or a

@@ -1,11 +1,11 @@
-// The contract every `captionrun` subcommand follows: a name, a one-line summary, a usage text that
-// `--help` prints, and a run function returning an exit code (lib/exit-codes.ts).
+// The contract every `captionrun` subcommand follows: a name, a usage text that `--help` prints, and a run
+// function returning an exit code (lib/exit-codes.ts). The one-line summaries live in bin/captionrun.ts,
+// which lists the commands without loading them.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { UsageError } from '../errors.js';
 
 export interface Command {
   name: string;
-  summary: string;
   usage: string;
   run(argv: string[]): Promise<number>;
 }

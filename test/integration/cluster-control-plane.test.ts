@@ -74,6 +74,18 @@ test('a CEL rule violation is rejected with the rule message', async () => {
   assert.match(res.stderr, /spec\.dataset\.source: Required value: spec\.dataset\.source is required for format flickr8k/);
 });
 
+test('the apiserver refuses a teacher-forcing schedule the trainer could not follow, as validate does', async () => {
+  const schedule = (name: string, teacherForcing: string): string => withName(quickstart, name).replace('    seed: 42\n', `    seed: 42\n    teacherForcing: ${teacherForcing}\n`);
+  const good = await kubectl(cluster.kubeconfigPath, ['apply', '--dry-run=server', '-f', '-'], schedule('tf-linear', '{schedule: linear, end: 0.5, decaySteps: 200}'));
+  assert.equal(good.code, 0, good.stderr);
+  const missing = await kubectl(cluster.kubeconfigPath, ['apply', '--dry-run=server', '-f', '-'], schedule('tf-no-steps', '{schedule: linear, end: 0.5}'));
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /spec\.training\.teacherForcing\.decaySteps: Invalid value: .*belongs to schedule linear/);
+  const rising = await kubectl(cluster.kubeconfigPath, ['apply', '--dry-run=server', '-f', '-'], schedule('tf-rising', '{schedule: inverseSigmoid, start: 0.5, end: 0.9, k: 100}'));
+  assert.notEqual(rising.code, 0);
+  assert.match(rising.stderr, /spec\.training\.teacherForcing\.end: Invalid value: .*must not exceed start/);
+});
+
 test('defaults fill in the parts of the spec a user leaves out', async () => {
   const res = await kubectl(cluster.kubeconfigPath, ['get', 'captionrun', 'quickstart', '-o', 'json']);
   assert.equal(res.code, 0, res.stderr);

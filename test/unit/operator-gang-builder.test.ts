@@ -69,6 +69,11 @@ test('a pod with one GPU or none runs the trainer itself', () => {
   }
 });
 
+test('a GPU pod must train on the GPU backend; a CPU pod takes the first backend that loads', () => {
+  assert.equal(env(buildWorkerPod(run({ resources: { workers: 1, gpusPerWorker: 2 } }), 0, 0, undefined, settings)).get('CAPTIONRUN_BACKEND')?.value, 'tensorflow-gpu');
+  assert.equal(env(buildWorkerPod(run({ resources: { workers: 1, gpusPerWorker: 0 } }), 0, 0, undefined, settings)).has('CAPTIONRUN_BACKEND'), false);
+});
+
 test('pods are owned by the run, never restart, request GPUs and run restricted', () => {
   const pod = buildWorkerPod(run({ resources: { workers: 1, gpusPerWorker: 4, terminationGracePeriodSeconds: 90 } }), 0, 0, undefined, settings);
   assert.deepEqual(pod.metadata?.ownerReferences, [

@@ -11,7 +11,8 @@ import type { ProcessGroup } from '../../trainer-image/distributed/process-group
 import { freshState, runTraining } from '../../trainer-image/train/loop.js';
 import { loopbackGang, loopConfig, maxLen, memoryIO, trainingData, vocabulary } from '../train-fixture.js';
 import { packParameters } from '../../trainer-image/model/packed-tensors.js';
-import { captureSnapshot, readSnapshot, restoreAdam } from '../../trainer-image/train/snapshot.js';
+import { captureSnapshot, readSnapshot, type RestoredParts } from '../../trainer-image/train/snapshot.js';
+import { startOrResume, type Start } from '../../trainer-image/train/resume.js';
 import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.js';
 
 await useBackendUnderTest();
@@ -23,7 +24,7 @@ const [solo] = await loopbackGang(1, log);
 const group = solo as ProcessGroup;
 
 function config(): TrainConfig {
-  return loopConfig({ epochs: 3, batchSize: 4, learningRate: 0.01, teacherForcingRatio: 0.7, lrSchedule: { type: 'plateau', patience: 1 }, gradientCheckpointing: { enabled: true, blockSteps: 4 } });
+  return loopConfig({ epochs: 3, batchSize: 4, learningRate: 0.01, teacherForcing: { schedule: 'linear', start: 1, end: 0.4, decaySteps: 12 }, lrSchedule: { type: 'plateau', patience: 1 }, gradientCheckpointing: { enabled: true, blockSteps: 4 } });
 }
 
 const hyper: Hyperparameters = { batchSize: 4, learningRate: 0.01, maxCaptionLength: maxLen, vocabularySize: vocabulary.size, auto: [] };
@@ -33,30 +34,37 @@ function weightsOf(decoder: ReturnType<typeof createDecoder>): Uint8Array {
   return packParameters(decoder);
 }
 
+// The trainer's own start: a fresh run takes these hyperparameters, a resumed one whatever its checkpoint holds.
+function start(c: TrainConfig, restored?: RestoredParts): Promise<Start> {
+  return startOrResume(c, restored, data, async () => {
+    assert.equal(restored, undefined, 'a resumed run never re-decides its hyperparameters');
+    return hyper;
+  }, log);
+}
+
 test('stopping at any step and resuming from the checkpoint gives byte-identical final weights', async () => {
   const c = config();
-  const full = createDecoder(cfg(c), initialValues(cfg(c), c.training.seed));
-  const fullAdam = new Adam(full.params, { ...DEFAULT_ADAM, clipNorm: c.training.gradientClipNorm });
-  const fullOut = await runTraining({ config: c, hyper, decoder: full, adam: fullAdam, data, checkpoints: memoryIO(), group, log, stopRequested: () => false }, freshState(c, hyper, full));
+  const full = await start(c);
+  const fullOut = await runTraining({ config: c, hyper, decoder: full.decoder, adam: full.adam, data, checkpoints: memoryIO(), group, log, stopRequested: () => false }, full.state);
   assert.equal(fullOut.kind, 'finished');
   assert.equal(fullOut.state.step, 18, '24 examples / batch 4 x 3 epochs');
-  const expected = weightsOf(full);
+  const expected = weightsOf(full.decoder);
 
   for (const stopAt of [1, 6, 11]) {
     const io = memoryIO();
-    const d1 = createDecoder(cfg(c), initialValues(cfg(c), c.training.seed));
-    const a1 = new Adam(d1.params, { ...DEFAULT_ADAM, clipNorm: c.training.gradientClipNorm });
+    const { decoder: d1, adam: a1, state } = await start(c);
     let steps = 0;
-    const out1 = await runTraining({ config: c, hyper, decoder: d1, adam: a1, data, checkpoints: io, group, log, stopRequested: () => steps++ >= stopAt }, freshState(c, hyper, d1));
+    const out1 = await runTraining({ config: c, hyper, decoder: d1, adam: a1, data, checkpoints: io, group, log, stopRequested: () => steps++ >= stopAt }, state);
     assert.equal(out1.kind, 'stopped');
     assert.equal(out1.state.step, stopAt, 'the final checkpoint is at the step where the stop arrived');
     const loaded = (await io.latest()) as LoadedState;
     assert.equal((loaded.state as { step: number }).step, stopAt);
-    const parts = readSnapshot(loaded.files, loaded.state);
-    const d2 = createDecoder(parts.state.decoder, parts.weights);
-    const a2 = new Adam(d2.params, { ...DEFAULT_ADAM, clipNorm: c.training.gradientClipNorm });
-    restoreAdam(a2, parts.adamM, parts.adamV, parts.state.adamSteps);
-    const out2 = await runTraining({ config: c, hyper, decoder: d2, adam: a2, data, checkpoints: io, group, log, stopRequested: () => false }, parts.state);
+    const resumed = await start(c, readSnapshot(loaded.files, loaded.state));
+    assert.equal(resumed.state.step, stopAt);
+    assert.equal(resumed.adam.t, a1.t, 'Adam resumes at its step count, so its bias correction continues');
+    assert.deepEqual(resumed.vocabulary.words, vocabulary.words);
+    const { decoder: d2, adam: a2 } = resumed;
+    const out2 = await runTraining({ config: c, hyper: resumed.hyper, decoder: d2, adam: a2, data, checkpoints: io, group, log, stopRequested: () => false }, resumed.state);
     assert.equal(out2.kind, 'finished');
     assert.deepEqual(out2.state.history, fullOut.state.history, 'same losses, BLEU and rates epoch by epoch');
     assert.ok(Buffer.from(weightsOf(d2)).equals(Buffer.from(expected)), `weights differ after a stop at step ${stopAt}`);
@@ -64,6 +72,8 @@ test('stopping at any step and resuming from the checkpoint gives byte-identical
     a1.dispose();
     a2.dispose();
   }
+  disposeDecoder(full.decoder);
+  full.adam.dispose();
 });
 
 test('a snapshot round trip restores weights and Adam moments bit for bit', () => {

@@ -25,7 +25,6 @@ const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp']);
 
 export const captionCommand: Command = {
   name: 'caption',
-  summary: 'caption new images with a trained model (a run\'s outputs, a directory or s3:// prefix)',
   usage: `Usage: captionrun caption --model OUTPUTS [options] IMAGE_OR_DIR...
 
 Captions JPEG, PNG or WebP images with the model a run left in its outputs (model.json, decoder.f32,

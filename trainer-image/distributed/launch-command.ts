@@ -20,7 +20,6 @@ const STOP_GRACE_MS = 10_000;
 
 export const launchCommand: Command = {
   name: 'launch',
-  summary: 'start one training process per GPU of this pod (what multi-GPU worker pods run)',
   usage: `Usage: captionrun launch [--nproc-per-node N] COMMAND [ARGS...]
 
 Runs \`captionrun COMMAND ARGS\` N times, as torchrun does: process i gets LOCAL_RANK=i,

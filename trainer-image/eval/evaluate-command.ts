@@ -14,7 +14,6 @@ import { loadGlove } from './glove.js';
 
 export const evaluateCommand: Command = {
   name: 'evaluate',
-  summary: 'score captions: BLEU-1..4, ROUGE-L, CIDEr-D (COCO toolkit conventions), GloVe similarity, error analysis',
   usage: `Usage: captionrun evaluate [--refs REFS] --candidates CANDS [--candidates CANDS...] [--out result.json]
 
 Scores candidate captions against references exactly as the COCO caption toolkit (pycocoevalcap 1.2) does:

@@ -18,7 +18,6 @@ const CLI = join(packageRoot(), 'bin/captionrun');
 
 export const trainCommand: Command = {
   name: 'train',
-  summary: 'train a CaptionTrainingRun locally, relaunching the trainer from its checkpoints when it crashes',
   usage: `Usage: captionrun train [--fresh] [--nproc N] [--output DIR] SPEC
 
 Runs the CaptionTrainingRun in SPEC on this machine: the trainer runs as a child process under a

@@ -21,7 +21,6 @@ import { FeatureCache, type CacheDtype } from './feature-cache.js';
 
 export const extractFeaturesCommand: Command = {
   name: 'extract-features',
-  summary: 'encode a dataset\'s images once into the content-addressed feature cache',
   usage: `Usage: captionrun extract-features --format FORMAT [--dataset SOURCE] [options]
        captionrun extract-features --spec RUN.yaml [options]
 

@@ -1,7 +1,10 @@
 // Content-addressed feature cache on local disk or in S3: each image is encoded once per (encoder, weights,
 // input size). The key digests the image bytes themselves, so renamed or duplicated files still hit and an
-// edited file misses. Entries are float16 by default (float32 on request), each with a sha256 trailer: an
-// entry that fails its digest (torn write, bit rot) is reported, deleted and recomputed, never used.
+// edited file misses. Entries are float16 by default (float32 on request, spec.training.precision), each with
+// a sha256 trailer: an entry that fails its digest (torn write, bit rot) is reported, deleted and recomputed,
+// never used. A cache reads entries of either dtype as its own would have stored them: a float32 entry is
+// rounded for a float16 cache, and a float16 entry is a miss for a float32 cache (its lost digits cannot come
+// back), so what a run trains on never depends on who filled the cache first.
 //
 // Layout: <location>/<encoder>-<inputSize>-<weights digest 16>/<key[0..2]>/<key>.feat, where the location
 // is a directory or an s3://bucket/prefix (a cluster run's workers then share one cache).
@@ -101,16 +104,21 @@ export class FeatureCache {
       this.stats.misses++;
       return undefined;
     }
-    const problem = this.check(buf, shape, key);
-    if (typeof problem === 'string') {
+    const entry = this.check(buf, shape, key);
+    if (typeof entry === 'string') {
       this.stats.corrupt++;
       this.stats.misses++;
-      this.onCorrupt(path, problem);
+      this.onCorrupt(path, entry);
       await this.store.remove(path);
       return undefined;
     }
+    if (entry.dtype === 'float16' && this.dtype === 'float32') {
+      // Encoded again and overwritten by put(); float16 readers then round the float32 entry.
+      this.stats.misses++;
+      return undefined;
+    }
     this.stats.hits++;
-    return problem;
+    return entry.dtype === this.dtype ? entry.features : this.asStored(entry.features);
   }
 
   /**
@@ -140,7 +148,7 @@ export class FeatureCache {
     this.stats.bytesWritten += body.length + DIGEST_BYTES;
   }
 
-  private check(buf: Buffer, shape: FeatureShape, key: string): Features | string {
+  private check(buf: Buffer, shape: FeatureShape, key: string): { features: Features; dtype: CacheDtype } | string {
     if (buf.length < MAGIC.length + 4 + DIGEST_BYTES || !buf.subarray(0, 4).equals(MAGIC)) return 'not a feature cache entry';
     const body = buf.subarray(0, buf.length - DIGEST_BYTES);
     if (!createHash('sha256').update(body).digest().equals(buf.subarray(buf.length - DIGEST_BYTES))) return 'digest mismatch';
@@ -160,7 +168,7 @@ export class FeatureCache {
     // Copy into a fresh, aligned buffer: typed-array views need their element alignment.
     const raw = new Uint8Array(body.subarray(start)).buffer;
     const all = header.dtype === 'float16' ? float16ToFloat32(new Uint16Array(raw)) : new Float32Array(raw);
-    return { map: all.subarray(0, shape.regions * shape.channels), pooled: all.subarray(shape.regions * shape.channels) };
+    return { features: { map: all.subarray(0, shape.regions * shape.channels), pooled: all.subarray(shape.regions * shape.channels) }, dtype: header.dtype };
   }
 }
 

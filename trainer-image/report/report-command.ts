@@ -13,7 +13,6 @@ import { buildReport, type ReportOptions } from './report.js';
 
 export const reportCommand: Command = {
   name: 'report',
-  summary: 'one self-contained HTML report comparing run outputs: scores, curves, attention maps, captions, embeddings',
   usage: `Usage: captionrun report RUN_OUTPUT... -o report.html [options]
 
 Builds one HTML file that opens offline and needs no script: charts are rendered to SVG and images are

@@ -1,13 +1,15 @@
 // The encoder output the decoder trains on: one [regions x channels] map per image, held in memory as
-// float32 (the feature cache stores float16; math is float32 throughout).
+// float32 (the feature cache stores float16 unless spec.training.precision is float32; math is float32
+// throughout: TensorFlow.js has no float16 math).
 import { join } from 'node:path';
 import { connectionOf } from '../../lib/s3-connection.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../data/dataset.js';
 import { loadEncoder } from '../model/encoder.js';
 import { extractFeatures } from '../model/extract-features.js';
-import { FeatureCache, type Features } from '../model/feature-cache.js';
+import { FeatureCache, type CacheDtype, type Features } from '../model/feature-cache.js';
 import type { TrainConfig } from './config.js';
+import type { TrainingSpec } from '../../lib/api/types.js';
 
 export interface FeatureTable {
   encoder: string;
@@ -46,6 +48,11 @@ export function encoderInputSize(config: TrainConfig): number | undefined {
   return config.encoder.name === 'inceptionv3' ? 139 : 96;
 }
 
+/** What spec.training.precision changes: only how the feature cache stores features (checkpoints stay float32). */
+export function featureCacheDtype(precision: TrainingSpec['precision']): CacheDtype {
+  return precision === 'float32' ? 'float32' : 'float16';
+}
+
 /** Encodes every item through the feature cache (each image is encoded once per encoder configuration). */
 export async function loadFeatureTable(config: TrainConfig, items: readonly DatasetItem[], log: Logger, onProgress?: (done: number) => void): Promise<FeatureTable> {
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
@@ -55,7 +62,7 @@ export async function loadFeatureTable(config: TrainConfig, items: readonly Data
     log,
   );
   try {
-    const cache = new FeatureCache(featureCacheDir(), 'float16', s3);
+    const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3);
     let lastLog = 0;
     const { features, summary } = await extractFeatures(items, encoder, cache, {
       onProgress: (p) => {

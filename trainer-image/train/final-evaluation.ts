@@ -1,7 +1,8 @@
-// The end of a run: beam-search captions for every validation image, their BLEU-4, and the outputs a user
-// keeps, written to one directory: the trained model as `captionrun caption` loads it, captions with
-// attention weights, metrics, and what the report draws (the first validation images, pooled encoder
-// features, resource samples and caption latencies).
+// The end of a run: beam-search captions for every validation image, their BLEU-4 and error analysis, and
+// the outputs a user keeps, written to one directory: the trained model as `captionrun caption` loads it,
+// captions with attention weights, metrics (with the error analysis `captionrun evaluate` would print for
+// these captions), and what the report draws (the first validation images, pooled encoder features,
+// resource samples and caption latencies).
 import { mkdir, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { join, resolve } from 'node:path';
@@ -13,7 +14,8 @@ import { paramRecord, type Decoder } from '../model/decoder.js';
 import { describeModel, writeTrainedModel, type ModelDescription } from '../model/trained-model.js';
 import type { ResourceLog } from './resource-log.js';
 import type { TrainerState } from './snapshot.js';
-import { bleu4 as corpusBleu4, type ValidationSet } from './validation.js';
+import { evaluateCaptions } from '../eval/evaluate.js';
+import { captionSets, type ValidationSet } from './validation.js';
 
 export interface GeneratedCaption {
   id: string;
@@ -80,14 +82,14 @@ export async function finalEvaluation(
 ): Promise<FinalResult> {
   const latenciesMs: number[] = [];
   const captions = beamCaptions(decoder, set, items, vocabulary, beamSize, state.hyperparameters.maxCaptionLength - 2, latenciesMs);
-  const bleu4 = corpusBleu4(
-    set,
-    captions.map((c) => c.caption),
-  );
+  const { refs, cands } = captionSets(set, captions.map((c) => c.caption));
+  // Per-image rows stay out of metrics.json: captions.json holds every caption, the report every row.
+  const evaluation = await evaluateCaptions(refs, cands);
+  const bleu4 = evaluation.scores.bleu4;
   const dir = resolve(outputDir);
   await writeTrainedModel(dir, { description: describeModel(decoder, encoder, state.hyperparameters.maxCaptionLength, beamSize), decoder, vocabulary });
   await writeFile(join(dir, 'captions.json'), `${JSON.stringify({ beamSize, grid: set.table.grid, captions }, null, 1)}\n`);
-  const metrics = { valBleu4: bleu4, beamSize, step: state.step, epochs: state.cursor.epoch, hyperparameters: state.hyperparameters, history: state.history };
+  const metrics = { valBleu4: bleu4, beamSize, step: state.step, epochs: state.cursor.epoch, hyperparameters: state.hyperparameters, history: state.history, errorAnalysis: evaluation.errors };
   await writeFile(join(dir, 'metrics.json'), `${JSON.stringify(metrics, null, 2)}\n`);
   await writeImages(dir, items);
   await writeFile(join(dir, 'embeddings.json'), `${JSON.stringify(embeddings(set, encoder))}\n`);

@@ -22,6 +22,7 @@ import type { TrainingProgress } from './progress.js';
 import { quantile } from './resource-log.js';
 import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot.js';
 import { GradientSync } from './gradient-sync.js';
+import { teacherForcingAt, teacherForcingSchedule } from './teacher-forcing.js';
 import { trainStep } from './train-step.js';
 import { validationBleu4, validationLoss, type ValidationSet } from './validation.js';
 
@@ -99,6 +100,8 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
   const totalSteps = state.step + Math.floor((examples.length - state.cursor.sample) / globalBatch) + perEpoch * Math.max(0, t.epochs - state.cursor.epoch - 1);
   const schedule: LrScheduleOptions = { spec: t.lrSchedule, higherIsBetter: higherIsBetter(config), totalSteps };
   const opts = lossOptions(config);
+  const teacherForcingPlan = teacherForcingSchedule(t);
+  if (writer && teacherForcingPlan.schedule !== 'constant') log.info({ teacherForcing: teacherForcingPlan, step: state.step, now: teacherForcingAt(teacherForcingPlan, state.step) }, `scheduled sampling: ${teacherForcingPlan.schedule} teacher forcing, ${round(teacherForcingAt(teacherForcingPlan, state.step))} at step ${state.step}`);
   const steps = hyper.maxCaptionLength - 1;
   const sync = worldSize > 1 ? new GradientSync(group, parameterShapes(decoder.cfg)) : undefined;
   const deadlines = new CollectiveDeadlines(config);
@@ -135,7 +138,8 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       const slice = rankSlice(sample, hyper.batchSize, rank);
       const picked = order.slice(slice.start, slice.end).map((i) => examples[i] as Example);
       const batch = makeBatch(data.train.table, picked);
-      const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, t.teacherForcingRatio);
+      const teacherForcing = teacherForcingAt(teacherForcingPlan, state.step);
+      const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, teacherForcing);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
       const stepStarted = performance.now();
       const r = await trainStep(decoder, adam, batch, noise, lr, opts, sync && {
@@ -156,7 +160,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       ctx.progress?.trained(state.step, totalSteps, epoch, state.epochLoss.sum / state.epochLoss.steps);
       const elapsed = (Date.now() - started) / 1000;
       const stepsPerSecond = (state.step - startStep) / Math.max(elapsed, 1e-3);
-      const progress = { step: state.step, epoch, loss: round(r.loss), gradNorm: round(r.gradNorm), lr, stepsPerSecond: round(stepsPerSecond), etaSeconds: Math.round((totalSteps - state.step) / stepsPerSecond), ...(r.allReduce ? { allReduceSeconds: round(r.allReduce.seconds) } : {}) };
+      const progress = { step: state.step, epoch, loss: round(r.loss), gradNorm: round(r.gradNorm), lr, teacherForcing: round(teacherForcing), stepsPerSecond: round(stepsPerSecond), etaSeconds: Math.round((totalSteps - state.step) / stepsPerSecond), ...(r.allReduce ? { allReduceSeconds: round(r.allReduce.seconds) } : {}) };
       log.debug(progress, 'step');
       const lastOfEpoch = !epochHasBatch(examples.length, state.cursor.sample, globalBatch);
       if (writer && (Date.now() - lastInfoLog > 5000 || lastOfEpoch)) {

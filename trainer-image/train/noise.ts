@@ -17,7 +17,8 @@ export interface NoiseShape {
   globalBatch?: number;
 }
 
-export function stepNoise(seed: number, globalStep: number, shape: NoiseShape, dropout: number, teacherForcingRatio: number): StepNoise {
+/** `teacherForcing`: this step's probability of feeding the ground-truth word (teacher-forcing.ts). */
+export function stepNoise(seed: number, globalStep: number, shape: NoiseShape, dropout: number, teacherForcing: number): StepNoise {
   const { steps, batch, hidden } = shape;
   const offset = shape.offset ?? 0;
   const globalBatch = shape.globalBatch ?? batch;
@@ -34,12 +35,12 @@ export function stepNoise(seed: number, globalStep: number, shape: NoiseShape, d
     }
     noise.dropout = tf.tensor3d(data, [steps, batch, hidden]);
   }
-  if (teacherForcingRatio < 1) {
+  if (teacherForcing < 1) {
     const data = new Float32Array(batch * steps);
     for (let b = 0; b < batch; b++) {
       // The first input is always <start>: there is no previous prediction to feed, and no coin is drawn.
       const rng = new CounterRng(seed, Stream.ScheduledSampling, globalStep, (offset + b) * (steps - 1));
-      for (let t = 0; t < steps; t++) data[b * steps + t] = t === 0 || rng.uniform() < teacherForcingRatio ? 1 : 0;
+      for (let t = 0; t < steps; t++) data[b * steps + t] = t === 0 || rng.uniform() < teacherForcing ? 1 : 0;
     }
     noise.teacherCoins = tf.tensor2d(data, [batch, steps]);
   }

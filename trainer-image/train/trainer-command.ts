@@ -1,6 +1,7 @@
 // `captionrun trainer SPEC`: the training process itself — what a worker pod runs and what the local
 // supervisor (`captionrun train`) launches and relaunches. It resumes from the latest valid checkpoint,
 // trains, and on SIGTERM finishes the current step, writes a final checkpoint and exits 75.
+import { existsSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -18,9 +19,8 @@ import type { HealthMonitor } from '../health/monitor.js';
 import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { ProcessGroup } from '../distributed/process-group.js';
 import { writeReport } from '../report/report-command.js';
-import { createDecoder, initialValues, parameterShapes, type Decoder, type DecoderConfig } from '../model/decoder.js';
+import { parameterShapes, type Decoder } from '../model/decoder.js';
 import { FeatureCache, isS3Location } from '../model/feature-cache.js';
-import { Adam, DEFAULT_ADAM } from './adam.js';
 import { makeBatch } from './batches.js';
 import { RESUME_FROM_ENV } from '../../lib/checkpoint/location.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
@@ -28,19 +28,20 @@ import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
 import { finalEvaluation } from './final-evaluation.js';
 import { LLM_CAPTIONS_FILE, llmEvaluation } from './llm-evaluation.js';
-import { chooseHyperparameters } from './hyperparameters.js';
-import { freshState, higherIsBetter, lossOptions, runTraining } from './loop.js';
+import { chooseHyperparameters, type Hyperparameters } from './hyperparameters.js';
+import { higherIsBetter, lossOptions, runTraining } from './loop.js';
 import { stepNoise } from './noise.js';
+import { teacherForcingAt, teacherForcingSchedule } from './teacher-forcing.js';
 import { prepareData } from './prepare-data.js';
 import { packParameters, unpackTensors } from '../model/packed-tensors.js';
 import { TrainingProgress } from './progress.js';
 import { ResourceLog } from './resource-log.js';
-import { readSnapshot, restoreAdam, type RestoredParts } from './snapshot.js';
+import { readSnapshot } from './snapshot.js';
+import { startOrResume } from './resume.js';
 import { measureBytesPerSample } from './train-step.js';
 
 export const trainerCommand: Command = {
   name: 'trainer',
-  summary: 'run the training process for one CaptionTrainingRun (what pods and `captionrun train` launch)',
   usage: `Usage: captionrun trainer [--resume auto|never] [--output DIR] SPEC
 
 Trains the CaptionTrainingRun in SPEC (a YAML file, e.g. a mounted ConfigMap). With --resume auto (the
@@ -54,8 +55,10 @@ Options:
                        or .captionrun/outputs/<run> without it)
   -h, --help           show this help
 
-Exit codes: 0 trained, 1 failed (worth a relaunch), 2 usage, 3 invalid spec or data, 75 stopped by SIGTERM
-after a final checkpoint.
+Exit codes: 0 trained, 1 failed (worth a relaunch), 2 usage, 3 invalid spec or data, or a backend named in
+CAPTIONRUN_BACKEND that cannot load (GPU pods name tensorflow-gpu), 75 stopped by SIGTERM after a final
+checkpoint. The reason of a failure also goes to $CAPTIONRUN_TERMINATION_LOG (default /dev/termination-log)
+when that file exists, as Kubernetes mounts it, so the pod's termination message names it.
 `,
   async run(argv) {
     const args = parseCommandArgs(this, argv, { resume: { type: 'string', default: 'auto' }, output: { type: 'string' } });
@@ -64,22 +67,50 @@ after a final checkpoint.
     if (resume !== 'auto' && resume !== 'never') throw new UsageError(`--resume must be auto or never, got "${resume}"`);
     const [file, ...extra] = args.positionals;
     if (file === undefined || extra.length > 0) throw new UsageError('give exactly one SPEC file', { hint: 'see `captionrun trainer --help`' });
-    const run = await loadRun(file);
-    const config = trainConfig(run);
-    const log = createLogger({ component: 'trainer', run: config.run.name, rank: config.distributed.rank });
-    // A SIGTERM that arrives after training has ended, e.g. the operator deleting a gang whose peer failed
-    // while this process is on its way out, must not turn its exit code into a death by signal (143): the
-    // code says why the gang stopped. train() has its own handler while there is a step to finish.
-    process.on('SIGTERM', () => log.info('SIGTERM while exiting: finishing the exit already under way'));
-    const progress = new TrainingProgress(config.training.epochs);
-    const health = await startTrainerHealth(run, config, log, progress);
     try {
-      return await train(config, { resume: resume === 'auto', outputDir: args.values.output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor, progress });
-    } finally {
-      await health.stop();
+      return await trainSpec(file, resume === 'auto', args.values.output);
+    } catch (err) {
+      writeTerminationMessage(err);
+      throw err;
     }
   },
 };
+
+async function trainSpec(file: string, resume: boolean, output: string | undefined): Promise<number> {
+  const run = await loadRun(file);
+  const config = trainConfig(run);
+  const log = createLogger({ component: 'trainer', run: config.run.name, rank: config.distributed.rank });
+  // A SIGTERM that arrives after training has ended, e.g. the operator deleting a gang whose peer failed
+  // while this process is on its way out, must not turn its exit code into a death by signal (143): the
+  // code says why the gang stopped. train() has its own handler while there is a step to finish.
+  process.on('SIGTERM', () => log.info('SIGTERM while exiting: finishing the exit already under way'));
+  const progress = new TrainingProgress(config.training.epochs);
+  const health = await startTrainerHealth(run, config, log, progress);
+  try {
+    return await train(config, { resume, outputDir: output ?? join(workDir(), 'outputs', config.run.name), log, health: health.monitor, progress });
+  } finally {
+    await health.stop();
+  }
+}
+
+export const TERMINATION_LOG_ENV = 'CAPTIONRUN_TERMINATION_LOG';
+
+/**
+ * Kubernetes makes what a container wrote to its terminationMessagePath the pod's termination message,
+ * which the operator quotes in status.lastFailure and the Failed condition. The log tail would not do:
+ * under `captionrun launch` the launcher's own lines come after the trainer's reason. The file exists only
+ * where the kubelet mounted it; elsewhere (local runs) stderr alone says why.
+ */
+function writeTerminationMessage(err: unknown): void {
+  const path = process.env[TERMINATION_LOG_ENV] || '/dev/termination-log';
+  if (!existsSync(path)) return;
+  const reason = err instanceof CaptionrunError ? err.describe() : ((err as Error).message ?? String(err));
+  try {
+    writeFileSync(path, `captionrun trainer: ${reason}\n`);
+  } catch {
+    // Best effort: the error still reaches stderr and the exit code, which the operator reads either way.
+  }
+}
 
 /** Reads the first CaptionTrainingRun in a YAML file and validates it as admission would. */
 export async function loadRun(file: string): Promise<CaptionTrainingRun> {
@@ -164,15 +195,13 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       writer: { rank: d.rank, worldSize: d.worldSize },
     });
     if (writer) await checkpoints.checkWritable();
-    group = await joinGang(config, log);
+    const gang = await joinGang(config, log);
+    group = gang;
     const slowMs = d.rendezvousTimeoutSeconds * 1000;
     const latest = await agreeOnCheckpoint(group, checkpoints, opts.resume, slowMs, log);
-    let restored: RestoredParts | undefined;
-    if (latest) {
-      restored = readSnapshot(latest.files, latest.state);
-      if (writer) log.info({ checkpoint: latest.name, step: restored.state.step, epoch: restored.state.cursor.epoch }, `resuming from ${latest.name}`);
-      warnOnDrift(config, restored.state.config, log);
-    }
+    // The checkpoint every rank agreed on, or none: start fresh.
+    const restored = latest ? readSnapshot(latest.files, latest.state) : undefined;
+    if (latest && restored && writer) log.info({ checkpoint: latest.name, step: restored.state.step, epoch: restored.state.cursor.epoch }, `resuming from ${latest.name}`);
     const prepared = await prepareData(
       config,
       restored ? { vocabulary: restored.vocabulary, maxCaptionLength: restored.state.hyperparameters.maxCaptionLength } : undefined,
@@ -180,25 +209,22 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       (done, total) => progress.extractingFeatures(done, total),
     );
     const { data } = prepared;
-    const decoderCfg: DecoderConfig = restored?.state.decoder ?? {
-      ...config.decoder,
-      vocabSize: data.vocabulary.size,
-      featureDim: data.train.table.channels,
-    };
-    const decoder = createDecoder(decoderCfg, restored?.weights ?? initialValues(decoderCfg, config.training.seed));
     const opt = lossOptions(config);
     // Rank 0 decides what `auto` resolves to (its memory measurement) and every rank takes its answer.
-    const hyper = await broadcastJson(group, slowMs, async () =>
-      restored?.state.hyperparameters ??
-      chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
-        measureBytesPerSample(
-          decoder,
-          (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
-          (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoderCfg.hiddenDim }, decoderCfg.dropout, config.training.teacherForcingRatio),
-          opt,
+    // Measured with the schedule's final teacher-forcing probability: sampling coins below 1 take the
+    // heavier path through the loss.
+    const chooseHyper = (decoder: Decoder): Promise<Hyperparameters> =>
+      broadcastJson(gang, slowMs, () =>
+        chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
+          measureBytesPerSample(
+            decoder,
+            (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
+            (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoder.cfg.hiddenDim }, decoder.cfg.dropout, teacherForcingAt(teacherForcingSchedule(config.training), Number.POSITIVE_INFINITY)),
+            opt,
+          ),
         ),
-      ),
-    );
+      );
+    const { decoder, adam, hyper, state: initial } = await startOrResume(config, restored, data, chooseHyper, log);
     if (!restored && writer) log.info({ hyperparameters: hyper, worldSize: d.worldSize }, `hyperparameters: batch ${hyper.batchSize} per process (global ${hyper.batchSize * d.worldSize}), learning rate ${hyper.learningRate}, max caption length ${hyper.maxCaptionLength}, vocabulary ${hyper.vocabularySize}`);
     if (data.train.examples.length < hyper.batchSize * d.worldSize) {
       throw new InvalidInputError(`the training split has ${data.train.examples.length} captions, fewer than one global batch of ${hyper.batchSize} x ${d.worldSize} processes`, { field: 'spec.training.batchSize' });
@@ -208,13 +234,10 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     progress.started({
       backend,
       hyperparameters: hyper,
-      step: restored?.state.step ?? 0,
-      epoch: restored?.state.cursor.epoch ?? 0,
+      step: initial.step,
+      epoch: initial.cursor.epoch,
       ...(latest ? { resumedFrom: latest.checkpoint.uri, checkpoint: latest.checkpoint } : {}),
     });
-    const adam = new Adam(decoder.params, { ...DEFAULT_ADAM, clipNorm: config.training.gradientClipNorm });
-    if (restored) restoreAdam(adam, restored.adamM, restored.adamV, restored.state.adamSteps);
-    const initial = restored?.state ?? freshState(config, hyper, decoder);
     const outcome = initial.finished
       ? { kind: 'finished' as const, state: initial }
       : await runTraining(
@@ -315,12 +338,5 @@ async function broadcastWeights(group: ProcessGroup, decoder: Decoder, timeoutMs
   for (const [name, values] of unpackTensors(bytes, shapes)) {
     const variable = decoder.params.get(name) as tf.Variable;
     tf.tidy(() => variable.assign(tf.tensor(values, variable.shape)));
-  }
-}
-
-/** A resumed run keeps the checkpoint's model and hyperparameters; say so when the spec changed since. */
-function warnOnDrift(now: TrainConfig, saved: TrainConfig, log: Logger): void {
-  if (JSON.stringify(now.decoder) !== JSON.stringify(saved.decoder) || JSON.stringify(now.encoder) !== JSON.stringify(saved.encoder)) {
-    log.warn({ field: 'spec.model', spec: now.decoder, checkpoint: saved.decoder }, "spec.model differs from the checkpoint's model; the checkpoint's model and hyperparameters are kept for this run");
   }
 }

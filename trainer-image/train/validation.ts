@@ -11,6 +11,7 @@ import { disposeBatch, makeBatch, targetWords, type Example } from './batches.js
 import { captionLoss, type LossOptions } from './caption-loss.js';
 import type { FeatureTable } from './features.js';
 import { corpusBleu } from '../eval/bleu.js';
+import type { Candidates, References } from '../eval/captions.js';
 
 export interface ValidationSet {
   table: FeatureTable;
@@ -54,10 +55,17 @@ export function shardRange(n: number, rank: number, worldSize: number): { start:
   return { start, end: start + base + (rank < extra ? 1 : 0) };
 }
 
+/** The validation references and one caption per image, keyed by image id, as the eval metrics take them. */
+export function captionSets(set: ValidationSet, hypotheses: readonly string[]): { refs: References; cands: Candidates } {
+  return {
+    refs: new Map(set.table.ids.map((id, i) => [id, set.references[i] ?? []])),
+    cands: new Map(set.table.ids.map((id, i) => [id, hypotheses[i] ?? ''])),
+  };
+}
+
 /** Corpus BLEU-4 of one caption per validation image. */
 export function bleu4(set: ValidationSet, hypotheses: readonly string[]): number {
-  const refs = new Map(set.table.ids.map((id, i) => [id, set.references[i] ?? []]));
-  const cands = new Map(set.table.ids.map((id, i) => [id, hypotheses[i] ?? '']));
+  const { refs, cands } = captionSets(set, hypotheses);
   return corpusBleu(refs, cands).bleu4;
 }
 

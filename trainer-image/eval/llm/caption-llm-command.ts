@@ -18,7 +18,6 @@ const FORMATS = DATASET_FORMATS.filter((f) => f !== 'synthetic');
 
 export const captionLlmCommand: Command = {
   name: 'caption-llm',
-  summary: 'caption a dataset split with a vision LLM behind an OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp)',
   usage: `Usage: captionrun caption-llm --endpoint URL --model M --dataset DIR_OR_URI -o captions.json [options]
 
 Sends each image of a dataset split to an OpenAI-compatible chat-completions endpoint (vLLM, Ollama,
