@@ -154,7 +154,7 @@ export async function loadRunOutput(location: string, options: LoadOptions = {})
   return { location, label: model ? modelLabel(model) : dirName(location), model, captions, metrics, resources, embeddings, images, missing };
 }
 
-const ENCODER_NAMES: Record<string, string> = { inceptionv3: 'InceptionV3', densenet121: 'DenseNet121' };
+const ENCODER_NAMES: Record<string, string> = { inceptionv3: 'InceptionV3', densenet121: 'DenseNet121', 'efficientnet-lite1': 'EfficientNet-Lite1' };
 const CELL_NAMES: Record<string, string> = { gru: 'GRU', lstm: 'LSTM' };
 const ATTENTION_NAMES: Record<string, string> = { bahdanau: 'Bahdanau', luong: 'Luong' };
 
