@@ -1,10 +1,11 @@
 // `npm run bench -- features [--quick] [--keras PYTHON]`: encoder throughput per backend and batch size
-// (speed-up over batch 1 measured in the same run), the native backend against wasm (tfjs-node built by
+// (speed-up over batch 1 measured in the same run; EfficientNet-Lite1 against InceptionV3), the native backend against wasm (tfjs-node built by
 // setup-native.sh, measured when it is built) and, with --keras, against the same
 // encoders in Keras on TensorFlow CPU run by that Python (bench/features-keras-baseline.py); feature-cache
 // hit vs miss throughput on the same images, and bytes per cached image in float16 vs float32. Forward passes are untimed once first (warm-up: kernel setup,
 // weight upload) and then timed. The cpu backend is ~14 s per 299 px image, so it runs batch 1 only.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { initBackend, type BackendName } from '../trainer-image/backend.js';
 import { openSynthetic } from '../trainer-image/data/synthetic.js';
+import { efficientnetLite1ModelDir } from '../trainer-image/model/efficientnet-lite.js';
 import { loadEncoder, type ImageEncoder } from '../trainer-image/model/encoder.js';
 import { extractFeatures } from '../trainer-image/model/extract-features.js';
 import { FeatureCache } from '../trainer-image/model/feature-cache.js';
@@ -21,7 +23,16 @@ const ENCODERS = [
   { encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 299 },
   // Random weights are explicit here: throughput does not depend on the values.
   { encoder: 'densenet121', encoderWeights: 'random', inputSize: 224 },
+  // Its ImageNet weights, converted by `npm run setup:efficientnet`; it has no random mode.
+  { encoder: 'efficientnet-lite1', encoderWeights: 'pretrained', inputSize: 240 },
 ] as const;
+
+/** The encoders this machine can load: EfficientNet-Lite1 only once its weights are converted. */
+function availableEncoders(): (typeof ENCODERS)[number][] {
+  if (existsSync(join(efficientnetLite1ModelDir(), 'model.json'))) return [...ENCODERS];
+  process.stderr.write(`features bench: efficientnet-lite1 skipped: no converted weights at ${efficientnetLite1ModelDir()} (npm run setup:efficientnet)\n`);
+  return ENCODERS.filter((e) => e.encoder !== 'efficientnet-lite1');
+}
 
 async function imagesPerSecond(encoder: ImageEncoder, batch: number): Promise<number> {
   const pixels = new Uint8Array(batch * encoder.inputSize * encoder.inputSize * 3);
@@ -53,9 +64,10 @@ export default async function features(args: string[]): Promise<Figure[]> {
     ['wasm', quick ? [1, 8] : [1, 8, 32]],
     ['cpu', [1]],
   ];
+  const encoders = availableEncoders();
   for (const [backend, batches] of plan) {
     if (!(await backendLoads(backend, 'features'))) continue;
-    for (const spec of ENCODERS) {
+    for (const spec of encoders) {
       if (backend === 'cpu' && quick) continue;
       const encoder = await loadEncoder(spec);
       let single = 0;
@@ -69,8 +81,19 @@ export default async function features(args: string[]): Promise<Figure[]> {
     }
   }
 
+  // EfficientNet-Lite1 against InceptionV3, the encoder it would replace (the same 8x8 grid), per backend and batch.
+  for (const [backend, batches] of plan) {
+    for (const batch of batches) {
+      const lite = rate.get(key(backend, 'efficientnet-lite1', batch));
+      const inception = rate.get(key(backend, 'inceptionv3', batch));
+      if (lite !== undefined && inception !== undefined) {
+        figures.push(figure(`efficientnet-lite1 240px vs inceptionv3 299px, ${backend} batch ${batch}`, lite, 'images/s', inception, 'measured (8x8 map both)'));
+      }
+    }
+  }
+
   const keras = values.keras === undefined ? undefined : kerasRates(values.keras, [1, 8, 32]);
-  for (const spec of ENCODERS) {
+  for (const spec of encoders) {
     for (const batch of [1, 8, 32]) {
       const native = rate.get(key('tensorflow', spec.encoder, batch));
       const wasm = rate.get(key('wasm', spec.encoder, batch));

@@ -20,6 +20,7 @@ esac
 native_files=(
   test/unit/decoder-gradient-checkpointing.test.ts test/unit/decoder-search.test.ts test/unit/train-resume-state.test.ts
   test/unit/train-hyperparameters.test.ts test/unit/encoder-inception.test.ts test/unit/encoder-densenet.test.ts
+  test/unit/encoder-efficientnet.test.ts
   test/integration/features-cache.test.ts test/integration/train-quality.test.ts test/integration/train-resume.test.ts
   test/integration/train-bad-input.test.ts test/unit/train-data-parallel.test.ts test/integration/train-data-parallel.test.ts
 )

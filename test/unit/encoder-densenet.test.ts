@@ -9,7 +9,8 @@ import { createLogger } from '../../lib/telemetry/logger.js';
 import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { saveLayersModel } from '../layers-model.js';
-import { buildDenseNet121, densenetMapSize, loadDenseNet121, modelWeightsDigest } from '../../trainer-image/model/densenet121.js';
+import { buildDenseNet121, densenetMapSize, loadDenseNet121 } from '../../trainer-image/model/densenet121.js';
+import { modelWeightsDigest } from '../../trainer-image/model/weights-io.js';
 import { loadEncoder } from '../../trainer-image/model/encoder.js';
 
 const dirs: string[] = [];

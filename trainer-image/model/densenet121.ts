@@ -3,10 +3,9 @@
 // name. The attention map is the final `relu` (7x7x1024 at 224 px); the pooled vector is its spatial mean.
 // No pretrained weights ship with captionrun: a tfjs layers model URI must be given, or "random" explicitly.
 import type { S3Connection } from '../../lib/s3-connection.js';
-import { createHash } from 'node:crypto';
 import { InvalidInputError } from '../../lib/errors.js';
 import { tf } from '../backend.js';
-import { readLayersModelFiles } from './weights-io.js';
+import { assignWeightsByName, modelWeightsDigest, readLayersModelFiles } from './weights-io.js';
 
 export const DENSENET_CHANNELS = 1024;
 export const DENSENET_DEFAULT_SIZE = 224;
@@ -89,13 +88,6 @@ function matchKey(name: string): string {
   return parts.at(-3) === 'conv1' ? parts.slice(-3).join('/') : parts.slice(-2).join('/');
 }
 
-/** sha256 of every weight value in model order: names "random" weights by what they are. */
-export function modelWeightsDigest(model: tf.LayersModel): string {
-  const hash = createHash('sha256');
-  for (const w of model.getWeights()) hash.update(new Uint8Array((w.dataSync() as Float32Array).buffer));
-  return hash.digest('hex');
-}
-
 /**
  * DenseNet121 with weights from a tfjs layers model (a path, file://, s3:// or https://; weights matched by Keras layer/weight
  * name, every one required, shapes checked) or "random" (seeded; callers log it as random).
@@ -112,25 +104,7 @@ export async function loadDenseNet121(options: { weights: string; inputSize?: nu
   if (weights === 'random') return { model, digest: modelWeightsDigest(model) };
   try {
     const artifacts = await readLayersModelFiles(weights, options.s3);
-    const named = tf.io.decodeWeights(artifacts.weightData ?? new ArrayBuffer(0), artifacts.weightSpecs ?? []);
-    const byKey = new Map(Object.entries(named).map(([name, t]) => [matchKey(name), t]));
-    const missing: string[] = [];
-    const values = model.weights.map((w) => {
-      const t = byKey.get(matchKey(w.originalName));
-      if (t === undefined) missing.push(w.originalName);
-      else if (t.shape.join('x') !== w.shape.join('x')) {
-        throw new InvalidInputError(`weight ${w.originalName} has shape [${t.shape.join(', ')}], DenseNet121 needs [${w.shape.join(', ')}]`, { file: weights });
-      }
-      return t;
-    });
-    if (missing.length > 0) {
-      throw new InvalidInputError(`not DenseNet121 weights: ${missing.length} of ${model.weights.length} weights missing (first: ${missing.slice(0, 3).join(', ')})`, {
-        file: weights,
-        field: 'spec.model.encoderWeights',
-      });
-    }
-    model.setWeights(values as tf.Tensor[]);
-    tf.dispose(Object.values(named));
+    assignWeightsByName(model, artifacts, matchKey, { modelName: 'DenseNet121', file: weights });
     return { model, digest: modelWeightsDigest(model) };
   } catch (err) {
     model.dispose();

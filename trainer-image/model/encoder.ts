@@ -8,6 +8,7 @@ import { InvalidInputError } from '../../lib/errors.js';
 import { logger as defaultLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { tf } from '../backend.js';
 import { DENSENET_CHANNELS, DENSENET_DEFAULT_SIZE, densenetMapSize, loadDenseNet121 } from './densenet121.js';
+import { EFFICIENTNET_CHANNELS, EFFICIENTNET_DEFAULT_SIZE, efficientnetMapSize, loadEfficientNetLite1 } from './efficientnet-lite.js';
 import { INCEPTION_CHANNELS, INCEPTION_DEFAULT_SIZE, inceptionMapSize, loadInceptionV3Trunk } from './inception-v3.js';
 
 export interface EncodedBatch {
@@ -21,7 +22,7 @@ export interface ImageEncoder {
   name: EncoderName;
   /** Side of the square input in pixels. */
   inputSize: number;
-  /** Side of the square spatial map (8 for InceptionV3 at 299, 7 for DenseNet121 at 224). */
+  /** Side of the square spatial map (8 for InceptionV3 at 299 and EfficientNet-Lite1 at 240, 7 for DenseNet121 at 224). */
   mapSize: number;
   channels: number;
   /** "pretrained", "random" or the weights URI, as given. */
@@ -39,9 +40,9 @@ export interface ImageEncoder {
 
 export interface EncoderOptions {
   encoder: EncoderName;
-  /** spec.model.encoderWeights: "pretrained" (InceptionV3 only), "random", or a tfjs layers model path/URI. */
+  /** spec.model.encoderWeights: "pretrained" (InceptionV3, EfficientNet-Lite1), "random" (DenseNet121), or a tfjs layers model path/URI. */
   encoderWeights: string;
-  /** Defaults: 299 (InceptionV3), 224 (DenseNet121). */
+  /** Defaults: 299 (InceptionV3), 224 (DenseNet121), 240 (EfficientNet-Lite1). */
   inputSize?: number;
   /** Seed for "random" weights, so a random encoder is still reproducible (and cacheable). */
   seed?: number;
@@ -76,6 +77,13 @@ export async function loadEncoder(options: EncoderOptions, log: Logger = default
     channels = DENSENET_CHANNELS;
     // Keras DenseNet preprocessing ("torch" mode): 0..1, then ImageNet mean and std per channel.
     normalise = (x) => tf.div(tf.sub(tf.div(x, 255), tf.tensor1d([0.485, 0.456, 0.406])), tf.tensor1d([0.229, 0.224, 0.225]));
+  } else if (encoder === 'efficientnet-lite1') {
+    inputSize = options.inputSize ?? EFFICIENTNET_DEFAULT_SIZE;
+    built = await loadEfficientNetLite1({ weights: encoderWeights, inputSize, s3: options.s3 });
+    mapSize = efficientnetMapSize(inputSize);
+    channels = EFFICIENTNET_CHANNELS;
+    // Google's EfficientNet-Lite input scaling (MEAN_RGB 127, STDDEV_RGB 128 in its lite builder), chosen there for quantisation.
+    normalise = (x) => tf.div(tf.sub(x, 127), 128);
   } else {
     throw new InvalidInputError(`unknown encoder "${String(encoder)}"`, { field: 'spec.model.encoder' });
   }

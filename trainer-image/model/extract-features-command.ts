@@ -36,8 +36,10 @@ Options:
   --split NAME          only this split (default: every image)
   --encoder NAME        ${ENCODERS.join(' | ')} (default inceptionv3)
   --weights W           pretrained | random | a tfjs layers model: path, s3:// or https:// (default
-                        pretrained; DenseNet121 has no pretrained weights: give a model or "random")
-  --input-size N        encoder input side in px (default 299 InceptionV3, 224 DenseNet121)
+                        pretrained; DenseNet121 has no pretrained weights: give a model or "random";
+                        EfficientNet-Lite1's come from \`npm run setup:efficientnet\`)
+  --input-size N        encoder input side in px (default 299 InceptionV3, 224 DenseNet121, 240
+                        EfficientNet-Lite1)
   --cache DIR           feature cache directory or s3://bucket/prefix, reached as the dataset is
                         (default .captionrun/features)
   --dtype D             float16 (default) | float32 storage

@@ -179,7 +179,7 @@ async function loadCaptionsFile(location: string, files: Files): Promise<RunOutp
   return { location, label, captions, images: new Map(), missing: [] };
 }
 
-const ENCODER_NAMES: Record<string, string> = { inceptionv3: 'InceptionV3', densenet121: 'DenseNet121' };
+const ENCODER_NAMES: Record<string, string> = { inceptionv3: 'InceptionV3', densenet121: 'DenseNet121', 'efficientnet-lite1': 'EfficientNet-Lite1' };
 const CELL_NAMES: Record<string, string> = { gru: 'GRU', lstm: 'LSTM' };
 const ATTENTION_NAMES: Record<string, string> = { bahdanau: 'Bahdanau', luong: 'Luong' };
 

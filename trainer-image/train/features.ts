@@ -39,9 +39,10 @@ export function featureCacheDir(): string {
 }
 
 /**
- * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and both encoders give a
- * 3x3 map at these sizes (InceptionV3 139 px, DenseNet121 96 px): one region per cell, at a fifth of the
- * native cost. Real photographs use the encoder's native size (299 InceptionV3, 224 DenseNet121).
+ * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and every encoder gives a
+ * 3x3 map at these sizes (InceptionV3 139 px, DenseNet121 and EfficientNet-Lite1 96 px): one region per cell,
+ * at a fraction of the native cost. Real photographs use the encoder's native size (299 InceptionV3, 224
+ * DenseNet121, 240 EfficientNet-Lite1).
  */
 export function encoderInputSize(config: TrainConfig): number | undefined {
   if (config.dataset.format !== 'synthetic') return undefined;
