@@ -105,6 +105,18 @@ const model = obj(
           "layers model URI or 'random' (explicit random initialisation)",
         fieldPath: '.encoderWeights',
       },
+      {
+        rule: "self.encoder != 'inceptionv3' || self.encoderWeights == 'pretrained'",
+        message:
+          "spec.model.encoderWeights: InceptionV3 runs only with 'pretrained' (nsfwjs's Keras weights); for other weights " +
+          'choose densenet121 or efficientnet-lite1 and name a TensorFlow.js layers model',
+        fieldPath: '.encoderWeights',
+      },
+      {
+        rule: "self.encoderWeights != 'random' || self.encoder == 'densenet121'",
+        message: "spec.model.encoderWeights: 'random' is for densenet121 only; InceptionV3 and EfficientNet-Lite1 run with their trained weights ('pretrained')",
+        fieldPath: '.encoderWeights',
+      },
     ],
   },
 );

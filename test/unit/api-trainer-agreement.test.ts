@@ -1,0 +1,67 @@
+// One validator: every spec the trainer refuses for a reason the spec alone decides is also refused by
+// `captionrun validate` (and admission, which runs the same CEL rules), naming the same field. Each case
+// runs the trainer's own check, so a rule added to the trainer without a matching schema rule fails here.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { validateRun } from '../../lib/api/validate.js';
+import type { CaptionTrainingRun } from '../../lib/api/types.js';
+import { InvalidInputError } from '../../lib/errors.js';
+import { initBackend } from '../../trainer-image/backend.js';
+import { loadEncoder } from '../../trainer-image/model/encoder.js';
+import { trainConfig } from '../../trainer-image/train/config.js';
+
+/** A valid run with `spec.model` replaced: the trainer's spec rules today are all about the encoder. */
+function runWithModel(model: Record<string, unknown>): unknown {
+  return {
+    apiVersion: 'captionrun.dev/v1alpha1',
+    kind: 'CaptionTrainingRun',
+    metadata: { name: 'agreement' },
+    spec: { dataset: { format: 'synthetic' }, model, checkpoint: { store: { local: { path: '/tmp/agreement' } } } },
+  };
+}
+
+/** What the trainer does with a spec that skipped validation (e.g. applied with an older CRD): its own checks. */
+async function trainerVerdict(model: Record<string, unknown>): Promise<InvalidInputError | undefined> {
+  // The trainer reads a spec through validateRun's defaulting; here the defaults are applied by hand so that
+  // the trainer's check, not the validator, is what runs.
+  const spec = { encoder: 'inceptionv3', encoderWeights: 'pretrained', ...model };
+  try {
+    const encoder = await loadEncoder({ encoder: spec.encoder as CaptionTrainingRun['spec']['model']['encoder'], encoderWeights: String(spec.encoderWeights), inputSize: 96, seed: 1 });
+    encoder.dispose();
+    return undefined;
+  } catch (err) {
+    if (err instanceof InvalidInputError) return err;
+    throw err;
+  }
+}
+
+const refused: { what: string; model: Record<string, unknown> }[] = [
+  { what: 'InceptionV3 with random weights', model: { encoder: 'inceptionv3', encoderWeights: 'random' } },
+  { what: 'InceptionV3 with a weights URI', model: { encoder: 'inceptionv3', encoderWeights: 's3://weights/inception/model.json' } },
+  { what: 'DenseNet121 "pretrained" (none ship)', model: { encoder: 'densenet121', encoderWeights: 'pretrained' } },
+  { what: 'EfficientNet-Lite1 with random weights', model: { encoder: 'efficientnet-lite1', encoderWeights: 'random' } },
+];
+
+test('the trainer and validate refuse the same encoder specs, naming spec.model.encoderWeights', async () => {
+  await initBackend('cpu');
+  for (const { what, model } of refused) {
+    const trainer = await trainerVerdict(model);
+    assert.ok(trainer, `${what}: the trainer refuses it`);
+    assert.equal(trainer.field, 'spec.model.encoderWeights', `${what}: the trainer names the field`);
+    const verdict = validateRun(runWithModel(model));
+    assert.equal(verdict.ok, false, `${what}: validate refuses it too`);
+    if (verdict.ok) continue;
+    assert.ok(verdict.issues.some((i) => i.path === 'spec.model.encoderWeights'), `${what}: ${JSON.stringify(verdict.issues)}`);
+  }
+});
+
+test('what validate accepts, the trainer accepts: the encoder specs the schema allows pass the trainer\'s checks', async () => {
+  await initBackend('cpu');
+  const accepted = [{ encoder: 'densenet121', encoderWeights: 'random' }];
+  for (const model of accepted) {
+    const verdict = validateRun(runWithModel(model));
+    assert.ok(verdict.ok, JSON.stringify(model));
+    assert.doesNotThrow(() => trainConfig(verdict.run, {}));
+    assert.equal(await trainerVerdict(model), undefined, JSON.stringify(model));
+  }
+});
