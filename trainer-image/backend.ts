@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { BACKEND_ENV, GPU_BACKEND } from '../lib/api/schema.js';
 import { InvalidInputError } from '../lib/errors.js';
 import { logger as defaultLogger, type Logger } from '../lib/telemetry/logger.js';
-import { importTfjsNode } from './native/tfjs-node.js';
+import { importTfjsNode, importTfjsNodeGpu } from './native/tfjs-node.js';
 import { routeTransposedMatMulsThroughXnnpack } from './wasm-matmul.js';
 
 export { tf };
@@ -29,7 +29,8 @@ const NODE_GPU = '@tensorflow/tfjs-node-gpu';
 const NODE_CPU = '@tensorflow/tfjs-node';
 
 const candidates: Candidate[] = [
-  { name: 'tensorflow-gpu', registered: 'tensorflow', load: () => import(NODE_GPU) },
+  // Also a build CAPTIONRUN_TFJS_NODE_GPU_PATH names (the test cluster's simulated GPUs point it at the CPU build).
+  { name: 'tensorflow-gpu', registered: 'tensorflow', load: () => importTfjsNodeGpu(NODE_GPU) },
   // Also the build native/setup-native.sh links into this checkout, or the one CAPTIONRUN_TFJS_NODE_PATH names.
   { name: 'tensorflow', registered: 'tensorflow', load: () => importTfjsNode(NODE_CPU) },
   {

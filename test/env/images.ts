@@ -1,6 +1,7 @@
 // What a container image means on a machine without a container runtime: the image's ENTRYPOINT and the
 // programs on its PATH, as local command lines. captionrun's own images run this checkout's CLI.
 import { fileURLToPath } from 'node:url';
+import { defaultTfjsNodePath, isTfjsNodeBuild, TFJS_NODE_GPU_PATH_ENV } from '../../trainer-image/native/tfjs-node.js';
 
 export interface ImageRuntime {
   /** The argv the image starts when the container sets no `command` (its ENTRYPOINT). */
@@ -19,7 +20,12 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
   const cli = [process.execPath, `${repoRoot}bin/captionrun`];
-  const captionrun: ImageRuntime = { entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot };
+  // The test cluster's GPUs are simulated: the operator asks GPU pods for the GPU backend (strictly), and this
+  // image answers with TensorFlow's CPU build where setup-native.sh made one. Without it, GPU pods exit 3
+  // naming the backend, as on a node whose GPU backend cannot load.
+  const nativeBuild = defaultTfjsNodePath();
+  const env = isTfjsNodeBuild(nativeBuild) ? { [TFJS_NODE_GPU_PATH_ENV]: nativeBuild } : undefined;
+  const captionrun: ImageRuntime = { entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot, ...(env ? { env } : {}) };
   return { 'captionrun/trainer': captionrun, 'captionrun/operator': captionrun, captionrun };
 }
 

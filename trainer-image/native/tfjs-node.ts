@@ -9,6 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 export const TFJS_NODE_PATH_ENV = 'CAPTIONRUN_TFJS_NODE_PATH';
+/** A tfjs-node-gpu build directory to load as the GPU backend instead of the installed package. */
+export const TFJS_NODE_GPU_PATH_ENV = 'CAPTIONRUN_TFJS_NODE_GPU_PATH';
 
 /** The N-API version of the addon setup-native.sh builds (node-pre-gyp's lib/napi-v<N> layout). */
 const NAPI_VERSION = 8;
@@ -49,6 +51,18 @@ export async function importTfjsNode(packageName: string, env: NodeJS.ProcessEnv
     if (isTfjsNodeBuild(linked)) return importBuild(linked);
     throw err;
   }
+}
+
+/**
+ * Imports tfjs-node-gpu: the installed package (the GPU image's), or the build CAPTIONRUN_TFJS_NODE_GPU_PATH
+ * names. Never the CPU build by itself: the GPU backend is what a GPU pod asks for, strictly.
+ */
+export async function importTfjsNodeGpu(packageName: string, env: NodeJS.ProcessEnv = process.env): Promise<unknown> {
+  const dir = env[TFJS_NODE_GPU_PATH_ENV];
+  if (dir === undefined || dir === '') return import(packageName);
+  const root = resolve(dir);
+  if (!isTfjsNodeBuild(root)) throw new Error(`${TFJS_NODE_GPU_PATH_ENV}=${dir} holds no built tfjs-node`);
+  return importBuild(root);
 }
 
 async function importBuild(root: string): Promise<unknown> {
