@@ -10,9 +10,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseS3Uri, s3ClientConfig, type S3Connection } from '../../lib/s3-connection.js';
-import { deleteObjects, getObjectBytes, listObjects } from '../../lib/s3-objects.js';
+import { deleteObjects, getObjectBytes, isNoSuchKey, listObjects } from '../../lib/s3-objects.js';
 import type { ImageSource } from '../data/dataset.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
@@ -113,6 +113,11 @@ export class FeatureCache {
     return problem;
   }
 
+  /** Whether an entry exists, without reading it (a relaunch checks a whole dataset this way). */
+  has(shape: FeatureShape, key: string): Promise<boolean> {
+    return this.store.exists(this.path(shape, key));
+  }
+
   /**
    * The features exactly as a later get() will return them (rounded to float16 when that is the dtype), so
    * a run that computed its features and a resumed run that read them from the cache see identical numbers.
@@ -184,6 +189,7 @@ interface EntryStore {
   /** Replaces the entry as a whole: readers see the old bytes or the new ones, never a mix. */
   write(location: string, data: Buffer): Promise<void>;
   remove(location: string): Promise<void>;
+  exists(location: string): Promise<boolean>;
   /** Deletes every entry; returns the bytes they held. */
   prune(): Promise<number>;
 }
@@ -213,6 +219,10 @@ class LocalEntries implements EntryStore {
 
   async remove(location: string): Promise<void> {
     await rm(location, { force: true });
+  }
+
+  async exists(location: string): Promise<boolean> {
+    return stat(location).then(() => true, () => false);
   }
 
   async prune(): Promise<number> {
@@ -264,6 +274,17 @@ class S3Entries implements EntryStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix })).catch((err: unknown) => {
       throw failure('delete', location, err);
     });
+  }
+
+  async exists(location: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix }));
+      return true;
+    } catch (err) {
+      // As for read(): only a missing key is a miss.
+      if (isNoSuchKey(err)) return false;
+      throw failure('check', location, err);
+    }
   }
 
   async prune(): Promise<number> {

@@ -8,7 +8,7 @@ import { tf } from '../backend.js';
 import { PAD_ID } from '../data/tokenizer.js';
 import type { CaptionBatch } from './caption-loss.js';
 import { permutation, Stream } from './rng.js';
-import type { FeatureTable } from './features.js';
+import type { FeatureLayout } from './features.js';
 
 export interface Example {
   /** Index of the image in the feature table. */
@@ -50,18 +50,18 @@ export function targetWords(examples: readonly Example[]): number {
   return words;
 }
 
-/** The tensors of one batch: features [B, R, C]; inputs/targets/mask [B, T] with T = maxCaptionLength - 1. */
-export function makeBatch(table: FeatureTable, examples: readonly Example[]): CaptionBatch {
-  const { regions, channels } = table;
-  const size = regions * channels;
+/**
+ * The tensors of one batch: features [B, R, C]; inputs/targets/mask [B, T] with T = maxCaptionLength - 1.
+ * `features` holds the examples' maps one after another (what FeatureSource.read returns for their images).
+ */
+export function makeBatch(layout: Pick<FeatureLayout, 'regions' | 'channels'>, features: Float32Array, examples: readonly Example[]): CaptionBatch {
+  const { regions, channels } = layout;
   const b = examples.length;
   const steps = (examples[0]?.ids.length ?? 1) - 1;
-  const features = new Float32Array(b * size);
   const inputs = new Float32Array(b * steps);
   const targets = new Float32Array(b * steps);
   const mask = new Float32Array(b * steps);
   examples.forEach((ex, i) => {
-    features.set(table.features[ex.image] as Float32Array, i * size);
     for (let t = 0; t < steps; t++) {
       inputs[i * steps + t] = ex.ids[t] as number;
       const target = ex.ids[t + 1] as number;

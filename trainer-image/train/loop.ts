@@ -14,10 +14,11 @@ import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, ra
 import type { LossOptions } from './caption-loss.js';
 import type { CheckpointIO } from './checkpoint-io.js';
 import type { TrainConfig } from './config.js';
-import type { FeatureTable } from './features.js';
+import type { FeatureSource } from './features.js';
 import type { Hyperparameters } from './hyperparameters.js';
 import { afterValidation, initialLrState, learningRateAt, type LrScheduleOptions } from './lr-schedule.js';
 import { disposeNoise, stepNoise } from './noise.js';
+import { Prefetcher } from './prefetch.js';
 import type { TrainingProgress } from './progress.js';
 import { quantile } from './resource-log.js';
 import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot.js';
@@ -27,9 +28,16 @@ import { validationBleu4, validationLoss, type ValidationSet } from './validatio
 
 export interface TrainingData {
   vocabulary: Vocabulary;
-  train: { table: FeatureTable; examples: Example[] };
+  /** Read per batch: memory follows the batch, not the dataset. */
+  train: { features: FeatureSource; examples: Example[] };
   val: ValidationSet;
 }
+
+/**
+ * Global batches read ahead of the one training: enough to cover S3 latency spikes of a few steps, and small
+ * enough that the features in memory stay a few batches.
+ */
+const PREFETCH_BATCHES = 4;
 
 export interface LoopContext {
   config: TrainConfig;
@@ -126,6 +134,13 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
   while (!state.finished && state.cursor.epoch < t.epochs) {
     const epoch = state.cursor.epoch;
     const order = epochOrder(examples.length, t.seed, epoch);
+    // This rank's rows of each global batch left in the epoch, read while the steps before them train.
+    const epochStart = state.cursor.sample;
+    const imagesAt = (sample: number): number[] => {
+      const slice = rankSlice(sample, hyper.batchSize, rank);
+      return order.slice(slice.start, slice.end).map((i) => (examples[i] as Example).image);
+    };
+    const reader = new Prefetcher((k) => data.train.features.read(imagesAt(epochStart + k * globalBatch)), batchesPerEpoch(examples.length - epochStart, globalBatch), PREFETCH_BATCHES);
     while (epochHasBatch(examples.length, state.cursor.sample, globalBatch)) {
       // A step is synchronous tfjs work: yield once so a pending SIGTERM handler gets to run.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -134,7 +149,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       const sample = state.cursor.sample;
       const slice = rankSlice(sample, hyper.batchSize, rank);
       const picked = order.slice(slice.start, slice.end).map((i) => examples[i] as Example);
-      const batch = makeBatch(data.train.table, picked);
+      const batch = makeBatch(data.train.features, await reader.get((sample - epochStart) / globalBatch), picked);
       const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, t.teacherForcingRatio);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
       const stepStarted = performance.now();

@@ -9,7 +9,7 @@ import { paramRecord, type Decoder } from '../model/decoder.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { disposeBatch, makeBatch, targetWords, type Example } from './batches.js';
 import { captionLoss, type LossOptions } from './caption-loss.js';
-import type { FeatureTable } from './features.js';
+import { tableRows, type FeatureTable } from './features.js';
 import { corpusBleu } from '../eval/bleu.js';
 
 export interface ValidationSet {
@@ -69,7 +69,7 @@ export async function validationLoss(decoder: Decoder, set: ValidationSet, opts:
   let words = 0;
   for (let at = start; at < end; at += CHUNK) {
     const examples = set.examples.slice(at, Math.min(at + CHUNK, end));
-    const batch = makeBatch(set.table, examples);
+    const batch = makeBatch(set.table, tableRows(set.table, examples.map((ex) => ex.image)), examples);
     // Dividing by 1 word leaves the summed cross-entropy.
     nll += tf.tidy(() => captionLoss(decoder.cfg, p, batch, {}, { ...opts, checkpointing: false }, { words: 1, captions: examples.length }).crossEntropy.dataSync()[0] as number);
     words += targetWords(examples);
