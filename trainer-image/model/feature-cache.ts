@@ -71,7 +71,7 @@ export class FeatureCache {
   constructor(
     readonly dir: string,
     readonly dtype: CacheDtype = 'float16',
-    s3: S3Connection = {},
+    readonly s3: S3Connection = {},
   ) {
     this.store = isS3Location(dir) ? new S3Entries(dir, s3) : new LocalEntries(dir);
   }

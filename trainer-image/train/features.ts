@@ -4,6 +4,7 @@
 import { join } from 'node:path';
 import type { FeatureCache, FeatureShape } from '../model/feature-cache.js';
 import type { TrainConfig } from './config.js';
+import { FeatureReader } from './feature-reader.js';
 
 /** What every feature set shares: where the maps came from and their layout. */
 export interface FeatureLayout {
@@ -42,17 +43,18 @@ export function tableSource(table: FeatureTable): FeatureSource {
   return { encoder, regions, channels, grid, read: async (images) => tableRows(table, images) };
 }
 
-/** Reads each image's entry from the feature cache (local disk or S3) when a batch needs it. */
+/** Reads each image's entry from the feature cache (local disk or S3), on a worker thread, when a batch needs it. */
 export class CachedFeatures implements FeatureSource {
   readonly encoder: string;
   readonly regions: number;
   readonly channels: number;
   readonly grid: { rows: number; cols: number };
+  private readonly reader: FeatureReader;
 
   /** `keys[i]`: the cache key of image i. */
   constructor(
-    private readonly cache: FeatureCache,
-    private readonly shape: FeatureShape,
+    cache: FeatureCache,
+    shape: FeatureShape,
     private readonly keys: readonly string[],
   ) {
     const side = Math.round(Math.sqrt(shape.regions));
@@ -60,22 +62,11 @@ export class CachedFeatures implements FeatureSource {
     this.regions = shape.regions;
     this.channels = shape.channels;
     this.grid = { rows: side, cols: side };
+    this.reader = new FeatureReader(cache, shape);
   }
 
-  async read(images: readonly number[]): Promise<Float32Array> {
-    const size = this.regions * this.channels;
-    const out = new Float32Array(images.length * size);
-    await Promise.all(
-      images.map(async (image, i) => {
-        const key = this.keys[image] as string;
-        const entry = await this.cache.get(this.shape, key);
-        // Entries were all present before training started: one gone since (deleted, or corrupt and just
-        // deleted) fails the step with a plain error, and the relaunch re-encodes it.
-        if (!entry) throw new Error(`feature cache entry ${this.cache.path(this.shape, key)} disappeared during training`);
-        out.set(entry.map, i * size);
-      }),
-    );
-    return out;
+  read(images: readonly number[]): Promise<Float32Array> {
+    return this.reader.read(images.map((image) => this.keys[image] as string));
   }
 
   /** The whole set in memory: for the validation subset, which is bounded by spec.training.validationImages. */
