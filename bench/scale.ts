@@ -1,0 +1,112 @@
+// `npm run bench -- scale [--sizes 2000,20000,100000] [--steps 200] [--s3-images 2000]`: the trainer on
+// synthetic datasets of each size with every feature already cached, one process per size: peak RSS and
+// steps per second against the smallest size (memory must follow the batch, not the dataset), and the
+// same run reading its features from MinIO against reading them from a local directory. The cache is
+// filled through the FeatureCache API with random float16 maps keyed by each image's real digest, rather
+// than by encoding 100,000 images (hours on 2 cores): the trainer's pass then finds every entry present
+// and never builds the encoder, exactly as on a relaunch. Encoder: InceptionV3 at 139 px (the synthetic
+// size), so each entry is a 3x3x2048 map, 36 KiB as float16.
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { parseArgs } from 'node:util';
+import { startMinio } from '../test/env/minio.js';
+import { openSynthetic } from '../trainer-image/data/synthetic.js';
+import type { S3Connection } from '../lib/s3-connection.js';
+import { lazyEncoder } from '../trainer-image/model/encoder.js';
+import { FeatureCache, imageDigest, type FeatureShape } from '../trainer-image/model/feature-cache.js';
+import { SCALE_IMAGE_SIZE, SCALE_SEED } from './support/scale-trainer.js';
+import { figure, type Figure } from './results.js';
+
+const CHILD = fileURLToPath(new URL('./support/scale-trainer.ts', import.meta.url));
+
+interface ChildResult {
+  images: number;
+  backend: string;
+  trainImages: number;
+  peakRssBytes: number;
+  stepsPerSecond: number;
+  firstStepSeconds: number;
+}
+
+const bench = async (args: string[]): Promise<Figure[]> => {
+  const { values } = parseArgs({ args, options: { sizes: { type: 'string', default: '2000,20000,100000' }, steps: { type: 'string', default: '200' }, 's3-images': { type: 'string', default: '2000' } } });
+  const sizes = values.sizes.split(',').map(Number);
+  const steps = Number(values.steps);
+  const s3Images = Number(values['s3-images']);
+  process.env.CAPTIONRUN_LOG_LEVEL ??= 'warn';
+  const dir = await mkdtemp(join(tmpdir(), 'bench-scale-'));
+  const { shape } = await lazyEncoder({ encoder: 'inceptionv3', encoderWeights: 'pretrained', inputSize: 139 });
+  const figures: Figure[] = [];
+  try {
+    const local = join(dir, 'features');
+    await fill(new FeatureCache(local), shape, Math.max(...sizes));
+    const results: ChildResult[] = [];
+    for (const images of sizes) results.push(await train(images, steps, { CAPTIONRUN_FEATURE_CACHE: local }));
+    const base = results[0] as ChildResult;
+    for (const r of results) {
+      const label = `${r.images} images (${r.trainImages} training captions), ${r.backend}`;
+      figures.push(figure(`trainer peak RSS, ${label} (vs ${base.images})`, r.peakRssBytes / 2 ** 20, 'MiB', base.peakRssBytes / 2 ** 20, 'within 10 %'));
+      figures.push(figure(`steps/s, ${label} (vs ${base.images})`, r.stepsPerSecond, 'steps/s', base.stepsPerSecond, 'within 10 %'));
+      figures.push(figure(`start to first step, ${label}, all features cached`, r.firstStepSeconds, 's', null, 'seconds'));
+    }
+
+    const minio = await startMinio();
+    try {
+      await minio.createBucket('features');
+      const s3: S3Connection = { endpoint: minio.endpoint, accessKeyId: minio.accessKeyId, secretAccessKey: minio.secretAccessKey, region: minio.region };
+      await fill(new FeatureCache('s3://features/bench', 'float16', s3), shape, s3Images);
+      const env = { AWS_ENDPOINT_URL: minio.endpoint, AWS_ACCESS_KEY_ID: minio.accessKeyId, AWS_SECRET_ACCESS_KEY: minio.secretAccessKey, AWS_REGION: minio.region };
+      // Interleaved local, S3, local: the local baseline is the mean of the runs either side of the S3 one.
+      const before = await train(s3Images, steps, { CAPTIONRUN_FEATURE_CACHE: local });
+      const fromS3 = await train(s3Images, steps, { ...env, CAPTIONRUN_FEATURE_CACHE: 's3://features/bench' });
+      const afterwards = await train(s3Images, steps, { CAPTIONRUN_FEATURE_CACHE: local });
+      figures.push(figure(`steps/s, ${s3Images} images, features from MinIO (vs local directory)`, fromS3.stepsPerSecond, 'steps/s', (before.stepsPerSecond + afterwards.stepsPerSecond) / 2, '>= 90 %'));
+    } finally {
+      await minio.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  return figures;
+};
+export default bench;
+
+/** Puts a random map for each of the first `images` synthetic images, keyed by the image's digest. */
+async function fill(cache: FeatureCache, shape: FeatureShape, images: number): Promise<void> {
+  const dataset = openSynthetic({ images, seed: SCALE_SEED, imageSize: SCALE_IMAGE_SIZE, maxObjects: 2 });
+  const items = [...dataset.items('train'), ...dataset.items('val')];
+  const started = performance.now();
+  const inFlight = 16;
+  for (let start = 0; start < items.length; start += inFlight) {
+    await Promise.all(
+      items.slice(start, start + inFlight).map(async (item, k) => {
+        const key = imageDigest(await item.image());
+        if (await cache.has(shape, key)) return;
+        const map = randomValues(shape.regions * shape.channels, start + k);
+        await cache.put(shape, key, { map, pooled: map.subarray(0, shape.channels) });
+      }),
+    );
+  }
+  process.stderr.write(`filled ${cache.namespace(shape)} with ${items.length} entries in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
+}
+
+function randomValues(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = (seed * 2654435761 + 1) >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    out[i] = x / 2 ** 32;
+  }
+  return out;
+}
+
+async function train(images: number, steps: number, env: NodeJS.ProcessEnv): Promise<ChildResult> {
+  const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', CHILD, String(images), String(steps)], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 });
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as ChildResult;
+  process.stderr.write(`${JSON.stringify(result)}\n`);
+  return result;
+}
