@@ -14,10 +14,10 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { startMinio } from '../test/env/minio.js';
-import { openSynthetic } from '../trainer-image/data/synthetic.js';
+import { fillSyntheticCache } from '../test/feature-cache-fill.js';
 import type { S3Connection } from '../lib/s3-connection.js';
 import { lazyEncoder } from '../trainer-image/model/encoder.js';
-import { FeatureCache, imageDigest, type FeatureShape } from '../trainer-image/model/feature-cache.js';
+import { FeatureCache, type FeatureShape } from '../trainer-image/model/feature-cache.js';
 import { SCALE_IMAGE_SIZE, SCALE_SEED } from './support/scale-trainer.js';
 import { figure, type Figure } from './results.js';
 
@@ -75,33 +75,10 @@ const bench = async (args: string[]): Promise<Figure[]> => {
 };
 export default bench;
 
-/** Puts a random map for each of the first `images` synthetic images, keyed by the image's digest. */
 async function fill(cache: FeatureCache, shape: FeatureShape, images: number): Promise<void> {
-  const dataset = openSynthetic({ images, seed: SCALE_SEED, imageSize: SCALE_IMAGE_SIZE, maxObjects: 2 });
-  const items = [...dataset.items('train'), ...dataset.items('val')];
   const started = performance.now();
-  const inFlight = 16;
-  for (let start = 0; start < items.length; start += inFlight) {
-    await Promise.all(
-      items.slice(start, start + inFlight).map(async (item, k) => {
-        const key = imageDigest(await item.image());
-        if (await cache.has(shape, key)) return;
-        const map = randomValues(shape.regions * shape.channels, start + k);
-        await cache.put(shape, key, { map, pooled: map.subarray(0, shape.channels) });
-      }),
-    );
-  }
-  process.stderr.write(`filled ${cache.namespace(shape)} with ${items.length} entries in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
-}
-
-function randomValues(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let x = (seed * 2654435761 + 1) >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
-    out[i] = x / 2 ** 32;
-  }
-  return out;
+  await fillSyntheticCache(cache, shape, { images, seed: SCALE_SEED, imageSize: SCALE_IMAGE_SIZE, maxObjects: 2 });
+  process.stderr.write(`filled ${cache.namespace(shape)} with ${images} images' entries in ${((performance.now() - started) / 1000).toFixed(0)} s\n`);
 }
 
 async function train(images: number, steps: number, env: NodeJS.ProcessEnv): Promise<ChildResult> {
