@@ -52,8 +52,24 @@ spec:
   evaluation: { beamSize: 1, report: { enabled: false } }
 `,
   );
-  const lines: LogLine[] = [];
-  const child = spawn('prlimit', [`--data=${DATA_LIMIT}`, process.execPath, CLI, 'trainer', '--resume', 'never', '--output', join(root, 'out'), spec], {
+  const first = await trainer(spec, cacheDir, 'never');
+  assert.equal(first.code, 0, `the trainer failed under the limit:\n${first.stderr.slice(-3000)}`);
+  assert.ok(first.lines.some((l) => /training features: read per batch/.test(l.msg ?? '')), 'the trainer said it streams the features');
+  assert.ok(first.lines.some((l) => l.msg === 'training finished'), 'training finished');
+  assert.ok(!first.lines.some((l) => /^encoder .* loaded$/.test(l.msg ?? '')), 'every feature was cached: the encoder was never built');
+
+  // A relaunch (here of the finished run, which resumes its last checkpoint) reads the dataset's index
+  // instead of reading and digesting 20,000 images; "data ready N s after launch" says how long it took.
+  const again = await trainer(spec, cacheDir, 'auto');
+  assert.equal(again.code, 0, again.stderr.slice(-3000));
+  assert.ok(again.lines.some((l) => /^feature index found/.test(l.msg ?? '')), 'the relaunch used the index');
+  assert.ok(!again.lines.some((l) => /^features: \d+\/\d+ images/.test(l.msg ?? '')), 'the relaunch read no image');
+  assert.ok(again.lines.some((l) => /^data ready .* after launch$/.test(l.msg ?? '')));
+});
+
+/** `captionrun trainer` under the data limit, one process. */
+async function trainer(spec: string, cacheDir: string, resume: 'auto' | 'never'): Promise<{ code: number | null; lines: LogLine[]; stderr: string }> {
+  const child = spawn('prlimit', [`--data=${DATA_LIMIT}`, process.execPath, CLI, 'trainer', '--resume', resume, '--output', join(root, 'out'), spec], {
     cwd: REPO,
     env: { ...process.env, CAPTIONRUN_CACHE: root, CAPTIONRUN_FEATURE_CACHE: cacheDir, CAPTIONRUN_BACKEND: 'wasm' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -61,9 +77,6 @@ spec:
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  for (const text of stderr.split('\n')) if (text.startsWith('{')) lines.push(JSON.parse(text) as LogLine);
-  assert.equal(code, 0, `the trainer failed under the limit:\n${stderr.slice(-3000)}`);
-  assert.ok(lines.some((l) => /training features: read per batch/.test(l.msg ?? '')), 'the trainer said it streams the features');
-  assert.ok(lines.some((l) => l.msg === 'training finished'), 'training finished');
-  assert.ok(!lines.some((l) => /^encoder .* loaded$/.test(l.msg ?? '')), 'every feature was cached: the encoder was never built');
-});
+  const lines = stderr.split('\n').flatMap((text) => (text.startsWith('{') ? [JSON.parse(text) as LogLine] : []));
+  return { code, lines, stderr };
+}

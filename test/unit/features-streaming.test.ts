@@ -66,7 +66,8 @@ test('a relaunch after a partial pass encodes only the missing images', async ()
 test('the cached source reads the requested images, in the requested order, as the cache stores them', async () => {
   const cache = new FeatureCache(join(dir, 'source'));
   const { keys } = await cacheFeatures(items, fakeEncoder().encoder, cache, { batchSize: 5 });
-  const source = new CachedFeatures(cache, shape, keys as string[]);
+  await cache.writeIndex(shape, 'dataset', keys);
+  const source = new CachedFeatures(cache, shape, keys as string[], 'dataset');
   const size = shape.regions * shape.channels;
   const rows = await source.read([7, 2, 7]);
   assert.equal(rows.length, 3 * size);
@@ -76,8 +77,12 @@ test('the cached source reads the requested images, in the requested order, as t
   assert.deepEqual(rows.subarray(size, 2 * size), two);
   assert.deepEqual(rows.subarray(2 * size), seven);
   assert.notDeepEqual(seven, two);
-  await cache.prune();
+  assert.deepEqual(await cache.readIndex(shape, 'dataset'), keys);
+  // An entry deleted under a running trainer fails its batch and drops the index, so the relaunch checks
+  // (and re-encodes) every image instead of trusting keys that no longer all resolve.
+  await rm(cache.path(shape, keys[1] as string));
   await assert.rejects(source.read([1]), /disappeared during training/);
+  assert.equal(await cache.readIndex(shape, 'dataset'), undefined);
 });
 
 test('the prefetcher reads at most depth items ahead, returns each item, and keeps unasked failures quiet', async () => {

@@ -86,6 +86,28 @@ export class FeatureCache {
   }
 
   /**
+   * A dataset's index: each image's key, in the dataset's order, from a pass that found them all in the cache.
+   * A relaunch reads it instead of reading every image again to digest it. It is trusted as written: images
+   * replaced in place under the same ids and source need removeIndex (or a pruned cache) to be seen.
+   */
+  async readIndex(shape: FeatureShape, name: string): Promise<(string | undefined)[] | undefined> {
+    const buf = await this.store.read(this.indexPath(shape, name));
+    return buf && (JSON.parse(buf.toString('utf8')) as (string | null)[]).map((k) => k ?? undefined);
+  }
+
+  async writeIndex(shape: FeatureShape, name: string, keys: readonly (string | undefined)[]): Promise<void> {
+    await this.store.write(this.indexPath(shape, name), Buffer.from(JSON.stringify(keys.map((k) => k ?? null))));
+  }
+
+  removeIndex(shape: FeatureShape, name: string): Promise<void> {
+    return this.store.remove(this.indexPath(shape, name));
+  }
+
+  private indexPath(shape: FeatureShape, name: string): string {
+    return this.store.location(namespaceName(shape), 'index', `${name}.json`);
+  }
+
+  /**
    * Deletes every entry and returns the bytes freed: the health monitor's remedy when the cache volume runs
    * low. Entries are derived data, so a later miss only recomputes them.
    */

@@ -22,8 +22,11 @@ async function read(keys: readonly string[]): Promise<Float32Array> {
     keys.map(async (key, i) => {
       const entry = await cache.get(shape, key);
       // Entries were all present before training started: one gone since (deleted, or corrupt and just
-      // deleted) fails the step with a plain error, and the relaunch re-encodes it.
-      if (!entry) throw new Error(`feature cache entry ${cache.path(shape, key)} disappeared during training`);
+      // deleted) fails the step with a plain error, and the relaunch, without the index, re-encodes it.
+      if (!entry) {
+        if (config.index) await cache.removeIndex(shape, config.index);
+        throw new Error(`feature cache entry ${cache.path(shape, key)} disappeared during training`);
+      }
       rows.set(entry.map, i * size);
     }),
   );

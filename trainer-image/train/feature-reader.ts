@@ -10,6 +10,8 @@ export interface ReaderConfig {
   dtype: CacheDtype;
   s3: S3Connection;
   shape: FeatureShape;
+  /** The dataset index the keys came from: removed when an entry is missing, so the relaunch checks every image. */
+  index?: string;
 }
 
 export interface ReadRequest {
@@ -24,8 +26,8 @@ export class FeatureReader {
   private readonly waiting = new Map<number, { resolve: (rows: Float32Array) => void; reject: (err: Error) => void }>();
   private nextId = 0;
 
-  constructor(cache: FeatureCache, shape: FeatureShape) {
-    const config: ReaderConfig = { dir: cache.dir, dtype: cache.dtype, s3: cache.s3, shape };
+  constructor(cache: FeatureCache, shape: FeatureShape, index?: string) {
+    const config: ReaderConfig = { dir: cache.dir, dtype: cache.dtype, s3: cache.s3, shape, index };
     this.worker = startModuleWorker(import.meta.url, 'feature-reader-worker', config);
     // An idle reader must not keep the process alive; one with reads in flight does (see read()).
     this.worker.unref();

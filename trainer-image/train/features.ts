@@ -51,18 +51,19 @@ export class CachedFeatures implements FeatureSource {
   readonly grid: { rows: number; cols: number };
   private readonly reader: FeatureReader;
 
-  /** `keys[i]`: the cache key of image i. */
+  /** `keys[i]`: the cache key of image i; `index`: the dataset's index they came from, if any. */
   constructor(
     cache: FeatureCache,
     shape: FeatureShape,
     private readonly keys: readonly string[],
+    index?: string,
   ) {
     const side = Math.round(Math.sqrt(shape.regions));
     this.encoder = `${shape.encoder}@${shape.inputSize}`;
     this.regions = shape.regions;
     this.channels = shape.channels;
     this.grid = { rows: side, cols: side };
-    this.reader = new FeatureReader(cache, shape);
+    this.reader = new FeatureReader(cache, shape, index);
   }
 
   read(images: readonly number[]): Promise<Float32Array> {

@@ -50,10 +50,10 @@ export async function prepareData(
   const vocabulary = restored?.vocabulary ?? buildVocabulary(config.training, captions);
   const maxCaptionLength = restored?.maxCaptionLength ?? resolveMaxCaptionLength(config.training, captions);
   log.info({ source: dataset.source, train: trainItems.length, val: valItems.length, vocabulary: vocabulary.size, maxCaptionLength }, 'dataset opened');
-  const { cache, shape, keys } = await cacheDataset(config, [...trainItems, ...valItems], group, log, onFeatures);
+  const { cache, shape, keys, index } = await cacheDataset(config, dataset.source, [...trainItems, ...valItems], group, log, onFeatures);
   const train = kept(trainItems, keys.slice(0, trainItems.length));
   const val = kept(valItems, keys.slice(trainItems.length));
-  const features = new CachedFeatures(cache, shape, train.keys);
+  const features = new CachedFeatures(cache, shape, train.keys, index);
   if (group.rank === 0) {
     const float32Bytes = train.items.length * shape.regions * shape.channels * 4;
     log.info(
@@ -61,7 +61,7 @@ export async function prepareData(
       `training features: read per batch from ${cache.namespace(shape)} (${train.items.length} images, ${round(float32Bytes / 2 ** 30)} GiB as float32, never all in memory); the ${val.items.length} validation images held in memory`,
     );
   }
-  const valTable = await new CachedFeatures(cache, shape, val.keys).table(val.items.map((it) => it.id));
+  const valTable = await new CachedFeatures(cache, shape, val.keys, index).table(val.items.map((it) => it.id));
   return {
     data: {
       vocabulary,

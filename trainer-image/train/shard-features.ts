@@ -1,7 +1,9 @@
 // The trainer's pass over the dataset before training: every image's features into the shared cache, each
 // rank encoding its contiguous share of the images, then every rank learning every image's cache key. Only
 // misses are encoded and the encoder is built on the first one, so a relaunched gang re-encodes only what a
-// previous attempt did not finish, and a fully cached dataset costs a digest and an existence check per image.
+// previous attempt did not finish. Once a pass has found every image, the keys are saved as the dataset's
+// index in the cache, and later launches read that instead of the images: a resume starts within seconds.
+import { createHash } from 'node:crypto';
 import { connectionOf } from '../../lib/s3-connection.js';
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../data/dataset.js';
@@ -18,17 +20,26 @@ export interface CachedDataset {
   shape: FeatureShape;
   /** Each item's cache key, aligned with the items; undefined for an image that could not be read. */
   keys: (string | undefined)[];
+  /** The name of the dataset's index in the cache (see FeatureCache.readIndex). */
+  index: string;
 }
 
 /** Told as this rank's share is checked and encoded. */
 export type ShardProgress = (done: number, total: number) => void;
 
-export async function cacheDataset(config: TrainConfig, items: readonly DatasetItem[], group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, log: Logger, onProgress?: ShardProgress): Promise<CachedDataset> {
+export async function cacheDataset(config: TrainConfig, source: string, items: readonly DatasetItem[], group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, log: Logger, onProgress?: ShardProgress): Promise<CachedDataset> {
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
   const s3 = connectionOf(config.checkpoint.store.s3);
   const encoder = await lazyEncoder({ encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed, s3 }, log);
   const cache = new FeatureCache(featureCacheDir(), 'float16', s3);
   const { rank, worldSize } = group;
+  const index = indexName(source, items);
+  const known = await cache.readIndex(encoder.shape, index);
+  if (known?.length === items.length) {
+    encoder.dispose();
+    if (rank === 0) log.info({ index: cache.namespace(encoder.shape), images: items.length }, `feature index found: all ${items.length} images were cached by an earlier pass; no image is read`);
+    return { cache, shape: encoder.shape, keys: known, index };
+  }
   const { start, end } = shardRange(items.length, rank, worldSize);
   try {
     let lastLog = 0;
@@ -42,10 +53,19 @@ export async function cacheDataset(config: TrainConfig, items: readonly DatasetI
       },
     });
     for (const bad of summary.bad) log.warn(bad, `skipping image ${bad.id}: ${bad.message}`);
-    return { cache, shape: encoder.shape, keys: await gatherKeys(group, keys, config.distributed.rendezvousTimeoutSeconds * 1000) };
+    const all = await gatherKeys(group, keys, config.distributed.rendezvousTimeoutSeconds * 1000);
+    if (rank === 0) await cache.writeIndex(encoder.shape, index, all);
+    return { cache, shape: encoder.shape, keys: all, index };
   } finally {
     encoder.dispose();
   }
+}
+
+/** Names a dataset's index by its source and its images' ids, in order. */
+function indexName(source: string, items: readonly DatasetItem[]): string {
+  const hash = createHash('sha256').update(source);
+  for (const item of items) hash.update(`\n${item.id}`);
+  return hash.digest('hex');
 }
 
 /**

@@ -143,6 +143,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   let group: ProcessGroup | undefined;
+  const launched = performance.now();
   try {
     const backend = await initBackend();
     const resources = new ResourceLog(backend);
@@ -179,6 +180,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       group,
     );
     const { data } = prepared;
+    log.info({ seconds: Math.round(performance.now() - launched) / 1000, resumed: restored !== undefined }, `data ready ${((performance.now() - launched) / 1000).toFixed(1)} s after launch`);
     const decoderCfg: DecoderConfig = restored?.state.decoder ?? {
       ...config.decoder,
       vocabSize: data.vocabulary.size,
