@@ -17,6 +17,36 @@ export interface Example {
   ids: Int32Array;
 }
 
+/**
+ * Every (image, caption) example of a split, packed into two typed arrays: a COCO-sized split (600 K captions)
+ * as one object per caption would take ~100 MB of heap; packed it takes its token bytes.
+ */
+export class Examples {
+  readonly length: number;
+
+  constructor(
+    private readonly images: Int32Array,
+    /** captionLength ids per example, one example after another. */
+    private readonly tokens: Int32Array,
+    private readonly captionLength: number,
+  ) {
+    this.length = images.length;
+  }
+
+  /** Example i; its ids are a view of the packed tokens. */
+  at(i: number): Example {
+    const L = this.captionLength;
+    return { image: this.images[i] as number, ids: this.tokens.subarray(i * L, (i + 1) * L) };
+  }
+
+  /** Examples start..end-1. */
+  slice(start: number, end: number): Example[] {
+    const out: Example[] = [];
+    for (let i = start; i < Math.min(end, this.length); i++) out.push(this.at(i));
+    return out;
+  }
+}
+
 export interface DataCursor {
   epoch: number;
   /** Examples of this epoch's order already trained on, by all ranks together. */

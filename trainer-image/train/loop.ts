@@ -10,7 +10,7 @@ import type { Vocabulary } from '../data/tokenizer.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
 import type { Adam } from './adam.js';
 import type { CollectiveStats, ProcessGroup } from '../distributed/process-group.js';
-import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, rankSlice, targetWords, type Example } from './batches.js';
+import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, rankSlice, targetWords, type Examples } from './batches.js';
 import type { LossOptions } from './caption-loss.js';
 import type { CheckpointIO } from './checkpoint-io.js';
 import type { TrainConfig } from './config.js';
@@ -29,7 +29,7 @@ import { validationBleu4, validationLoss, type ValidationSet } from './validatio
 export interface TrainingData {
   vocabulary: Vocabulary;
   /** Read per batch: memory follows the batch, not the dataset. */
-  train: { features: FeatureSource; examples: Example[] };
+  train: { features: FeatureSource; examples: Examples };
   val: ValidationSet;
 }
 
@@ -138,7 +138,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
     const epochStart = state.cursor.sample;
     const imagesAt = (sample: number): number[] => {
       const slice = rankSlice(sample, hyper.batchSize, rank);
-      return order.slice(slice.start, slice.end).map((i) => (examples[i] as Example).image);
+      return order.slice(slice.start, slice.end).map((i) => examples.at(i).image);
     };
     const reader = new Prefetcher((k) => data.train.features.read(imagesAt(epochStart + k * globalBatch)), batchesPerEpoch(examples.length - epochStart, globalBatch), PREFETCH_BATCHES);
     while (epochHasBatch(examples.length, state.cursor.sample, globalBatch)) {
@@ -148,13 +148,13 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       if (!sync && ctx.stopRequested()) return stop();
       const sample = state.cursor.sample;
       const slice = rankSlice(sample, hyper.batchSize, rank);
-      const picked = order.slice(slice.start, slice.end).map((i) => examples[i] as Example);
+      const picked = order.slice(slice.start, slice.end).map((i) => examples.at(i));
       const batch = makeBatch(data.train.features, await reader.get((sample - epochStart) / globalBatch), picked);
       const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, t.teacherForcingRatio);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
       const stepStarted = performance.now();
       const r = await trainStep(decoder, adam, batch, noise, lr, opts, sync && {
-        scale: { words: targetWords(order.slice(sample, sample + globalBatch).map((i) => examples[i] as Example)), captions: globalBatch },
+        scale: { words: targetWords(order.slice(sample, sample + globalBatch).map((i) => examples.at(i))), captions: globalBatch },
         gradients: sync,
         stopRequested: ctx.stopRequested(),
         timeoutMs: deadlines.stepMs(),

@@ -9,7 +9,7 @@ import type { Dataset, DatasetItem } from '../data/dataset.js';
 import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../data/open-dataset.js';
 import type { Vocabulary } from '../data/tokenizer.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import type { Example } from './batches.js';
+import { Examples } from './batches.js';
 import type { TrainConfig } from './config.js';
 import { CachedFeatures } from './features.js';
 import { buildVocabulary, resolveMaxCaptionLength } from './hyperparameters.js';
@@ -86,12 +86,19 @@ function kept(items: readonly DatasetItem[], keys: readonly (string | undefined)
 }
 
 /** One example per (image, caption); `image` indexes `items`. */
-export function examplesOf(items: readonly Pick<DatasetItem, 'captions'>[], vocabulary: Vocabulary, maxCaptionLength: number): Example[] {
-  const out: Example[] = [];
+export function examplesOf(items: readonly Pick<DatasetItem, 'captions'>[], vocabulary: Vocabulary, maxCaptionLength: number): Examples {
+  const count = items.reduce((n, item) => n + item.captions.length, 0);
+  const images = new Int32Array(count);
+  const tokens = new Int32Array(count * maxCaptionLength);
+  let at = 0;
   items.forEach((item, image) => {
-    for (const caption of item.captions) out.push({ image, ids: vocabulary.encode(caption, maxCaptionLength) });
+    for (const caption of item.captions) {
+      images[at] = image;
+      tokens.set(vocabulary.encode(caption, maxCaptionLength), at * maxCaptionLength);
+      at += 1;
+    }
   });
-  return out;
+  return new Examples(images, tokens, maxCaptionLength);
 }
 
 function round(x: number): number {

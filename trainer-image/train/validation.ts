@@ -7,7 +7,7 @@ import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
 import { greedyDecode } from '../model/decoder-search.js';
 import { paramRecord, type Decoder } from '../model/decoder.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { disposeBatch, makeBatch, targetWords, type Example } from './batches.js';
+import { disposeBatch, makeBatch, targetWords, type Examples } from './batches.js';
 import { captionLoss, type LossOptions } from './caption-loss.js';
 import { tableRows, type FeatureTable } from './features.js';
 import { corpusBleu } from '../eval/bleu.js';
@@ -17,7 +17,7 @@ export interface ValidationSet {
   /** Reference captions per image as written, aligned with table.features. */
   references: string[][];
   /** (image, caption) pairs for the validation loss. */
-  examples: Example[];
+  examples: Examples;
 }
 
 const CHUNK = 32;
