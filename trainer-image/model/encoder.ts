@@ -141,7 +141,8 @@ export async function lazyEncoder(options: EncoderOptions, log: Logger = default
   return {
     shape,
     load: () => (built ??= loadEncoder(options, log)),
-    dispose: () => void built?.then((e) => e.dispose()),
+    // A build that failed has already reported its error to whoever awaited load().
+    dispose: () => void built?.then((e) => e.dispose(), () => {}),
   };
 }
 
