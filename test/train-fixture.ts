@@ -8,7 +8,7 @@ import { Vocabulary } from '../trainer-image/data/tokenizer.js';
 import { ProcessGroup } from '../trainer-image/distributed/process-group.js';
 import type { CheckpointIO, LoadedState } from '../trainer-image/train/checkpoint-io.js';
 import { trainConfig, type TrainConfig } from '../trainer-image/train/config.js';
-import type { FeatureTable } from '../trainer-image/train/features.js';
+import { tableSource, type FeatureTable } from '../trainer-image/train/features.js';
 import type { TrainingData } from '../trainer-image/train/loop.js';
 import { examplesOf } from '../trainer-image/train/prepare-data.js';
 import { CounterRng } from '../trainer-image/train/rng.js';
@@ -41,9 +41,8 @@ export function trainingData(images = 12): TrainingData {
   const valTable = table(4, 2);
   return {
     vocabulary,
-    // examplesOf reads only `captions` of each item.
-    train: { table: trainTable, examples: examplesOf(trainTable, items(images) as never, vocabulary, maxLen) },
-    val: { table: valTable, references: items(4).map((it) => it.captions), examples: examplesOf(valTable, items(4) as never, vocabulary, maxLen) },
+    train: { features: tableSource(trainTable), examples: examplesOf(items(images), vocabulary, maxLen) },
+    val: { table: valTable, references: items(4).map((it) => it.captions), examples: examplesOf(items(4), vocabulary, maxLen) },
   };
 }
 

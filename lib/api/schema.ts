@@ -218,6 +218,14 @@ const training = obj(
       ['bleu4', 'loss', 'none'],
       { default: 'bleu4' },
     ),
+    validationImages: int(
+      'Validate on the first this many images of the validation split (a fixed subset, the same every epoch), so ' +
+        "an epoch's validation stays short on large datasets; their features are held in memory (512 KiB each for " +
+        'InceptionV3 at 299 px). The final evaluation captions the same images.',
+      1,
+      1000000,
+      { default: 500 },
+    ),
     earlyStoppingPatience: int('Stop after this many epochs without improvement; 0 turns it off.', 0, 1000, {
       default: 0,
     }),

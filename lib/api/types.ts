@@ -65,6 +65,8 @@ export interface TrainingSpec {
     minLearningRate: number;
   };
   validationMetric: 'bleu4' | 'loss' | 'none';
+  /** The first this many validation images are validated on. */
+  validationImages: number;
   earlyStoppingPatience: number;
   gradientClipNorm: number;
   attentionRegularization: number;

@@ -6,6 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Registry } from 'prom-client';
 import { packageVersion } from '../package-info.js';
+import { startModuleWorker } from '../worker-thread.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import type { HashAlgorithm } from './digest.js';
 import { CheckpointSaveError, StoreUnavailableError } from './errors.js';
@@ -142,7 +143,7 @@ export class CheckpointWriter {
       logBindings: { store: this.options.store.uri },
       nice: this.options.workerNice ?? 10,
     };
-    const worker = startWorker(config);
+    const worker = startModuleWorker(import.meta.url, 'writer-worker', config);
     worker.on('message', (msg: WorkerReply) => this.onReply(msg));
     worker.on('error', (err) => this.onWorkerGone(err));
     worker.on('exit', (code) => {
@@ -268,19 +269,4 @@ function toRequest(id: number, s: Snapshot, parent: string | null, copyAll = fal
 function toError(e: SerializedError): Error {
   if (e.name === 'StoreUnavailableError') return new StoreUnavailableError(e.message, e.attempts ?? 0);
   return new CheckpointSaveError(`${e.name}: ${e.message}`);
-}
-
-/**
- * Starts writer-worker in a new thread. Under tsx (tests, `bin/captionrun` without a build) the worker is a
- * .ts file and needs tsx registered in that thread too; from dist/ it is plain JS.
- */
-function startWorker(config: WorkerConfig): Worker {
-  const self = import.meta.url;
-  if (self.endsWith('.ts')) {
-    const url = new URL('./writer-worker.ts', self).href;
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(url)}); });`;
-    return new Worker(boot, { eval: true, workerData: config });
-  }
-  return new Worker(new URL('./writer-worker.js', self), { workerData: config });
 }

@@ -59,7 +59,7 @@ for (const decoder of ['gru', 'lstm'] as const) {
       // Same dataset and encoder for all four: features are extracted (or read from the cache) once.
       prepared ??= await prepareData(c, undefined, log);
       const { data, valItems, maxCaptionLength } = prepared;
-      const cfg = { ...c.decoder, vocabSize: data.vocabulary.size, featureDim: data.train.table.channels };
+      const cfg = { ...c.decoder, vocabSize: data.vocabulary.size, featureDim: data.train.features.channels };
       const model = createDecoder(cfg, initialValues(cfg, c.training.seed));
       const adam = new Adam(model.params, { ...DEFAULT_ADAM, clipNorm: c.training.gradientClipNorm });
       const hyper: Hyperparameters = { batchSize: 16, learningRate: 0.01, maxCaptionLength, vocabularySize: data.vocabulary.size, auto: [] };

@@ -174,23 +174,7 @@ export function openSynthetic(options: Partial<SyntheticOptions> = {}): Dataset 
     throw new InvalidInputError(`synthetic.noise must be 0..1, got ${o.noise}`, { field: 'spec.dataset.synthetic.noise' });
   }
   const all: DatasetItem[] = [];
-  for (let i = 0; i < o.images; i++) {
-    const scene = generateScene(o.seed, i, o.maxObjects);
-    all.push({
-      id: `synthetic-${o.seed}-${i}`,
-      split: i % 10 === 9 ? 'val' : 'train',
-      captions: scene.captions,
-      objects: scene.sceneObjects,
-      // Regenerated on demand rather than captured: 100,000 items would otherwise pin every scene.
-      image: async (): Promise<ImageSource> => ({
-        kind: 'raw',
-        data: renderScene(generateScene(o.seed, i, o.maxObjects), o.imageSize, o.noise, mixSeed(o.seed, i, 1)),
-        width: o.imageSize,
-        height: o.imageSize,
-        channels: 3,
-      }),
-    });
-  }
+  for (let i = 0; i < o.images; i++) all.push(syntheticItem(o, i));
   const source = `synthetic:seed=${o.seed},images=${o.images},imageSize=${o.imageSize},maxObjects=${o.maxObjects},noise=${o.noise}`;
   return {
     format: 'synthetic',
@@ -198,5 +182,28 @@ export function openSynthetic(options: Partial<SyntheticOptions> = {}): Dataset 
     splits: [...SYNTHETIC_SPLITS],
     items: (split) => selectSplit(all, split, source, SYNTHETIC_SPLITS),
     problems: [],
+  };
+}
+
+/**
+ * Scene i of the dataset. Built outside openSynthetic so that the image closure's scope holds only (o, i):
+ * a closure created there would keep openSynthetic's whole item list alive through any one item kept (the
+ * trainer keeps the validation items).
+ */
+function syntheticItem(o: SyntheticOptions, i: number): DatasetItem {
+  const scene = generateScene(o.seed, i, o.maxObjects);
+  return {
+    id: `synthetic-${o.seed}-${i}`,
+    split: i % 10 === 9 ? 'val' : 'train',
+    captions: scene.captions,
+    objects: scene.sceneObjects,
+    // Regenerated on demand rather than captured: 100,000 items would otherwise pin every scene.
+    image: async (): Promise<ImageSource> => ({
+      kind: 'raw',
+      data: renderScene(generateScene(o.seed, i, o.maxObjects), o.imageSize, o.noise, mixSeed(o.seed, i, 1)),
+      width: o.imageSize,
+      height: o.imageSize,
+      channels: 3,
+    }),
   };
 }

@@ -9,7 +9,8 @@ import { logger as defaultLogger, type Logger } from '../../lib/telemetry/logger
 import { tf } from '../backend.js';
 import { DENSENET_CHANNELS, DENSENET_DEFAULT_SIZE, densenetMapSize, loadDenseNet121 } from './densenet121.js';
 import { EFFICIENTNET_CHANNELS, EFFICIENTNET_DEFAULT_SIZE, efficientnetMapSize, loadEfficientNetLite1 } from './efficientnet-lite.js';
-import { INCEPTION_CHANNELS, INCEPTION_DEFAULT_SIZE, inceptionMapSize, loadInceptionV3Trunk } from './inception-v3.js';
+import type { FeatureShape } from './feature-cache.js';
+import { INCEPTION_CHANNELS, INCEPTION_DEFAULT_SIZE, inceptionMapSize, loadInceptionV3Trunk, nsfwjsInceptionArtifacts } from './inception-v3.js';
 
 export interface EncodedBatch {
   /** batch x regions x channels (regions = mapSize^2, row-major over the map). */
@@ -126,4 +127,42 @@ export async function loadEncoder(options: EncoderOptions, log: Logger = default
       model.dispose();
     },
   };
+}
+
+/** An encoder's cache namespace, known before its model is built, and the model built on first need. */
+export interface LazyEncoder {
+  shape: FeatureShape;
+  load(): Promise<ImageEncoder>;
+  /** Frees the model if it was built. */
+  dispose(): void;
+}
+
+/**
+ * The cache namespace of the encoder the spec names, without building it where that is possible: a pass whose
+ * images are all cached never builds InceptionV3 (its weights digest comes from the shipped weight files).
+ * DenseNet121's and EfficientNet-Lite1's digests are of their loaded (or initialised) values, so they are
+ * built up front.
+ */
+export async function lazyEncoder(options: EncoderOptions, log: Logger = defaultLogger): Promise<LazyEncoder> {
+  let built: Promise<ImageEncoder> | undefined;
+  if (options.encoder !== 'inceptionv3') built = loadEncoder(options, log);
+  const shape = built ? featureShape(await built) : await inceptionShape(options);
+  return {
+    shape,
+    load: () => (built ??= loadEncoder(options, log)),
+    // A build that failed has already reported its error to whoever awaited load().
+    dispose: () => void built?.then((e) => e.dispose(), () => {}),
+  };
+}
+
+/** The cache namespace of an encoder's features. */
+export function featureShape(encoder: ImageEncoder): FeatureShape {
+  return { encoder: encoder.name, weightsDigest: encoder.weightsDigest, inputSize: encoder.inputSize, regions: encoder.mapSize * encoder.mapSize, channels: encoder.channels };
+}
+
+async function inceptionShape(options: EncoderOptions): Promise<FeatureShape> {
+  if (options.encoderWeights !== 'pretrained') return featureShape(await loadEncoder(options));
+  const inputSize = options.inputSize ?? INCEPTION_DEFAULT_SIZE;
+  const mapSize = inceptionMapSize(inputSize);
+  return { encoder: 'inceptionv3', weightsDigest: (await nsfwjsInceptionArtifacts()).digest, inputSize, regions: mapSize * mapSize, channels: INCEPTION_CHANNELS };
 }

@@ -4,8 +4,8 @@
 // Images that cannot be loaded or decoded are reported and skipped; the rest go on.
 import { InvalidInputError } from '../../lib/errors.js';
 import type { DatasetItem, ImageSource } from '../data/dataset.js';
-import type { ImageEncoder } from './encoder.js';
-import { imageDigest, type FeatureCache, type FeatureShape, type Features } from './feature-cache.js';
+import { featureShape, type ImageEncoder, type LazyEncoder } from './encoder.js';
+import { imageDigest, type FeatureCache, type Features } from './feature-cache.js';
 import { decodeBatch, type BadImage } from './image-pipeline.js';
 
 export interface ExtractProgress {
@@ -42,10 +42,7 @@ export interface ExtractSummary {
   seconds: number;
 }
 
-/** The cache namespace of an encoder's features. */
-export function featureShape(encoder: ImageEncoder): FeatureShape {
-  return { encoder: encoder.name, weightsDigest: encoder.weightsDigest, inputSize: encoder.inputSize, regions: encoder.mapSize * encoder.mapSize, channels: encoder.channels };
-}
+export { featureShape };
 
 /**
  * Streams features batch by batch (bounded memory: one batch of pixels and features at a time), in item order
@@ -57,8 +54,53 @@ export async function* streamFeatures(
   cache: FeatureCache,
   options: ExtractOptions = {},
 ): AsyncGenerator<FeatureBatch, ExtractSummary> {
+  const stream = passOver(items, { shape: featureShape(encoder), load: async () => encoder }, cache, options, 'read');
+  for (;;) {
+    const next = await stream.next();
+    if (next.done) return next.value;
+    const good = next.value.flatMap((r) => (r.features ? [{ item: r.item, features: r.features }] : []));
+    if (good.length > 0) yield { items: good.map((g) => g.item), features: good.map((g) => g.features) };
+  }
+}
+
+/**
+ * Makes sure every item's features are in the cache without reading the cached ones back: the trainer's pass
+ * before it streams them per batch. The encoder is built on the first miss only. Returns each item's cache
+ * key, undefined for a bad image.
+ */
+export async function cacheFeatures(
+  items: readonly DatasetItem[],
+  encoder: Pick<LazyEncoder, 'shape' | 'load'>,
+  cache: FeatureCache,
+  options: ExtractOptions = {},
+): Promise<{ keys: (string | undefined)[]; summary: ExtractSummary }> {
+  const keys: (string | undefined)[] = [];
+  const stream = passOver(items, encoder, cache, options, 'check');
+  for (;;) {
+    const next = await stream.next();
+    if (next.done) return { keys, summary: next.value };
+    for (const r of next.value) keys.push(r.key);
+  }
+}
+
+interface ItemResult {
+  item: DatasetItem;
+  /** Undefined for a bad image. */
+  key?: string;
+  /** Only when reading: the features as stored. */
+  features?: Features;
+}
+
+/** One pass over the items in batches: digest, look up (read the entry, or only check it exists), encode the misses. */
+async function* passOver(
+  items: readonly DatasetItem[],
+  encoder: Pick<LazyEncoder, 'shape' | 'load'>,
+  cache: FeatureCache,
+  options: ExtractOptions,
+  lookup: 'read' | 'check',
+): AsyncGenerator<ItemResult[], ExtractSummary> {
   const batchSize = options.batchSize ?? 8;
-  const shape = featureShape(encoder);
+  const { shape } = encoder;
   const started = performance.now();
   const bad: BadImage[] = [];
   let hits = 0;
@@ -79,32 +121,32 @@ export async function* streamFeatures(
     });
   };
   for (let start = 0; start < items.length; start += batchSize) {
-    const chunk = items.slice(start, start + batchSize);
-    const found: (Features | undefined)[] = new Array(chunk.length);
+    const chunk: ItemResult[] = items.slice(start, start + batchSize).map((item) => ({ item }));
     const misses: { index: number; id: string; key: string; src: ImageSource }[] = [];
     await Promise.all(
-      chunk.map(async (item, i) => {
+      chunk.map(async (r, i) => {
         let src: ImageSource;
         try {
-          src = await item.image();
+          src = await r.item.image();
         } catch (err) {
           const e = err as InvalidInputError;
-          bad.push({ id: item.id, file: e.file, message: e.message });
+          bad.push({ id: r.item.id, file: e.file, message: e.message });
           return;
         }
         const key = imageDigest(src);
-        const cached = await cache.get(shape, key);
-        if (cached) {
-          found[i] = cached;
+        const found = lookup === 'read' ? await cache.get(shape, key) : await cache.has(shape, key);
+        if (found) {
+          r.key = key;
+          if (found !== true) r.features = found;
           hits++;
-        } else misses.push({ index: i, id: item.id, key, src });
+        } else misses.push({ index: i, id: r.item.id, key, src });
       }),
     );
     if (misses.length > 0) {
       misses.sort((a, b) => a.index - b.index);
-      const { indexes, pixels } = await decodeBatch(misses, encoder.inputSize, (b) => bad.push(b));
+      const { indexes, pixels } = await decodeBatch(misses, shape.inputSize, (b) => bad.push(b));
       if (indexes.length > 0) {
-        const out = await encoder.encode(pixels, indexes.length);
+        const out = await (await encoder.load()).encode(pixels, indexes.length);
         encoded += indexes.length;
         const mapLength = shape.regions * shape.channels;
         await Promise.all(
@@ -112,16 +154,17 @@ export async function* streamFeatures(
             const miss = misses[m] as (typeof misses)[number];
             // slice, not subarray: each image's features must own their memory, not pin the whole batch.
             const features = { map: out.map.slice(k * mapLength, (k + 1) * mapLength), pooled: out.pooled.slice(k * shape.channels, (k + 1) * shape.channels) };
-            found[miss.index] = cache.asStored(features);
             await cache.put(shape, miss.key, features);
+            const r = chunk[miss.index] as ItemResult;
+            r.key = miss.key;
+            if (lookup === 'read') r.features = cache.asStored(features);
           }),
         );
       }
     }
     done += chunk.length;
     report();
-    const good = chunk.flatMap((item, i) => (found[i] ? [{ item, features: found[i] }] : []));
-    if (good.length > 0) yield { items: good.map((g) => g.item), features: good.map((g) => g.features) };
+    yield chunk;
   }
   const maxBad = options.maxBadFraction ?? 0.05;
   if (items.length > 0 && bad.length > maxBad * items.length) {

@@ -13,9 +13,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { DeleteObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parseS3Uri, s3ClientConfig, type S3Connection } from '../../lib/s3-connection.js';
-import { deleteObjects, getObjectBytes, listObjects } from '../../lib/s3-objects.js';
+import { deleteObjects, getObjectBytes, isNoSuchKey, listObjects } from '../../lib/s3-objects.js';
 import type { ImageSource } from '../data/dataset.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
@@ -74,7 +74,7 @@ export class FeatureCache {
   constructor(
     readonly dir: string,
     readonly dtype: CacheDtype = 'float16',
-    s3: S3Connection = {},
+    readonly s3: S3Connection = {},
   ) {
     this.store = isS3Location(dir) ? new S3Entries(dir, s3) : new LocalEntries(dir);
   }
@@ -86,6 +86,28 @@ export class FeatureCache {
 
   path(shape: FeatureShape, key: string): string {
     return this.store.location(namespaceName(shape), key.slice(0, 2), `${key}.feat`);
+  }
+
+  /**
+   * A dataset's index: each image's key, in the dataset's order, from a pass that found them all in the cache.
+   * A relaunch reads it instead of reading every image again to digest it. It is trusted as written: images
+   * replaced in place under the same ids and source need removeIndex (or a pruned cache) to be seen.
+   */
+  async readIndex(shape: FeatureShape, name: string): Promise<(string | undefined)[] | undefined> {
+    const buf = await this.store.read(this.indexPath(shape, name));
+    return buf && (JSON.parse(buf.toString('utf8')) as (string | null)[]).map((k) => k ?? undefined);
+  }
+
+  async writeIndex(shape: FeatureShape, name: string, keys: readonly (string | undefined)[]): Promise<void> {
+    await this.store.write(this.indexPath(shape, name), Buffer.from(JSON.stringify(keys.map((k) => k ?? null))));
+  }
+
+  removeIndex(shape: FeatureShape, name: string): Promise<void> {
+    return this.store.remove(this.indexPath(shape, name));
+  }
+
+  private indexPath(shape: FeatureShape, name: string): string {
+    return this.store.location(namespaceName(shape), 'index', `${name}.json`);
   }
 
   /**
@@ -119,6 +141,11 @@ export class FeatureCache {
     }
     this.stats.hits++;
     return entry.dtype === this.dtype ? entry.features : this.asStored(entry.features);
+  }
+
+  /** Whether an entry exists, without reading it (a relaunch checks a whole dataset this way). */
+  has(shape: FeatureShape, key: string): Promise<boolean> {
+    return this.store.exists(this.path(shape, key));
   }
 
   /**
@@ -192,6 +219,7 @@ interface EntryStore {
   /** Replaces the entry as a whole: readers see the old bytes or the new ones, never a mix. */
   write(location: string, data: Buffer): Promise<void>;
   remove(location: string): Promise<void>;
+  exists(location: string): Promise<boolean>;
   /** Deletes every entry; returns the bytes they held. */
   prune(): Promise<number>;
 }
@@ -221,6 +249,10 @@ class LocalEntries implements EntryStore {
 
   async remove(location: string): Promise<void> {
     await rm(location, { force: true });
+  }
+
+  async exists(location: string): Promise<boolean> {
+    return stat(location).then(() => true, () => false);
   }
 
   async prune(): Promise<number> {
@@ -272,6 +304,17 @@ class S3Entries implements EntryStore {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix })).catch((err: unknown) => {
       throw failure('delete', location, err);
     });
+  }
+
+  async exists(location: string): Promise<boolean> {
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: parseS3Uri(location).prefix }));
+      return true;
+    } catch (err) {
+      // As for read(): only a missing key is a miss.
+      if (isNoSuchKey(err)) return false;
+      throw failure('check', location, err);
+    }
   }
 
   async prune(): Promise<number> {

@@ -8,13 +8,43 @@ import { tf } from '../backend.js';
 import { PAD_ID } from '../data/tokenizer.js';
 import type { CaptionBatch } from './caption-loss.js';
 import { permutation, Stream } from './rng.js';
-import type { FeatureTable } from './features.js';
+import type { FeatureLayout } from './features.js';
 
 export interface Example {
   /** Index of the image in the feature table. */
   image: number;
   /** <start> words <end> <pad>..., exactly maxCaptionLength ids. */
   ids: Int32Array;
+}
+
+/**
+ * Every (image, caption) example of a split, packed into two typed arrays: a COCO-sized split (600 K captions)
+ * as one object per caption would take ~100 MB of heap; packed it takes its token bytes.
+ */
+export class Examples {
+  readonly length: number;
+
+  constructor(
+    private readonly images: Int32Array,
+    /** captionLength ids per example, one example after another. */
+    private readonly tokens: Int32Array,
+    private readonly captionLength: number,
+  ) {
+    this.length = images.length;
+  }
+
+  /** Example i; its ids are a view of the packed tokens. */
+  at(i: number): Example {
+    const L = this.captionLength;
+    return { image: this.images[i] as number, ids: this.tokens.subarray(i * L, (i + 1) * L) };
+  }
+
+  /** Examples start..end-1. */
+  slice(start: number, end: number): Example[] {
+    const out: Example[] = [];
+    for (let i = start; i < Math.min(end, this.length); i++) out.push(this.at(i));
+    return out;
+  }
 }
 
 export interface DataCursor {
@@ -50,18 +80,18 @@ export function targetWords(examples: readonly Example[]): number {
   return words;
 }
 
-/** The tensors of one batch: features [B, R, C]; inputs/targets/mask [B, T] with T = maxCaptionLength - 1. */
-export function makeBatch(table: FeatureTable, examples: readonly Example[]): CaptionBatch {
-  const { regions, channels } = table;
-  const size = regions * channels;
+/**
+ * The tensors of one batch: features [B, R, C]; inputs/targets/mask [B, T] with T = maxCaptionLength - 1.
+ * `features` holds the examples' maps one after another (what FeatureSource.read returns for their images).
+ */
+export function makeBatch(layout: Pick<FeatureLayout, 'regions' | 'channels'>, features: Float32Array, examples: readonly Example[]): CaptionBatch {
+  const { regions, channels } = layout;
   const b = examples.length;
   const steps = (examples[0]?.ids.length ?? 1) - 1;
-  const features = new Float32Array(b * size);
   const inputs = new Float32Array(b * steps);
   const targets = new Float32Array(b * steps);
   const mask = new Float32Array(b * steps);
   examples.forEach((ex, i) => {
-    features.set(table.features[ex.image] as Float32Array, i * size);
     for (let t = 0; t < steps; t++) {
       inputs[i * steps + t] = ex.ids[t] as number;
       const target = ex.ids[t + 1] as number;

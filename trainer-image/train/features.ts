@@ -1,26 +1,84 @@
-// The encoder output the decoder trains on: one [regions x channels] map per image, held in memory as
-// float32 (the feature cache stores float16 unless spec.training.precision is float32; math is float32
-// throughout: TensorFlow.js has no float16 math).
+// The encoder output the decoder trains on: one [regions x channels] map per image, float32 in memory (the
+// feature cache stores float16 unless spec.training.precision is float32; math is float32 throughout:
+// TensorFlow.js has no float16 math). Training images are read per batch from the cache, so memory follows
+// the batch, never the dataset; the validation subset is small and held in memory.
 import { join } from 'node:path';
-import { connectionOf } from '../../lib/s3-connection.js';
-import type { Logger } from '../../lib/telemetry/logger.js';
-import type { DatasetItem } from '../data/dataset.js';
-import { loadEncoder } from '../model/encoder.js';
-import { extractFeatures } from '../model/extract-features.js';
-import { FeatureCache, type CacheDtype, type Features } from '../model/feature-cache.js';
-import type { TrainConfig } from './config.js';
 import type { TrainingSpec } from '../../lib/api/types.js';
+import type { CacheDtype, FeatureCache, FeatureShape } from '../model/feature-cache.js';
+import type { TrainConfig } from './config.js';
+import { FeatureReader } from './feature-reader.js';
 
-export interface FeatureTable {
+/** What every feature set shares: where the maps came from and their layout. */
+export interface FeatureLayout {
   encoder: string;
   regions: number;
   channels: number;
   /** Regions form a rows x cols grid over the image, row-major: region r covers cell (r / cols, r % cols). */
   grid: { rows: number; cols: number };
+}
+
+/** Feature maps held in memory (the validation subset; the loop's tests). */
+export interface FeatureTable extends FeatureLayout {
   /** Image ids, aligned with `features`. */
   ids: string[];
   /** regions * channels floats per image. */
   features: Float32Array[];
+}
+
+/** Feature maps read on demand, by image index: the training images. */
+export interface FeatureSource extends FeatureLayout {
+  /** The maps of these images, one after another: images.length x regions x channels floats. */
+  read(images: readonly number[]): Promise<Float32Array>;
+}
+
+/** The maps of these images of a table, one after another. */
+export function tableRows(table: FeatureTable, images: readonly number[]): Float32Array {
+  const size = table.regions * table.channels;
+  const out = new Float32Array(images.length * size);
+  images.forEach((image, i) => out.set(table.features[image] as Float32Array, i * size));
+  return out;
+}
+
+/** A table as a source. */
+export function tableSource(table: FeatureTable): FeatureSource {
+  const { encoder, regions, channels, grid } = table;
+  return { encoder, regions, channels, grid, read: async (images) => tableRows(table, images) };
+}
+
+/** Reads each image's entry from the feature cache (local disk or S3), on a worker thread, when a batch needs it. */
+export class CachedFeatures implements FeatureSource {
+  readonly encoder: string;
+  readonly regions: number;
+  readonly channels: number;
+  readonly grid: { rows: number; cols: number };
+  private readonly reader: FeatureReader;
+
+  /** `keys[i]`: the cache key of image i; `index`: the dataset's index they came from, if any. */
+  constructor(
+    cache: FeatureCache,
+    shape: FeatureShape,
+    private readonly keys: readonly string[],
+    index?: string,
+  ) {
+    const side = Math.round(Math.sqrt(shape.regions));
+    this.encoder = `${shape.encoder}@${shape.inputSize}`;
+    this.regions = shape.regions;
+    this.channels = shape.channels;
+    this.grid = { rows: side, cols: side };
+    this.reader = new FeatureReader(cache, shape, index);
+  }
+
+  read(images: readonly number[]): Promise<Float32Array> {
+    return this.reader.read(images.map((image) => this.keys[image] as string));
+  }
+
+  /** The whole set in memory: for the validation subset, which is bounded by spec.training.validationImages. */
+  async table(ids: readonly string[]): Promise<FeatureTable> {
+    const { encoder, regions, channels, grid } = this;
+    const size = regions * channels;
+    const all = await this.read(this.keys.map((_, i) => i));
+    return { encoder, regions, channels, grid, ids: [...ids], features: ids.map((_, i) => all.slice(i * size, (i + 1) * size)) };
+  }
 }
 
 export const FEATURE_CACHE_ENV = 'CAPTIONRUN_FEATURE_CACHE';
@@ -52,38 +110,4 @@ export function encoderInputSize(config: TrainConfig): number | undefined {
 /** What spec.training.precision changes: only how the feature cache stores features (checkpoints stay float32). */
 export function featureCacheDtype(precision: TrainingSpec['precision']): CacheDtype {
   return precision === 'float32' ? 'float32' : 'float16';
-}
-
-/** Encodes every item through the feature cache (each image is encoded once per encoder configuration). */
-export async function loadFeatureTable(config: TrainConfig, items: readonly DatasetItem[], log: Logger, onProgress?: (done: number) => void): Promise<FeatureTable> {
-  // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
-  const s3 = connectionOf(config.checkpoint.store.s3);
-  const encoder = await loadEncoder(
-    { encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed, s3 },
-    log,
-  );
-  try {
-    const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3);
-    let lastLog = 0;
-    const { features, summary } = await extractFeatures(items, encoder, cache, {
-      onProgress: (p) => {
-        onProgress?.(p.done);
-        if (Date.now() - lastLog < 5000 && p.done < p.total) return;
-        lastLog = Date.now();
-        log.info(p, `features: ${p.done}/${p.total} images (${p.hits} cached, ${p.encoded} encoded)`);
-      },
-    });
-    for (const bad of summary.bad) log.warn(bad, `skipping image ${bad.id}: ${bad.message}`);
-    const kept = items.filter((it) => features.has(it.id));
-    return {
-      encoder: `${encoder.name}@${encoder.inputSize}`,
-      regions: encoder.mapSize * encoder.mapSize,
-      channels: encoder.channels,
-      grid: { rows: encoder.mapSize, cols: encoder.mapSize },
-      ids: kept.map((it) => it.id),
-      features: kept.map((it) => (features.get(it.id) as Features).map),
-    };
-  } finally {
-    encoder.dispose();
-  }
 }

@@ -10,14 +10,15 @@ import type { Vocabulary } from '../data/tokenizer.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
 import type { Adam } from './adam.js';
 import type { CollectiveStats, ProcessGroup } from '../distributed/process-group.js';
-import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, rankSlice, targetWords, type Example } from './batches.js';
+import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, rankSlice, targetWords, type Examples } from './batches.js';
 import type { LossOptions } from './caption-loss.js';
 import type { CheckpointIO } from './checkpoint-io.js';
 import type { TrainConfig } from './config.js';
-import type { FeatureTable } from './features.js';
+import type { FeatureSource } from './features.js';
 import type { Hyperparameters } from './hyperparameters.js';
 import { afterValidation, initialLrState, learningRateAt, type LrScheduleOptions } from './lr-schedule.js';
 import { disposeNoise, stepNoise } from './noise.js';
+import { Prefetcher } from './prefetch.js';
 import type { TrainingProgress } from './progress.js';
 import { quantile } from './resource-log.js';
 import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot.js';
@@ -28,9 +29,16 @@ import { validationBleu4, validationLoss, type ValidationSet } from './validatio
 
 export interface TrainingData {
   vocabulary: Vocabulary;
-  train: { table: FeatureTable; examples: Example[] };
+  /** Read per batch: memory follows the batch, not the dataset. */
+  train: { features: FeatureSource; examples: Examples };
   val: ValidationSet;
 }
+
+/**
+ * Global batches read ahead of the one training: enough to cover S3 latency spikes of a few steps, and small
+ * enough that the features in memory stay a few batches.
+ */
+const PREFETCH_BATCHES = 4;
 
 export interface LoopContext {
   config: TrainConfig;
@@ -129,6 +137,13 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
   while (!state.finished && state.cursor.epoch < t.epochs) {
     const epoch = state.cursor.epoch;
     const order = epochOrder(examples.length, t.seed, epoch);
+    // This rank's rows of each global batch left in the epoch, read while the steps before them train.
+    const epochStart = state.cursor.sample;
+    const imagesAt = (sample: number): number[] => {
+      const slice = rankSlice(sample, hyper.batchSize, rank);
+      return order.slice(slice.start, slice.end).map((i) => examples.at(i).image);
+    };
+    const reader = new Prefetcher((k) => data.train.features.read(imagesAt(epochStart + k * globalBatch)), batchesPerEpoch(examples.length - epochStart, globalBatch), PREFETCH_BATCHES);
     while (epochHasBatch(examples.length, state.cursor.sample, globalBatch)) {
       // A step is synchronous tfjs work: yield once so a pending SIGTERM handler gets to run.
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -136,14 +151,14 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       if (!sync && ctx.stopRequested()) return stop();
       const sample = state.cursor.sample;
       const slice = rankSlice(sample, hyper.batchSize, rank);
-      const picked = order.slice(slice.start, slice.end).map((i) => examples[i] as Example);
-      const batch = makeBatch(data.train.table, picked);
+      const picked = order.slice(slice.start, slice.end).map((i) => examples.at(i));
+      const batch = makeBatch(data.train.features, await reader.get((sample - epochStart) / globalBatch), picked);
       const teacherForcing = teacherForcingAt(teacherForcingPlan, state.step);
       const noise = stepNoise(t.seed, state.step, { steps, batch: hyper.batchSize, hidden: decoder.cfg.hiddenDim, offset: rank * hyper.batchSize, globalBatch }, decoder.cfg.dropout, teacherForcing);
       const lr = learningRateAt(state.lrSchedule, schedule, state.step);
       const stepStarted = performance.now();
       const r = await trainStep(decoder, adam, batch, noise, lr, opts, sync && {
-        scale: { words: targetWords(order.slice(sample, sample + globalBatch).map((i) => examples[i] as Example)), captions: globalBatch },
+        scale: { words: targetWords(order.slice(sample, sample + globalBatch).map((i) => examples.at(i))), captions: globalBatch },
         gradients: sync,
         stopRequested: ctx.stopRequested(),
         timeoutMs: deadlines.stepMs(),

@@ -39,7 +39,7 @@ export async function startOrResume(
     restoreAdam(adam, restored.adamM, restored.adamV, state.adamSteps);
     return { decoder, adam, hyper: state.hyperparameters, vocabulary: restored.vocabulary, state };
   }
-  const cfg: DecoderConfig = { ...config.decoder, vocabSize: data.vocabulary.size, featureDim: data.train.table.channels };
+  const cfg: DecoderConfig = { ...config.decoder, vocabSize: data.vocabulary.size, featureDim: data.train.features.channels };
   const decoder = createDecoder(cfg, initialValues(cfg, config.training.seed));
   const hyper = await chooseHyperparameters(decoder);
   return { decoder, adam: adamFor(decoder), hyper, vocabulary: data.vocabulary, state: freshState(config, hyper, decoder) };

@@ -20,7 +20,7 @@ import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { ProcessGroup } from '../distributed/process-group.js';
 import { writeReport } from '../report/report-command.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
-import { FeatureCache, isS3Location } from '../model/feature-cache.js';
+import { isS3Location } from '../model/feature-cache.js';
 import { makeBatch } from './batches.js';
 import { RESUME_FROM_ENV } from '../../lib/checkpoint/location.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
@@ -157,9 +157,8 @@ async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, 
   if (local && (await mkdir(local, { recursive: true }).then(() => true, () => false))) {
     volumes.push({ volume: 'checkpoint', path: local });
   }
-  // Features live in memory once extracted, so the on-disk cache can go when the volume runs low.
-  const lowDiskActions = s3Cache ? [] : [{ name: 'prune-feature-cache', volume: 'cache', run: () => new FeatureCache(cacheDir).prune() }];
-  return startHealth(run, { rank: config.distributed.rank, worldSize: config.distributed.worldSize, volumes, logger: log, lowDiskActions, routes: { [PROGRESS_PATH]: () => progress.current() } });
+  // No low-disk remedy prunes the feature cache here: training reads its features from it every step.
+  return startHealth(run, { rank: config.distributed.rank, worldSize: config.distributed.worldSize, volumes, logger: log, routes: { [PROGRESS_PATH]: () => progress.current() } });
 }
 
 export async function train(config: TrainConfig, opts: TrainOptions): Promise<number> {
@@ -176,6 +175,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
   process.on('SIGTERM', onStop);
   process.on('SIGINT', onStop);
   let group: ProcessGroup | undefined;
+  const launched = performance.now();
   try {
     const backend = await initBackend();
     const resources = new ResourceLog(backend);
@@ -207,9 +207,14 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       restored ? { vocabulary: restored.vocabulary, maxCaptionLength: restored.state.hyperparameters.maxCaptionLength } : undefined,
       log,
       (done, total) => progress.extractingFeatures(done, total),
+      group,
     );
     const { data } = prepared;
+    log.info({ seconds: Math.round(performance.now() - launched) / 1000, resumed: restored !== undefined }, `data ready ${((performance.now() - launched) / 1000).toFixed(1)} s after launch`);
     const opt = lossOptions(config);
+    // The memory probe trains on at most 4 examples (train-step.ts).
+    const probe = data.train.examples.slice(0, 4);
+    const probeFeatures = await data.train.features.read(probe.map((ex) => ex.image));
     // Rank 0 decides what `auto` resolves to (its memory measurement) and every rank takes its answer.
     // Measured with the schedule's final teacher-forcing probability: sampling coins below 1 take the
     // heavier path through the loss.
@@ -218,7 +223,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
         chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
           measureBytesPerSample(
             decoder,
-            (size) => makeBatch(data.train.table, data.train.examples.slice(0, size)),
+            (size) => makeBatch(data.train.features, probeFeatures.subarray(0, size * data.train.features.regions * data.train.features.channels), probe.slice(0, size)),
             (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoder.cfg.hiddenDim }, decoder.cfg.dropout, teacherForcingAt(teacherForcingSchedule(config.training), Number.POSITIVE_INFINITY)),
             opt,
           ),

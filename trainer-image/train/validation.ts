@@ -7,9 +7,9 @@ import { END_ID, START_ID, type Vocabulary } from '../data/tokenizer.js';
 import { greedyDecode } from '../model/decoder-search.js';
 import { paramRecord, type Decoder } from '../model/decoder.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { disposeBatch, makeBatch, targetWords, type Example } from './batches.js';
+import { disposeBatch, makeBatch, targetWords, type Examples } from './batches.js';
 import { captionLoss, type LossOptions } from './caption-loss.js';
-import type { FeatureTable } from './features.js';
+import { tableRows, type FeatureTable } from './features.js';
 import { corpusBleu } from '../eval/bleu.js';
 import type { Candidates, References } from '../eval/captions.js';
 
@@ -18,7 +18,7 @@ export interface ValidationSet {
   /** Reference captions per image as written, aligned with table.features. */
   references: string[][];
   /** (image, caption) pairs for the validation loss. */
-  examples: Example[];
+  examples: Examples;
 }
 
 const CHUNK = 32;
@@ -77,7 +77,7 @@ export async function validationLoss(decoder: Decoder, set: ValidationSet, opts:
   let words = 0;
   for (let at = start; at < end; at += CHUNK) {
     const examples = set.examples.slice(at, Math.min(at + CHUNK, end));
-    const batch = makeBatch(set.table, examples);
+    const batch = makeBatch(set.table, tableRows(set.table, examples.map((ex) => ex.image)), examples);
     // Dividing by 1 word leaves the summed cross-entropy.
     nll += tf.tidy(() => captionLoss(decoder.cfg, p, batch, {}, { ...opts, checkpointing: false }, { words: 1, captions: examples.length }).crossEntropy.dataSync()[0] as number);
     words += targetWords(examples);
