@@ -1,16 +1,16 @@
 // A trainer whose training set's float32 feature maps are larger than the memory it is given trains to the
 // end: features are read per batch from the cache, never all held.
 //
-// The limit is RLIMIT_DATA (prlimit --data), not --max-old-space-size: feature maps are Float32Arrays, whose
-// bytes live outside the V8 heap, and tensors on the wasm backend live in wasm memory, so a heap limit bounds
-// neither. RLIMIT_DATA counts every private writable mapping the process commits (V8 heap, array buffers,
-// wasm memory as it grows; not the inaccessible address space V8 reserves), so it bounds all three.
+// The limit is a memory cgroup (what a pod's memory limit is), not --max-old-space-size: feature maps are
+// Float32Arrays, whose bytes live outside the V8 heap, and tensors on the wasm backend live in wasm memory,
+// so a heap limit bounds neither; the cgroup counts every page the process has resident. (RLIMIT_DATA, tried
+// first, counts address space: under Node 24 each worker thread's V8 code-range reservation alone fails it.)
 // 20,000 synthetic images at 139 px give InceptionV3 3x3x2048 maps: 72 KiB each as float32, 1.2 GiB for the
-// 18,000 training images alone. The trainer that held them all (main before streaming) aborts under this
-// limit ("JavaScript heap out of memory", external memory) after loading 8,648 of the 18,000; the streaming
-// trainer holds a few batches.
+// 18,000 training images alone, more than the limit before anything else; the trainer that held them all
+// (main before streaming) cannot finish under it, the streaming trainer holds a few batches.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,16 +67,42 @@ spec:
   assert.ok(again.lines.some((l) => /^data ready .* after launch$/.test(l.msg ?? '')));
 });
 
-/** `captionrun trainer` under the data limit, one process. */
+/** A memory cgroup (v2, else v1) limited to `bytes` without swap; needs root, as the test cluster does. */
+function memoryCgroup(bytes: number): { dir: string; remove: () => void } {
+  const name = `captionrun-memory-bound-${process.pid}`;
+  const v2 = '/sys/fs/cgroup';
+  const v1 = '/sys/fs/cgroup/memory';
+  let dir: string;
+  if (existsSync(`${v2}/cgroup.controllers`) && readFileSync(`${v2}/cgroup.subtree_control`, 'utf8').includes('memory')) {
+    dir = join(v2, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'memory.max'), String(bytes));
+    if (existsSync(join(dir, 'memory.swap.max'))) writeFileSync(join(dir, 'memory.swap.max'), '0');
+  } else if (existsSync(join(v1, 'cgroup.procs'))) {
+    dir = join(v1, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'memory.limit_in_bytes'), String(bytes));
+    if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) writeFileSync(join(dir, 'memory.memsw.limit_in_bytes'), String(bytes));
+  } else {
+    throw new Error('this test needs a writable cgroup memory controller (v2 with memory enabled, or v1 at /sys/fs/cgroup/memory), as root');
+  }
+  return { dir, remove: () => rmdirSync(dir) };
+}
+
+/** `captionrun trainer` in a memory cgroup limited to DATA_LIMIT, one process. */
 async function trainer(spec: string, cacheDir: string, resume: 'auto' | 'never'): Promise<{ code: number | null; lines: LogLine[]; stderr: string }> {
-  const child = spawn('prlimit', [`--data=${DATA_LIMIT}`, process.execPath, CLI, 'trainer', '--resume', resume, '--output', join(root, 'out'), spec], {
+  const cgroup = memoryCgroup(DATA_LIMIT);
+  // The shell joins the cgroup, then becomes the trainer: every page the trainer touches is counted.
+  const child = spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup.dir, process.execPath, CLI, 'trainer', '--resume', resume, '--output', join(root, 'out'), spec], {
     cwd: REPO,
     env: { ...process.env, CAPTIONRUN_CACHE: root, CAPTIONRUN_FEATURE_CACHE: cacheDir, CAPTIONRUN_BACKEND: 'wasm' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // An OOM kill by the cgroup is SIGKILL: reported as 137, like a container's.
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c, signal) => resolve(c ?? (signal === 'SIGKILL' ? 137 : null))));
+  cgroup.remove();
   const lines = stderr.split('\n').flatMap((text) => (text.startsWith('{') ? [JSON.parse(text) as LogLine] : []));
   return { code, lines, stderr };
 }
