@@ -22,6 +22,8 @@ before(async () => {
     kubeConfig: t.env.cluster.kubeConfig(),
     metricsAddress: '127.0.0.1:0',
     settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, checkpointPollIntervalMs: 2000 },
+    // The kill below must land mid-run: the first checkpoint has to reach status well before training ends.
+    progress: { intervalMs: 500 },
     logger: log,
   });
   await operator.start();
@@ -40,7 +42,7 @@ function run(name: string): unknown {
     spec: {
       dataset: { format: 'synthetic', synthetic: { images: 120, seed: 5, imageSize: 64, maxObjects: 2 } },
       model: { decoder: 'gru', attention: 'bahdanau', embeddingDim: 16, hiddenDim: 16, attentionDim: 16, dropout: 0.2 },
-      training: { epochs: 4, batchSize: 8, learningRate: 0.01, seed: 3 },
+      training: { epochs: 8, batchSize: 8, learningRate: 0.01, seed: 3 },
       resources: { workers: 2, gpusPerWorker: 1, terminationGracePeriodSeconds: 30, collectiveTimeoutSeconds: 30 },
       checkpoint: {
         store: { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: t.env.s3Secret.name } },

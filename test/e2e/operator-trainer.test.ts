@@ -1,20 +1,26 @@
 // The real `captionrun trainer` under the operator: a tiny synthetic run on one worker of the test cluster,
 // checkpoints in MinIO, SIGKILLed once after its first checkpoint, resumed by the operator and trained to
-// the end. The run is Succeeded with its progress in status, and its outputs and report in MinIO.
+// the end. The run is Succeeded with its progress in status, and its outputs and report in MinIO. The S3
+// keys pass through the operator (it reads the Secret), the trainer pods (secretKeyRef) and the CLI (env),
+// and none of their output may contain them.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
+import { PassThrough } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { CLI } from '../integration/train-helpers.js';
+import { kubectl } from '../env/kubectl.js';
 import { Operator } from '../../operator/operator.js';
 import { NS, runsPath, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
 
 let t: OperatorTestEnv;
 let operator: Operator;
+/** Everything the operator logged, also passed on to stderr. */
+let operatorLog = '';
 
 before(async () => {
   t = await startOperatorTestEnv([{ name: 'gpu-node-1', gpus: 1 }]);
@@ -22,10 +28,19 @@ before(async () => {
     kubeConfig: t.env.cluster.kubeConfig(),
     metricsAddress: '127.0.0.1:0',
     settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, checkpointPollIntervalMs: 2000 },
-    logger: createLogger({ component: 'operator' }),
+    logger: createLogger({ component: 'operator' }, captured()),
   });
   await operator.start();
 });
+
+function captured(): PassThrough {
+  const sink = new PassThrough();
+  sink.on('data', (d: Buffer) => {
+    operatorLog += d.toString();
+    process.stderr.write(d);
+  });
+  return sink;
+}
 
 after(async () => {
   await operator?.stop();
@@ -80,4 +95,12 @@ test('the real trainer, killed once after its first checkpoint, resumes under th
   const bad = get(mkdtempSync(join(tmpdir(), 'e2e-outputs-')));
   assert.equal(bad.status, 3);
   assert.match(bad.stderr, /captions\.json/);
+
+  // No secret in any output: the operator's log, both trainer pods' logs, the CLI's stdout and stderr.
+  const pods = await Promise.all(['real-worker-0-0', 'real-worker-0-1'].map((pod) => kubectl(t.env.cluster.kubeconfigPath, ['logs', pod])));
+  const outputs: Record<string, string> = { operator: operatorLog, ...Object.fromEntries(pods.map((p, i) => [`trainer attempt ${i}`, p.stdout + p.stderr])), cli: ok.stdout + ok.stderr + bad.stdout + bad.stderr };
+  assert.ok(outputs.operator?.includes('gang created') && outputs['trainer attempt 1']?.includes('training finished'), 'the logs were captured');
+  for (const [source, text] of Object.entries(outputs)) {
+    for (const secret of [t.env.minio.secretAccessKey, t.env.minio.accessKeyId]) assert.ok(!text.includes(secret), `${source} output contains an S3 key`);
+  }
 });

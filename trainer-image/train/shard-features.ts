@@ -40,7 +40,15 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
     if (rank === 0) log.info({ index: cache.namespace(encoder.shape), images: items.length }, `feature index found: all ${items.length} images were cached by an earlier pass; no image is read`);
     return { cache, shape: encoder.shape, keys: known, index };
   }
-  const { start, end } = shardRange(items.length, rank, worldSize);
+  const timeoutMs = config.distributed.rendezvousTimeoutSeconds * 1000;
+  // Sharding pays only where the ranks share one cache (S3, or one machine's directory); pods with their own
+  // emptyDir each need every image they will read, which over an epoch is every image.
+  const launch = `${config.distributed.runId}-${config.distributed.attempt}`.replace(/[^a-zA-Z0-9-]/g, '-');
+  const shared = await cacheIsShared(cache, encoder.shape, group, launch, timeoutMs);
+  if (rank === 0 && worldSize > 1) {
+    log.info({ shared }, shared ? `feature cache shared by the ${worldSize} ranks: each encodes its share` : `each rank has its own feature cache: every rank encodes every image`);
+  }
+  const { start, end } = shared ? shardRange(items.length, rank, worldSize) : { start: 0, end: items.length };
   try {
     let lastLog = 0;
     const { keys, summary } = await cacheFeatures(items.slice(start, end), encoder, cache, {
@@ -53,12 +61,30 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
       },
     });
     for (const bad of summary.bad) log.warn(bad, `skipping image ${bad.id}: ${bad.message}`);
-    const all = await gatherKeys(group, keys, config.distributed.rendezvousTimeoutSeconds * 1000);
+    const all = shared ? await gatherKeys(group, keys, timeoutMs) : keys;
     if (rank === 0) await cache.writeIndex(encoder.shape, index, all);
     return { cache, shape: encoder.shape, keys: all, index };
   } finally {
     encoder.dispose();
   }
+}
+
+/**
+ * Whether every rank sees what every other rank writes to its cache: each writes a marker (an empty index
+ * named for this launch), and after all have written each counts the markers it sees; the gang agrees on
+ * the answer, so no rank shards alone.
+ */
+async function cacheIsShared(cache: FeatureCache, shape: FeatureShape, group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, launch: string, timeoutMs: number): Promise<boolean> {
+  if (group.worldSize === 1) return true;
+  const marker = (rank: number): string => `gang-probe-${launch}-rank${rank}`;
+  await cache.writeIndex(shape, marker(group.rank), []);
+  await gatherKeys(group, [], timeoutMs);
+  let seen = 0;
+  for (let r = 0; r < group.worldSize; r++) if ((await cache.readIndex(shape, marker(r))) !== undefined) seen += 1;
+  const views = await gatherKeys(group, [String(seen === group.worldSize)], timeoutMs);
+  // Every rank has read every marker once the views are gathered: each removes its own.
+  await cache.removeIndex(shape, marker(group.rank));
+  return views.every((v) => v === 'true');
 }
 
 /** Names a dataset's index by its source and its images' ids, in order. */
