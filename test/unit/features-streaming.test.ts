@@ -12,6 +12,8 @@ import { cacheFeatures } from '../../trainer-image/model/extract-features.js';
 import { FeatureCache, type FeatureShape } from '../../trainer-image/model/feature-cache.js';
 import { CachedFeatures } from '../../trainer-image/train/features.js';
 import { Prefetcher } from '../../trainer-image/train/prefetch.js';
+import { cacheIsShared } from '../../trainer-image/train/shard-features.js';
+import type { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
 import { shardRange } from '../../trainer-image/train/validation.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'features-streaming-'));
@@ -100,4 +102,40 @@ test('the prefetcher reads at most depth items ahead, returns each item, and kee
   // Item 5 was read ahead and failed; nobody asked for it yet, so nothing was thrown. Asking reports it.
   await assert.rejects(prefetch.get(5), /read 5 failed/);
   assert.throws(() => prefetch.get(6), RangeError);
+});
+
+/** Ranks of one process standing in for a gang: the i-th broadcast of every rank is the same collective. */
+function gang(size: number): Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>[] {
+  const rounds: { value: Promise<Uint8Array>; resolve: (v: Uint8Array) => void }[] = [];
+  const round = (i: number) => {
+    while (rounds.length <= i) {
+      let resolve: (v: Uint8Array) => void = () => undefined;
+      const value = new Promise<Uint8Array>((r) => (resolve = r));
+      rounds.push({ value, resolve });
+    }
+    return rounds[i] as (typeof rounds)[number];
+  };
+  return Array.from({ length: size }, (_, rank) => {
+    let calls = 0;
+    return {
+      rank,
+      worldSize: size,
+      async broadcast(data: Uint8Array | undefined, options: { root?: number } = {}) {
+        const r = round(calls++);
+        if (rank === (options.root ?? 0)) r.resolve(data as Uint8Array);
+        return r.value;
+      },
+    } as Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>;
+  });
+}
+
+test('the gang shards extraction only when every rank sees every other rank\'s cache writes', async () => {
+  const one = new FeatureCache(join(dir, 'probe-shared'));
+  const sharedViews = await Promise.all(gang(2).map((g) => cacheIsShared(one, shape, g, 'launch-1', 5000)));
+  assert.deepEqual(sharedViews, [true, true], 'one directory for both ranks: shared');
+  assert.equal(await one.readIndex(shape, 'gang-probe-launch-1-rank0'), undefined, 'the markers are removed');
+  // Two pods, each with its own emptyDir: neither sees the other's marker, and both agree on it.
+  const own = [new FeatureCache(join(dir, 'probe-pod-0')), new FeatureCache(join(dir, 'probe-pod-1'))];
+  const ownViews = await Promise.all(gang(2).map((g, rank) => cacheIsShared(own[rank] as FeatureCache, shape, g, 'launch-1', 5000)));
+  assert.deepEqual(ownViews, [false, false]);
 });

@@ -74,7 +74,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
  * named for this launch), and after all have written each counts the markers it sees; the gang agrees on
  * the answer, so no rank shards alone.
  */
-async function cacheIsShared(cache: FeatureCache, shape: FeatureShape, group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, launch: string, timeoutMs: number): Promise<boolean> {
+export async function cacheIsShared(cache: FeatureCache, shape: FeatureShape, group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, launch: string, timeoutMs: number): Promise<boolean> {
   if (group.worldSize === 1) return true;
   const marker = (rank: number): string => `gang-probe-${launch}-rank${rank}`;
   await cache.writeIndex(shape, marker(group.rank), []);
