@@ -1,6 +1,6 @@
 // metav1.Condition bookkeeping: lastTransitionTime moves only when a condition's status flips, so
 // `kubectl describe` shows how long the run has been in its current state.
-import type { Condition } from '../lib/api/types.js';
+import type { CaptionTrainingRunStatus, Condition } from '../lib/api/types.js';
 
 export const ConditionType = {
   /** True while every worker of the current gang is running. */
@@ -28,4 +28,9 @@ export function setCondition(conditions: Condition[], update: ConditionUpdate, n
   };
   if (generation !== undefined) next.observedGeneration = generation;
   return existing ? conditions.map((c) => (c.type === update.type ? next : c)) : [...conditions, next];
+}
+
+/** Sets one condition on a run's status, stamped with the time and the spec generation it was decided from. */
+export function markCondition(status: CaptionTrainingRunStatus, update: ConditionUpdate, nowIso: string, generation: number | undefined): void {
+  status.conditions = setCondition(status.conditions ?? [], update, nowIso, generation);
 }

@@ -2,11 +2,11 @@
 // failure relaunches after an exponential backoff until restartPolicy.backoffLimit is used up; a permanent
 // one fails the run at once with a condition that says what to fix. Relaunching means advancing
 // status.attempt: the old attempt's pods are deleted and the launch policy starts the next gang.
-import { ConditionType, setCondition } from './conditions.js';
+import { ConditionType } from './conditions.js';
 import { missingRanks } from './observed-gang.js';
 import { classifyPod, rootCause, type PodFailure } from './pod-failure.js';
 import { isTerminating, timeMs } from './pod-state.js';
-import { requeueAfter, type PolicyContext } from './run-plan.js';
+import { condition, requeueAfter, type PolicyContext } from './run-plan.js';
 import { workerPodName } from './gang-names.js';
 
 /** Returns true when the gang failed and this reconcile decided what happens next. */
@@ -66,7 +66,6 @@ export function applyFailurePolicy(ctx: PolicyContext): boolean {
 
 function relaunch(ctx: PolicyContext, cause: PodFailure, counted: boolean): void {
   const { status } = ctx.plan;
-  const generation = ctx.run.metadata.generation;
   status.attempt = ctx.gang.attempt + 1;
   status.workers = { ready: 0, total: 0 };
   if (cause.kind !== 'checkpointed') status.lastFailure = lastFailure(cause);
@@ -79,20 +78,19 @@ function relaunch(ctx: PolicyContext, cause: PodFailure, counted: boolean): void
   const why = counted
     ? `relaunch ${status.restarts ?? 0} of ${ctx.spec.restartPolicy.backoffLimit} after backoff`
     : 'relaunching without counting it against spec.restartPolicy.backoffLimit';
-  status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Ready, status: 'False', reason: cause.reason, message: cause.message }, ctx.nowIso, generation);
-  status.conditions = setCondition(status.conditions, { type: ConditionType.Progressing, status: 'True', reason: counted ? 'Restarting' : 'Relaunching', message: `${cause.message}; ${why}` }, ctx.nowIso, generation);
+  condition(ctx, ConditionType.Ready, 'False', cause.reason, cause.message);
+  condition(ctx, ConditionType.Progressing, 'True', counted ? 'Restarting' : 'Relaunching', `${cause.message}; ${why}`);
   ctx.plan.events.push({ type: counted || cause.kind === 'disruption' ? 'Warning' : 'Normal', reason: cause.reason, message: `${cause.message}; ${why}` });
 }
 
 function fail(ctx: PolicyContext, cause: PodFailure, reason: string, message: string): void {
   const { status } = ctx.plan;
-  const generation = ctx.run.metadata.generation;
   status.phase = 'Failed';
   status.completionTime = ctx.nowIso;
   status.lastFailure = lastFailure(cause);
-  status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Failed, status: 'True', reason, message }, ctx.nowIso, generation);
-  status.conditions = setCondition(status.conditions, { type: ConditionType.Ready, status: 'False', reason, message: 'the run failed' }, ctx.nowIso, generation);
-  status.conditions = setCondition(status.conditions, { type: ConditionType.Progressing, status: 'False', reason, message }, ctx.nowIso, generation);
+  condition(ctx, ConditionType.Failed, 'True', reason, message);
+  condition(ctx, ConditionType.Ready, 'False', reason, 'the run failed');
+  condition(ctx, ConditionType.Progressing, 'False', reason, message);
   ctx.plan.events.push({ type: 'Warning', reason, message });
 }
 

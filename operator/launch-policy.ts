@@ -2,11 +2,11 @@
 // a rendezvous or a checkpoint directory with new ones) and, after a counted failure, once the backoff is
 // over. Pods of this attempt that already exist (an operator that died mid-launch) keep their resume point.
 import { relaunchDelaySeconds } from '../lib/restart-policy.js';
-import { ConditionType, setCondition } from './conditions.js';
+import { ConditionType } from './conditions.js';
 import { ANNOTATION_RESUME_FROM } from './gang-names.js';
 import { missingRanks } from './observed-gang.js';
 import { timeMs } from './pod-state.js';
-import { requeueAfter, type PolicyContext } from './run-plan.js';
+import { condition, requeueAfter, type PolicyContext } from './run-plan.js';
 
 /** How often to look again while old pods are going away, in case a watch event is lost. */
 const OLD_POD_RECHECK_MS = 5000;
@@ -15,11 +15,10 @@ export function applyLaunchPolicy(ctx: PolicyContext): void {
   const { gang, plan } = ctx;
   const { status } = plan;
   if ((status.workers?.total ?? 0) > 0) return;
-  const generation = ctx.run.metadata.generation;
 
   const leftovers = gang.older.length + gang.strays.length;
   if (leftovers > 0) {
-    status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'WaitingForOldPods', message: `waiting for ${leftovers} pod(s) of earlier attempts to terminate` }, ctx.nowIso, generation);
+    condition(ctx, ConditionType.Progressing, 'True', 'WaitingForOldPods', `waiting for ${leftovers} pod(s) of earlier attempts to terminate`);
     requeueAfter(plan, OLD_POD_RECHECK_MS);
     return;
   }
@@ -27,7 +26,7 @@ export function applyLaunchPolicy(ctx: PolicyContext): void {
     const failedAt = timeMs(status.lastFailure?.time) ?? ctx.nowMs;
     const notBefore = failedAt + relaunchDelaySeconds(status.restarts ?? 0, ctx.spec.restartPolicy) * 1000;
     if (ctx.nowMs < notBefore) {
-      status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'Backoff', message: `relaunching at ${new Date(notBefore).toISOString()}` }, ctx.nowIso, generation);
+      condition(ctx, ConditionType.Progressing, 'True', 'Backoff', `relaunching at ${new Date(notBefore).toISOString()}`);
       requeueAfter(plan, notBefore - ctx.nowMs);
       return;
     }

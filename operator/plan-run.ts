@@ -2,12 +2,12 @@
 // Policies run in a fixed order, each in its own file; the first that settles the run's fate ends the pass.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
-import { ConditionType, setCondition } from './conditions.js';
+import { ConditionType } from './conditions.js';
 import { applyFailurePolicy } from './failure-policy.js';
 import { applyLaunchPolicy } from './launch-policy.js';
 import { observeGang } from './observed-gang.js';
 import { isFailed, isReady, isSucceeded, isTerminating } from './pod-state.js';
-import type { PolicyContext, RunPlan } from './run-plan.js';
+import { condition, type PolicyContext, type RunPlan } from './run-plan.js';
 import type { StoredRun } from './run-object.js';
 import { applyStuckPodPolicy } from './stuck-pod-policy.js';
 import { applySuccessPolicy } from './success-policy.js';
@@ -55,7 +55,7 @@ export function planRun(input: PlanInput): RunPlan {
   }
   plan.createService = !input.serviceExists;
   if (status.phase === 'Pending' && status.conditions === undefined) {
-    status.conditions = setCondition([], { type: ConditionType.Progressing, status: 'True', reason: 'Launching', message: 'creating the gang' }, nowIso, run.metadata.generation);
+    condition(ctx, ConditionType.Progressing, 'True', 'Launching', 'creating the gang');
   }
 
   if (applySuspendPolicy(ctx)) return plan;
@@ -73,11 +73,10 @@ function updateReadiness(ctx: PolicyContext): void {
   const ready = [...ctx.gang.current.values()].filter(isReady).length;
   status.workers = { ready, total };
   if (total === 0 || ready < total) return;
-  const generation = ctx.run.metadata.generation;
   if (status.phase !== 'Running') {
     ctx.plan.events.push({ type: 'Normal', reason: 'Running', message: `all ${total} workers of attempt ${ctx.gang.attempt} are running` });
   }
   status.phase = 'Running';
-  status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Ready, status: 'True', reason: 'GangRunning', message: `${ready}/${total} workers running` }, ctx.nowIso, generation);
-  status.conditions = setCondition(status.conditions, { type: ConditionType.Progressing, status: 'True', reason: 'Training', message: `attempt ${ctx.gang.attempt} is training` }, ctx.nowIso, generation);
+  condition(ctx, ConditionType.Ready, 'True', 'GangRunning', `${ready}/${total} workers running`);
+  condition(ctx, ConditionType.Progressing, 'True', 'Training', `attempt ${ctx.gang.attempt} is training`);
 }

@@ -1,7 +1,8 @@
 // What one reconcile decided: the run's next status and the actions that lead to it. Policies fill it in;
 // the reconciler carries it out and writes the status once at the end.
 import type { V1Pod } from '@kubernetes/client-node';
-import type { CaptionTrainingRunSpec, CaptionTrainingRunStatus } from '../lib/api/types.js';
+import type { CaptionTrainingRunSpec, CaptionTrainingRunStatus, Condition } from '../lib/api/types.js';
+import { markCondition } from './conditions.js';
 import type { ClassifyContext } from './pod-failure.js';
 import type { ObservedGang } from './observed-gang.js';
 import type { StoredRun } from './run-object.js';
@@ -40,6 +41,11 @@ export interface PolicyContext {
   nowIso: string;
   classify: ClassifyContext;
   plan: RunPlan;
+}
+
+/** A policy's verdict on one condition, at the pass's time and the run's generation. */
+export function condition(ctx: PolicyContext, type: string, status: Condition['status'], reason: string, message: string): void {
+  markCondition(ctx.plan.status, { type, status, reason, message }, ctx.nowIso, ctx.run.metadata.generation);
 }
 
 export function requeueAfter(plan: RunPlan, ms: number): void {

@@ -12,7 +12,7 @@ import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
 import type { Logger } from '../lib/telemetry/logger.js';
 import { PROGRESS_PATH } from '../lib/telemetry/progress-report.js';
 import type { CheckpointLocator, ResumePoint } from './checkpoint-locator.js';
-import { ConditionType, setCondition } from './conditions.js';
+import { ConditionType, markCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
 import { buildService, buildSpecConfigMap, buildWorkerPod, TRAINER_METRICS_PORT, worldSize, type GangSettings } from './gang-builder.js';
 import { attemptOf, LABEL_RUN, rankOf, runSelector, serviceName } from './gang-names.js';
@@ -90,7 +90,7 @@ export class RunReconciler {
       await this.execute(run, plan, log);
     } catch (err) {
       failure = err as Error;
-      plan.status.conditions = setCondition(plan.status.conditions ?? [], { type: ConditionType.Progressing, status: 'False', reason: 'ReconcileError', message: failure.message.slice(0, 1024) }, new Date().toISOString(), run.metadata.generation);
+      markCondition(plan.status, { type: ConditionType.Progressing, status: 'False', reason: 'ReconcileError', message: failure.message.slice(0, 1024) }, new Date().toISOString(), run.metadata.generation);
     }
     this.deps.progress.watch(key, plan.status.phase === 'Running' ? progressUrl(pods, plan.status.attempt ?? 0) : undefined);
     await this.updateProgress(key, run, plan.status, log);
@@ -222,7 +222,7 @@ export class RunReconciler {
       : unseen
         ? `the trainer resumes from the latest valid checkpoint it finds, if any (${unseen}); status.resumedFrom names it once the trainer reports`
         : 'starting fresh (no valid checkpoint)';
-    status.conditions = setCondition(status.conditions ?? [], { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${processes} training processes, ${from}` }, new Date().toISOString(), run.metadata.generation);
+    markCondition(status, { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${processes} training processes, ${from}` }, new Date().toISOString(), run.metadata.generation);
     plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers (${processes} training processes), ${from}` });
     log.info({ attempt: launch.attempt, workers, worldSize: processes, resumeFrom }, 'gang created');
   }
