@@ -23,7 +23,7 @@ export const TrainerMetrics = {
   processResidentMemoryBytes: 'captionrun_process_resident_memory_bytes',
   hostMemoryAvailableBytes: 'captionrun_host_memory_available_bytes',
   hostMemoryTotalBytes: 'captionrun_host_memory_total_bytes',
-  /** Protective actions the monitor took before a crash (label `action`, e.g. "prune-feature-cache"). */
+  /** Protective actions the monitor took before a crash (label `action`, e.g. "recommend-smaller-batch"). */
   protectiveActionsTotal: 'captionrun_protective_actions_total',
   /** The run's spec.monitoring.thresholds, exported so that the alert rules compare against each run's own. */
   thresholdGpuMemoryPercent: 'captionrun_threshold_gpu_memory_percent',

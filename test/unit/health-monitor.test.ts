@@ -60,9 +60,8 @@ test('GPU memory above the threshold fires and recommends a smaller batch, per G
   assert.doesNotMatch(text, /captionrun_gpu_utilization_ratio\{[^}]*gpu="2"\}/, '[N/A] is no series, not zero');
 });
 
-test('low disk runs the volume\'s protective actions, counts them, and fires when space stays low', async () => {
+test('low disk fires for the volume that is low', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'health-'));
-  let pruned = 0;
   const monitor = new HealthMonitor({
     labels,
     // Any real disk has less than 100 % free, so this volume always counts as low.
@@ -70,15 +69,9 @@ test('low disk runs the volume\'s protective actions, counts them, and fires whe
     volumes: [{ volume: 'cache', path: dir }],
     logger,
     gpus: async () => [],
-    lowDiskActions: [
-      { name: 'prune-feature-cache', volume: 'cache', run: async () => (pruned++, 1024) },
-      { name: 'prune-other-volume', volume: 'checkpoint', run: async () => assert.fail('only the low volume is pruned') },
-    ],
   });
   const snap = await monitor.sample();
-  assert.equal(pruned, 1);
   assert.deepEqual(snap.firing.map((a) => [a.name, a.labels.volume]), [['CaptionRunDiskSpaceLow', 'cache']]);
-  assert.match(await monitor.registry.metrics(), /captionrun_protective_actions_total\{[^}]*action="prune-feature-cache"\} 1/);
 });
 
 test('checkpoint staleness is measured from the last commit', async () => {

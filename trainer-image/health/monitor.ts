@@ -16,13 +16,6 @@ export interface RunLabels {
   rank: number;
 }
 
-/** Frees space on a volume that is running low; returns the bytes it freed. */
-export interface LowDiskAction {
-  name: string;
-  volume: string;
-  run(): Promise<number>;
-}
-
 export type HealthAlertName = 'CaptionRunGPUMemoryHigh' | 'CaptionRunDiskSpaceLow' | 'CaptionRunCheckpointStale';
 
 export interface HealthAlert {
@@ -54,7 +47,6 @@ export interface HealthMonitorOptions {
   logger: Logger;
   registry?: Registry;
   intervalMs?: number;
-  lowDiskActions?: LowDiskAction[];
   alertSink?: AlertSink;
   gpus?: () => Promise<GpuSample[]>;
   now?: () => number;
@@ -174,8 +166,7 @@ export class HealthMonitor {
     this.gauges.hostAvail.set(this.base, freemem());
     this.gauges.hostTotal.set(this.base, totalmem());
 
-    let disks = await Promise.all(this.options.volumes.map((v) => sampleDisk(v.volume, v.path)));
-    if (disks.some((d) => freePercent(d) < thresholds.diskFreePercent)) disks = await this.freeDisk(disks);
+    const disks = await Promise.all(this.options.volumes.map((v) => sampleDisk(v.volume, v.path)));
     for (const d of disks) {
       this.gauges.diskFree.set({ ...this.base, volume: d.volume }, d.freeBytes);
       this.gauges.diskTotal.set({ ...this.base, volume: d.volume }, d.totalBytes);
@@ -220,24 +211,6 @@ export class HealthMonitor {
     return { gpus, disks, checkpointAgeSeconds, firing };
   }
 
-  /** Runs the low-disk actions of every volume below its threshold, then samples those volumes again. */
-  private async freeDisk(disks: DiskSample[]): Promise<DiskSample[]> {
-    const { logger, thresholds, lowDiskActions = [] } = this.options;
-    const after: DiskSample[] = [];
-    for (const d of disks) {
-      if (freePercent(d) >= thresholds.diskFreePercent) {
-        after.push(d);
-        continue;
-      }
-      for (const action of lowDiskActions.filter((a) => a.volume === d.volume)) {
-        const freed = await action.run();
-        this.actions.inc({ ...this.base, action: action.name });
-        logger.warn({ volume: d.volume, action: action.name, freedBytes: freed }, 'disk space low: protective action taken');
-      }
-      after.push(await sampleDisk(d.volume, d.path));
-    }
-    return after;
-  }
 }
 
 function freePercent(d: DiskSample): number {

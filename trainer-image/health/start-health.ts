@@ -6,7 +6,7 @@ import type { Logger } from '../../lib/telemetry/logger.js';
 import { Registry } from 'prom-client';
 import { AlertmanagerSink } from './alertmanager.js';
 import { startHealthServer, type JsonRoutes } from '../../lib/telemetry/health-server.js';
-import { HealthMonitor, type LowDiskAction } from './monitor.js';
+import { HealthMonitor } from './monitor.js';
 
 export interface HealthOptions {
   rank: number;
@@ -16,7 +16,6 @@ export interface HealthOptions {
   logger: Logger;
   metricsPort?: number;
   intervalMs?: number;
-  lowDiskActions?: LowDiskAction[];
   /** JSON documents served beside /metrics (the trainer's /progress). */
   routes?: JsonRoutes;
 }
@@ -42,7 +41,6 @@ export async function startHealth(run: CaptionTrainingRun, options: HealthOption
     volumes: options.volumes,
     logger: options.logger,
     intervalMs: options.intervalMs,
-    lowDiskActions: options.lowDiskActions,
     alertSink: alertmanagerURL ? new AlertmanagerSink(alertmanagerURL, options.logger) : undefined,
   });
   const port = options.metricsPort ?? Number(process.env.CAPTIONRUN_METRICS_PORT ?? 0);
