@@ -5,7 +5,7 @@
 // operator cannot look (a PVC, a Secret it may not read) it says so, and the trainer finds its resume
 // point alone and reports it.
 import type { Registry } from 'prom-client';
-import { CheckpointReader, openStore, type CheckpointInfo, type CheckpointStore } from '../lib/checkpoint/index.js';
+import { CheckpointReader, committedCheckpoint, openStore, type CheckpointInfo, type CheckpointStore } from '../lib/checkpoint/index.js';
 import type { Logger } from '../lib/telemetry/logger.js';
 import type { CommittedCheckpoint } from '../lib/telemetry/progress-report.js';
 import { checkpointLocation } from '../lib/checkpoint/location.js';
@@ -89,5 +89,5 @@ export class CheckpointLocator {
 function toRef(runUri: string, info: CheckpointInfo): CommittedCheckpoint | undefined {
   const m = info.manifest;
   if (!m) return undefined;
-  return { name: info.name, uri: `${runUri}/${info.name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics };
+  return committedCheckpoint(runUri, info.name, m);
 }

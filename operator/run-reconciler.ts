@@ -54,7 +54,7 @@ export interface ReconcileResult {
 export const runPath = (namespace: string, name: string): string => `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}/${name}`;
 
 export class RunReconciler {
-  private readonly progressPolledAt = new Map<string, number>();
+  private readonly checkpointPolledAt = new Map<string, number>();
   /** Per run, the resourceVersion this operator last wrote or read fresh: a cached copy must show it. */
   private readonly expectedVersion = new Map<string, string>();
 
@@ -69,7 +69,7 @@ export class RunReconciler {
       // Deleted: the garbage collector removes its children through their owner references.
       metrics.forgetRun(namespace, name);
       this.deps.progress.watch(key, undefined);
-      this.progressPolledAt.delete(key);
+      this.checkpointPolledAt.delete(key);
       this.expectedVersion.delete(key);
       return {};
     }
@@ -262,9 +262,9 @@ export class RunReconciler {
     const phaseChanged = status.phase !== run.status?.phase;
     if (status.phase === 'Failed' && !phaseChanged) return;
     const now = Date.now();
-    const last = this.progressPolledAt.get(key);
+    const last = this.checkpointPolledAt.get(key);
     if (!phaseChanged && last !== undefined && now - last < this.deps.settings.checkpointPollIntervalMs) return;
-    this.progressPolledAt.set(key, now);
+    this.checkpointPolledAt.set(key, now);
     try {
       const newest = await this.deps.locator.newest(run);
       if (newest) applyCheckpoint(status, newest);

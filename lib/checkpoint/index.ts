@@ -7,7 +7,7 @@ export { CheckpointWriter, type Snapshot, type SaveResult, type WriterOptions } 
 export { CheckpointReader, type CheckpointInfo, type LoadedCheckpoint, type ReaderOptions } from './reader.js';
 export { applyRetention, type RetentionPolicy, type RetentionResult } from './retention.js';
 export { checkpointName, parseCheckpointName, runUri, MANIFEST_FILE, STATE_FILE } from './layout.js';
-export { FORMAT_VERSION, type Manifest, type ManifestFile } from './manifest.js';
+export { committedCheckpoint, FORMAT_VERSION, type Manifest, type ManifestFile } from './manifest.js';
 export { HASH_ALGORITHMS, type HashAlgorithm } from './digest.js';
 export { CheckpointInvalidError, CheckpointSaveError, StoreUnavailableError, INVALID_REASONS, type InvalidReason } from './errors.js';
 export { checkpointMetrics } from './metrics.js';

@@ -4,6 +4,7 @@
 import { createDigest, DIGEST_HEX_RE, isHashAlgorithm, type HashAlgorithm } from './digest.js';
 import type { InvalidReason } from './errors.js';
 import { isValidFileName, parseCheckpointName, STATE_FILE } from './layout.js';
+import type { CommittedCheckpoint } from '../telemetry/progress-report.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -116,4 +117,9 @@ function isCount(v: unknown): v is number {
 
 function invalid(reason: InvalidReason, detail: string): ParsedManifest {
   return { ok: false, reason, detail };
+}
+
+/** A committed checkpoint as trainers report it and status shows it: its manifest's facts under its URI. */
+export function committedCheckpoint(runUri: string, name: string, m: Manifest): CommittedCheckpoint {
+  return { name, uri: `${runUri}/${name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics };
 }

@@ -4,7 +4,7 @@
 import { connectionOf } from '../../lib/s3-connection.js';
 import type { CheckpointSpec } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
-import { checkpointLocation, CheckpointInvalidError, CheckpointReader, CheckpointWriter, openStore, type CheckpointStore, type LoadedCheckpoint } from '../../lib/checkpoint/index.js';
+import { checkpointLocation, CheckpointInvalidError, committedCheckpoint, CheckpointReader, CheckpointWriter, openStore, type CheckpointStore, type LoadedCheckpoint } from '../../lib/checkpoint/index.js';
 import { publishOutputs } from '../../lib/checkpoint/outputs.js';
 import type { Registry } from 'prom-client';
 import { packageVersion } from '../../lib/package-info.js';
@@ -78,9 +78,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
   let resumedFrom: string | null = null;
   const loaded = (c: LoadedCheckpoint): LoadedState => {
     resumedFrom = c.name;
-    const m = c.manifest;
-    const checkpoint = { name: c.name, uri: `${uri}/${c.name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics };
-    return { name: c.name, checkpoint, digest: m.manifestDigest, files: c.files, state: c.state };
+    return { name: c.name, checkpoint: committedCheckpoint(uri, c.name, c.manifest), digest: c.manifest.manifestDigest, files: c.files, state: c.state };
   };
   const writerOf = (): CheckpointWriter => {
     writer ??= new CheckpointWriter({
@@ -142,7 +140,7 @@ export function openCheckpointIO(opts: CheckpointIOOptions): CheckpointIO {
       if (result.accepted) {
         const { name } = result;
         result.committed.then(
-          (m) => opts.onCommit?.({ name, uri: `${uri}/${name}`, step: m.step, epoch: m.epoch, digest: m.manifestDigest, time: m.createdAt, metrics: m.metrics }, (performance.now() - started) / 1000),
+          (m) => opts.onCommit?.(committedCheckpoint(uri, name, m), (performance.now() - started) / 1000),
           () => undefined,
         );
       }
