@@ -8,16 +8,35 @@ import type { CaptionTrainingRun } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { initBackend } from '../../trainer-image/backend.js';
 import { loadEncoder } from '../../trainer-image/model/encoder.js';
+import { openDataset } from '../../trainer-image/data/open-dataset.js';
+import { SYNTHETIC_DEFAULTS } from '../../trainer-image/data/synthetic.js';
+import { buildVocabulary } from '../../trainer-image/train/hyperparameters.js';
 import { trainConfig } from '../../trainer-image/train/config.js';
 
-/** A valid run with `spec.model` replaced: the trainer's spec rules today are all about the encoder. */
-function runWithModel(model: Record<string, unknown>): unknown {
+/** A valid run with parts of its spec replaced. */
+function runWith(parts: { model?: Record<string, unknown>; dataset?: Record<string, unknown>; training?: Record<string, unknown> }): unknown {
   return {
     apiVersion: 'captionrun.dev/v1alpha1',
     kind: 'CaptionTrainingRun',
     metadata: { name: 'agreement' },
-    spec: { dataset: { format: 'synthetic' }, model, checkpoint: { store: { local: { path: '/tmp/agreement' } } } },
+    spec: {
+      dataset: parts.dataset ?? { format: 'synthetic' },
+      model: parts.model ?? {},
+      ...(parts.training ? { training: parts.training } : {}),
+      checkpoint: { store: { local: { path: '/tmp/agreement' } } },
+    },
   };
+}
+const runWithModel = (model: Record<string, unknown>): unknown => runWith({ model });
+
+async function refusal(check: () => unknown): Promise<InvalidInputError | undefined> {
+  try {
+    await check();
+    return undefined;
+  } catch (err) {
+    if (err instanceof InvalidInputError) return err;
+    throw err;
+  }
 }
 
 /** What the trainer does with a spec that skipped validation (e.g. applied with an older CRD): its own checks. */
@@ -25,14 +44,10 @@ async function trainerVerdict(model: Record<string, unknown>): Promise<InvalidIn
   // The trainer reads a spec through validateRun's defaulting; here the defaults are applied by hand so that
   // the trainer's check, not the validator, is what runs.
   const spec = { encoder: 'inceptionv3', encoderWeights: 'pretrained', ...model };
-  try {
+  return refusal(async () => {
     const encoder = await loadEncoder({ encoder: spec.encoder as CaptionTrainingRun['spec']['model']['encoder'], encoderWeights: String(spec.encoderWeights), inputSize: 96, seed: 1 });
     encoder.dispose();
-    return undefined;
-  } catch (err) {
-    if (err instanceof InvalidInputError) return err;
-    throw err;
-  }
+  });
 }
 
 const refused: { what: string; model: Record<string, unknown> }[] = [
@@ -63,5 +78,43 @@ test('what validate accepts, the trainer accepts: the encoder specs the schema a
     assert.ok(verdict.ok, JSON.stringify(model));
     assert.doesNotThrow(() => trainConfig(verdict.run, {}));
     assert.equal(await trainerVerdict(model), undefined, JSON.stringify(model));
+  }
+});
+
+// The trainer's other spec-alone checks: the dataset opener's (before any file is read) and the vocabulary's.
+// Rules that depend on the data (fewer captions than one batch, no word frequent enough) are not here: no
+// validator can know them before the data is read, and the trainer reports them as a Failed condition.
+const otherRules: { what: string; field: string; parts: Parameters<typeof runWith>[0]; trainer: () => unknown }[] = [
+  ...([
+    ['images', 9], ['images', 100_001], ['maxObjects', 0], ['maxObjects', 5], ['imageSize', 31], ['imageSize', 513], ['noise', -0.1], ['noise', 1.5],
+  ] as const).map(([option, value]) => ({
+    what: `synthetic.${option} ${value}`,
+    field: `spec.dataset.synthetic.${option}`,
+    parts: { dataset: { format: 'synthetic', synthetic: { [option]: value } } },
+    trainer: () => openDataset({ format: 'synthetic', synthetic: { ...SYNTHETIC_DEFAULTS, [option]: value } }),
+  })),
+  ...(['flickr8k', 'karpathy'] as const).map((format) => ({
+    what: `${format} without a source`,
+    field: 'spec.dataset.source',
+    parts: { dataset: { format } },
+    trainer: () => openDataset({ format }),
+  })),
+  {
+    what: 'a vocabulary of 4 words (only the special tokens)',
+    field: 'spec.training.vocabularySize',
+    parts: { training: { vocabularySize: 4 } },
+    trainer: () => buildVocabulary({ vocabularySize: 4, minWordCount: 1 } as Parameters<typeof buildVocabulary>[0], ['a red circle']),
+  },
+];
+
+test('the trainer and validate refuse the same dataset and vocabulary specs, naming the same field', async () => {
+  for (const { what, field, parts, trainer } of otherRules) {
+    const refused = await refusal(trainer);
+    assert.ok(refused, `${what}: the trainer refuses it`);
+    assert.equal(refused.field, field, `${what}: the trainer names the field`);
+    const verdict = validateRun(runWith(parts));
+    assert.equal(verdict.ok, false, `${what}: validate refuses it too`);
+    if (verdict.ok) continue;
+    assert.ok(verdict.issues.some((i) => i.path === field), `${what}: validate names ${field}: ${JSON.stringify(verdict.issues)}`);
   }
 });
