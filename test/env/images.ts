@@ -1,5 +1,6 @@
 // What a container image means on a machine without a container runtime: the image's ENTRYPOINT and the
 // programs on its PATH, as local command lines. captionrun's own images run this checkout's CLI.
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultTfjsNodePath, isTfjsNodeBuild, TFJS_NODE_GPU_PATH_ENV } from '../../trainer-image/native/tfjs-node.js';
 
@@ -10,6 +11,8 @@ export interface ImageRuntime {
   programs?: Record<string, string[]>;
   /** The image's WORKDIR. */
   workingDir?: string;
+  /** Host paths the image's own files are at: a volume mounted above one does not hide it (pod-runner.ts). */
+  files?: string[];
   env?: Record<string, string>;
 }
 
@@ -25,7 +28,9 @@ export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
   // naming the backend, as on a node whose GPU backend cannot load.
   const nativeBuild = defaultTfjsNodePath();
   const env = isTfjsNodeBuild(nativeBuild) ? { [TFJS_NODE_GPU_PATH_ENV]: nativeBuild } : undefined;
-  const captionrun: ImageRuntime = { entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot, ...(env ? { env } : {}) };
+  const captionrun: ImageRuntime = {
+    entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot, files: [resolve(repoRoot), process.execPath], ...(env ? { env } : {}),
+  };
   return { 'captionrun/trainer': captionrun, 'captionrun/operator': captionrun, captionrun };
 }
 
