@@ -78,5 +78,8 @@ function updateReadiness(ctx: PolicyContext): void {
   }
   status.phase = 'Running';
   condition(ctx, ConditionType.Ready, 'True', 'GangRunning', `${ready}/${total} workers running`);
-  condition(ctx, ConditionType.Progressing, 'True', 'Training', `attempt ${ctx.gang.attempt} is training`);
+  // Naming the checkpoint the trainer reported loading, which for a store the operator cannot read (a PVC)
+  // is the only word on where the gang started.
+  const from = status.resumedFrom ? `, resumed from ${status.resumedFrom}` : '';
+  condition(ctx, ConditionType.Progressing, 'True', 'Training', `attempt ${ctx.gang.attempt} is training${from}`);
 }
