@@ -38,7 +38,8 @@ export const SANDBOX_START_ERROR_CODE = 128;
 // $1 status file, $2 resolv.conf, $3 hosts ('' keeps), $4 hostname ('' keeps), $5 mount (the agent's, by path:
 // the container's PATH is the container's), $6 working dir ('' keeps), $7 the number of volume mounts, then
 // that many (source, target, rw|ro) triples, then the program and its args. Every file the script needs
-// after a mount (status file, mount sources) is opened first and reached through /proc/self/fd: a volume at
+// after a mount (status file, mount sources) is opened first and reached through the shell's /proc/PID/fd
+// (mount's own would not have it, and mount must not canonicalize the link back into a path): a volume at
 // /tmp hides whatever lay under /tmp on the machine, the node agent's own pod directories included. A mount
 // point missing from the machine is created there (empty), as a runtime creates it in the image's root.
 // The hostname is written to /proc, which in a new UTS namespace sets that namespace's name: no extra program.
@@ -56,10 +57,10 @@ for ((i = 0; i < k; i++)); do
   shift 3
 done
 for i in "\${!fds[@]}"; do
-  t=\${targets[i]} src=/proc/self/fd/\${fds[i]}
+  t=\${targets[i]} src=/proc/$$/fd/\${fds[i]}
   if [ -d "$src" ]; then out=$(mkdir -p "$t" 2>&1); else out=$( (mkdir -p "$(dirname "$t")" && { [ -e "$t" ] || : > "$t"; }) 2>&1); fi ||
     fail "cannot create the mount point $t: $out"
-  out=$("$m" --bind "$src" "$t" 2>&1) || fail "cannot bind-mount a volume at $t: $out"
+  out=$("$m" --no-canonicalize --bind "$src" "$t" 2>&1) || fail "cannot bind-mount a volume at $t: $out"
   if [ "\${modes[i]}" = ro ]; then out=$("$m" -o remount,bind,ro "$t" 2>&1) || fail "cannot make the mount at $t read-only: $out"; fi
   eval "exec \${fds[i]}<&-"
 done
