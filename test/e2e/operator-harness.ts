@@ -53,6 +53,8 @@ export async function startTrainerOperator(t: OperatorTestEnv, logger: Logger): 
     kubeConfig: t.env.cluster.kubeConfig(),
     metricsAddress: '127.0.0.1:0',
     settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, checkpointPollIntervalMs: 2000 },
+    // A kill after the first checkpoint must land mid-run: the checkpoint has to reach status well before the end.
+    progress: { intervalMs: 500 },
     logger,
   });
   await operator.start();

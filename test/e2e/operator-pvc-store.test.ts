@@ -53,9 +53,11 @@ test('a trainer killed after a checkpoint on a PVC resumes from it, and the run 
   const checkpointed = await waitForRun(t, 'pvc', 'to commit a checkpoint', (r) => (r.status?.lastCheckpoint?.step ?? 0) > 0, 300_000);
   const { name: killedName = '', uri: killedUri = '', step: killedStep = 0 } = checkpointed.status?.lastCheckpoint ?? {};
   assert.equal(killedUri, `${PVC_MOUNT_PATH}/runs/${NS}/pvc/${killedName}`);
-  // The checkpoint is on the volume itself, not in some directory the agent substituted for the mount path.
+  // The checkpoints are on the volume itself, not in some directory the agent substituted for the mount path
+  // (which ones by now is retention's business: keepLast 2).
   const runDir = join(volumeDir, 'runs', NS, 'pvc');
-  assert.ok(existsSync(join(runDir, killedName)), `${killedName} is in the PersistentVolume's directory (${readdirSync(volumeDir)})`);
+  const onVolume = existsSync(runDir) ? readdirSync(runDir).filter((f) => f.startsWith('ckpt-')) : [];
+  assert.ok(onVolume.length > 0, `checkpoints in the PersistentVolume's directory ${runDir}`);
   t.env.agent.killPod(NS, 'pvc-worker-0-0');
 
   const resumed = await waitForRun(t, 'pvc', 'to report where attempt 1 resumed', (r) => r.status?.attempt === 1 && r.status.resumedFrom !== undefined, 180_000);
