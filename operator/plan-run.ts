@@ -37,14 +37,16 @@ export function planRun(input: PlanInput): RunPlan {
   const ctx: PolicyContext = {
     run,
     spec: run.spec,
+    pods: input.pods,
     gang,
+    forceDeleteAfterMs: input.forceDeleteAfterMs,
     nowMs: input.nowMs,
     nowIso,
     plan,
     classify: { restartPolicy: run.spec.restartPolicy, nowMs: input.nowMs, nodeReady: input.nodeReady },
   };
 
-  applyStuckPodPolicy(ctx, input.pods, input.forceDeleteAfterMs);
+  applyStuckPodPolicy(ctx);
   for (const pod of [...gang.older, ...gang.strays]) if (!isTerminating(pod)) plan.deletePods.push(pod);
   if (run.metadata.deletionTimestamp) return plan;
 

@@ -9,7 +9,7 @@ import { startTestEnvironment, type TestEnvironment } from '../env/environment.j
 import { defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
 import { kubectl, waitForCrdEstablished } from '../env/kubectl.js';
 import { waitFor } from '../env/wait.js';
-import { KubeApi } from '../../operator/kube-api.js';
+import { KubeApi } from '../../operator/runtime/kube-api.js';
 import { Operator } from '../../operator/operator.js';
 
 export const NS = 'default';
