@@ -1,8 +1,8 @@
 // One pod bound to a node of the agent, run as local processes: volumes as host directories bind-mounted at
 // their mount paths, a "sandbox" (the pod's own loopback address, resolv.conf, hosts file and hostname,
 // pod-network.ts and pod-sandbox.ts), each container's command with its environment, restarts by
-// restartPolicy, and the container states a kubelet would report. Faults (SIGKILL, OOM kill, eviction for a full emptyDir) go through the same exit path as
-// natural exits.
+// restartPolicy, and the container states a kubelet would report. Faults (SIGKILL, OOM kill, eviction for a
+// full emptyDir) go through the same exit path as natural exits.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname as machineHostname } from 'node:os';
 import { join, resolve } from 'node:path';
