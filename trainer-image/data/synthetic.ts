@@ -8,7 +8,7 @@
 import type { SyntheticOptions } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { selectSplit, type Box, type Dataset, type DatasetItem, type ImageSource, type SceneObject } from './dataset.js';
-import { CounterRng, Stream } from '../util/rng.js';
+import { mixSeed, SceneRng } from './scene-rng.js';
 
 export const SHAPES = ['circle', 'square', 'triangle'] as const;
 export const COLORS: Record<string, readonly [number, number, number]> = {
@@ -48,8 +48,8 @@ export interface Scene {
 
 /** The scene for image `index` of the dataset with this seed (no pixels yet). */
 export function generateScene(seed: number, index: number, maxObjects: number): Scene {
-  const rng = new CounterRng(seed, Stream.Scene, index);
-  const count = 1 + rng.below(maxObjects);
+  const rng = new SceneRng(mixSeed(seed, index));
+  const count = 1 + rng.int(maxObjects);
   const cells = rng.sample(
     Array.from({ length: GRID * GRID }, (_, i) => i),
     count,
@@ -67,13 +67,13 @@ export function generateScene(seed: number, index: number, maxObjects: number): 
       size,
       col,
       row,
-      cx: (col + 0.5) / GRID + (rng.uniform() * 2 - 1) * slack,
-      cy: (row + 0.5) / GRID + (rng.uniform() * 2 - 1) * slack,
+      cx: (col + 0.5) / GRID + (rng.next() * 2 - 1) * slack,
+      cy: (row + 0.5) / GRID + (rng.next() * 2 - 1) * slack,
       r,
     };
   });
   objects.sort((a, b) => a.col - b.col || a.row - b.row);
-  const background: [number, number, number] = [20 + rng.below(40), 20 + rng.below(40), 20 + rng.below(40)];
+  const background: [number, number, number] = [20 + rng.int(40), 20 + rng.int(40), 20 + rng.int(40)];
 
   const phrase = (o: PlacedObject): string => `a ${o.size} ${o.color} ${o.shape}`;
   const forward: string[] = [];
@@ -127,13 +127,10 @@ function inside(o: PlacedObject, x: number, y: number): boolean {
   }
 }
 
-/**
- * Renders a scene into RGB pixels; noise adds uniform noise of amplitude noise*128 per channel, drawn from
- * the dataset's seed and the scene's index.
- */
-export function renderScene(scene: Scene, size: number, noise: number, seed: number): Uint8Array {
+/** Renders a scene into RGB pixels; noise adds seeded uniform noise of amplitude noise*128 per channel. */
+export function renderScene(scene: Scene, size: number, noise: number, noiseSeed: number): Uint8Array {
   const px = new Uint8Array(size * size * 3);
-  const rng = new CounterRng(seed, Stream.SceneNoise, scene.index);
+  const rng = new SceneRng(noiseSeed);
   const amplitude = noise * 128;
   for (let yi = 0; yi < size; yi++) {
     const y = (yi + 0.5) / size;
@@ -148,7 +145,7 @@ export function renderScene(scene: Scene, size: number, noise: number, seed: num
       }
       const at = (yi * size + xi) * 3;
       for (let c = 0; c < 3; c++) {
-        const v = (rgb[c] as number) + (amplitude > 0 ? (rng.uniform() * 2 - 1) * amplitude : 0);
+        const v = (rgb[c] as number) + (amplitude > 0 ? (rng.next() * 2 - 1) * amplitude : 0);
         px[at + c] = v < 0 ? 0 : v > 255 ? 255 : Math.round(v);
       }
     }
@@ -203,7 +200,7 @@ function syntheticItem(o: SyntheticOptions, i: number): DatasetItem {
     // Regenerated on demand rather than captured: 100,000 items would otherwise pin every scene.
     image: async (): Promise<ImageSource> => ({
       kind: 'raw',
-      data: renderScene(generateScene(o.seed, i, o.maxObjects), o.imageSize, o.noise, o.seed),
+      data: renderScene(generateScene(o.seed, i, o.maxObjects), o.imageSize, o.noise, mixSeed(o.seed, i, 1)),
       width: o.imageSize,
       height: o.imageSize,
       channels: 3,

@@ -1,8 +1,8 @@
-// The one random number generator of the trainer and its data: counter-based, every draw a pure function of
-// (seed, stream, key, counter), so any random choice can be replayed after a restart from nothing but those
-// integers, and any synthetic image rendered without generating the ones before it (its index is the key).
-// Math.random is never used: its state cannot be saved, and a resumed run must follow the trajectory of an
-// uninterrupted one.
+// The random number generator of the trainer, its report and its tests: counter-based, every draw a pure
+// function of (seed, stream, key, counter), so any random choice can be replayed after a restart from nothing
+// but those integers. Math.random is never used: its state cannot be saved, and a resumed run must follow the
+// trajectory of an uninterrupted one. (Synthetic scenes keep their own sequence, data/scene-rng.ts: it is
+// what defines those datasets.)
 
 /** Named streams keep unrelated uses independent: drawing more dropout bits never shifts the data order. */
 export const Stream = {
@@ -11,14 +11,10 @@ export const Stream = {
   Dropout: 3,
   ScheduledSampling: 4,
   Split: 5,
-  /** A synthetic image's scene (key: the image's index). */
-  Scene: 6,
-  /** A synthetic image's pixel noise (key: the image's index). */
-  SceneNoise: 7,
   /** The report's t-SNE layout of caption embeddings. */
-  Layout: 8,
+  Layout: 6,
   /** Inputs of the native backend's benchmark workloads. */
-  Workload: 9,
+  Workload: 7,
 } as const;
 
 // Chris Wellons' "lowbias32" integer hash: full avalanche, cheap in JS (two Math.imul).
@@ -81,22 +77,6 @@ export class CounterRng {
   /** Integer in [0, n). The modulo bias is below 2^-20 for the n used here (n < 4096). */
   below(n: number): number {
     return this.nextUint32() % n;
-  }
-
-  pick<T>(items: readonly T[]): T {
-    const item = items[this.below(items.length)];
-    if (item === undefined) throw new Error('pick from an empty list');
-    return item;
-  }
-
-  /** k distinct items, in random order. */
-  sample<T>(items: readonly T[], k: number): T[] {
-    const pool = [...items];
-    for (let i = pool.length - 1; i > 0; i--) {
-      const j = this.below(i + 1);
-      [pool[i], pool[j]] = [pool[j] as T, pool[i] as T];
-    }
-    return pool.slice(0, k);
   }
 }
 
