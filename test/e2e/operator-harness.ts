@@ -6,7 +6,7 @@ import { GROUP, PLURAL, VERSION } from '../../lib/api/schema.js';
 import type { CaptionTrainingRunStatus } from '../../lib/api/types.js';
 import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { startTestEnvironment, type TestEnvironment } from '../env/environment.js';
-import { defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
+import { checkoutImage, defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
 import { kubectl, waitForCrdEstablished } from '../env/kubectl.js';
 import { waitFor } from '../env/wait.js';
 import { KubeApi } from '../../operator/runtime/kube-api.js';
@@ -19,7 +19,7 @@ export function standinImages(): ImageMap {
   const script = join(REPO_ROOT, 'test/e2e/operator-standin-trainer.ts');
   const images: ImageMap = defaultImages();
   for (const mode of STANDIN_MODES) {
-    images[`standin/${mode}`] = { entrypoint: [process.execPath, '--import', 'tsx', script, mode], workingDir: REPO_ROOT };
+    images[`standin/${mode}`] = checkoutImage([process.execPath, '--import', 'tsx', script, mode]);
   }
   return images;
 }

@@ -21,6 +21,14 @@ export type ImageMap = Record<string, ImageRuntime>;
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * An image made of this checkout and node, started by `entrypoint`: its files stay visible under any volume
+ * mounted above them (a worker's /tmp emptyDir over a checkout under /tmp).
+ */
+export function checkoutImage(entrypoint: string[], repoRoot = REPO_ROOT): ImageRuntime {
+  return { entrypoint, workingDir: repoRoot, files: [resolve(repoRoot), process.execPath] };
+}
+
 export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
   const cli = [process.execPath, `${repoRoot}bin/captionrun`];
   // The test cluster's GPUs are simulated: the operator asks GPU pods for the GPU backend (strictly), and this
@@ -28,9 +36,7 @@ export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
   // naming the backend, as on a node whose GPU backend cannot load.
   const nativeBuild = defaultTfjsNodePath();
   const env = isTfjsNodeBuild(nativeBuild) ? { [TFJS_NODE_GPU_PATH_ENV]: nativeBuild } : undefined;
-  const captionrun: ImageRuntime = {
-    entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot, files: [resolve(repoRoot), process.execPath], ...(env ? { env } : {}),
-  };
+  const captionrun: ImageRuntime = { ...checkoutImage(cli, repoRoot), programs: { captionrun: cli }, ...(env ? { env } : {}) };
   return { 'captionrun/trainer': captionrun, 'captionrun/operator': captionrun, captionrun };
 }
 
