@@ -41,8 +41,12 @@ export const SANDBOX_START_ERROR_CODE = 128;
 // after a mount (status file, mount sources) is opened first and reached through the shell's /proc/PID/fd
 // (mount's own would not have it, and mount must not canonicalize the link back into a path): a volume at
 // /tmp hides whatever lay under /tmp on the machine, the node agent's own pod directories included. A mount
-// point missing from the machine is created there (empty), as a runtime creates it in the image's root.
-// The hostname is written to /proc, which in a new UTS namespace sets that namespace's name: no extra program.
+// point missing from the machine is created there (empty), as a runtime creates it in the image's root, except
+// under /dev: that is the container's own, a tmpfs holding the devices a runtime gives by default (null,
+// zero, full, random, urandom, tty, pts, shm, mqueue, the /proc/self/fd links) and the machine's nvidia*
+// devices, so the termination-message file leaves no /dev/termination-log on the machine, where every local
+// trainer run would take it for a kubelet's and write its failure there. The hostname is written to /proc,
+// which in a new UTS namespace sets that namespace's name: no extra program.
 const SCRIPT = `r=$2 h=$3 n=$4 m=$5 w=$6 k=$7
 exec {so}<>"$1" || exit ${SANDBOX_START_ERROR_CODE}
 shift 7
@@ -50,6 +54,24 @@ fail() { printf '%s\n' "$1" > "/proc/self/fd/$so"; exit ${SANDBOX_START_ERROR_CO
 out=$("$m" --bind "$r" /etc/resolv.conf 2>&1) || fail "cannot bind-mount the pod's resolv.conf over /etc/resolv.conf: $out"
 if [ -n "$h" ]; then out=$("$m" --bind "$h" /etc/hosts 2>&1) || fail "cannot bind-mount the pod's hosts file over /etc/hosts: $out"; fi
 if [ -n "$n" ]; then out=$( (printf '%s' "$n" > /proc/sys/kernel/hostname) 2>&1) || fail "cannot set the pod's hostname: $out"; fi
+container_dev() {
+  local d e
+  exec {d}</dev || return
+  local from=/proc/$BASHPID/fd/$d
+  "$m" -t tmpfs -o nosuid,mode=755,size=1m tmpfs /dev || return
+  for e in null zero full random urandom tty; do
+    [ -e "$from/$e" ] || continue
+    : > "/dev/$e" && "$m" --no-canonicalize --bind "$from/$e" "/dev/$e" || return
+  done
+  for e in pts shm mqueue "$from"/nvidia*; do
+    e=\${e##*/}
+    if [ -d "$from/$e" ]; then mkdir "/dev/$e"; elif [ -e "$from/$e" ]; then : > "/dev/$e"; else continue; fi || return
+    "$m" --no-canonicalize --rbind "$from/$e" "/dev/$e" || return
+  done
+  ln -s pts/ptmx /dev/ptmx && ln -s /proc/self/fd /dev/fd && ln -s /proc/self/fd/0 /dev/stdin &&
+    ln -s /proc/self/fd/1 /dev/stdout && ln -s /proc/self/fd/2 /dev/stderr
+}
+out=$(container_dev 2>&1) || fail "cannot make the container's /dev: $out"
 fds=() targets=() modes=()
 for ((i = 0; i < k; i++)); do
   exec {fd}<"$1" || fail "cannot open $1 to mount it at $2"
