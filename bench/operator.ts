@@ -16,7 +16,7 @@ import { defaultImages, REPO_ROOT } from '../test/env/images.js';
 import { kubectl, waitForCrdEstablished } from '../test/env/kubectl.js';
 import { freePort } from '../test/env/minio.js';
 import { sleep, waitFor } from '../test/env/wait.js';
-import { isNotFound, KubeApi } from '../operator/kube-api.js';
+import { isNotFound, KubeApi } from '../operator/runtime/kube-api.js';
 import { figure, type Figure } from './results.js';
 
 const RUNS_PATH = '/apis/captionrun.dev/v1alpha1/namespaces/default/captiontrainingruns';

@@ -16,7 +16,7 @@ import { createDecoder, disposeDecoder, initialValues, type DecoderConfig } from
 import { Adam, DEFAULT_ADAM } from '../trainer-image/train/adam.js';
 import type { CaptionBatch } from '../trainer-image/train/caption-loss.js';
 import { disposeNoise, stepNoise } from '../trainer-image/train/noise.js';
-import { CounterRng } from '../trainer-image/train/rng.js';
+import { CounterRng } from '../trainer-image/util/rng.js';
 import { trainStep } from '../trainer-image/train/train-step.js';
 import { backendLoads, figure, type Figure } from './results.js';
 

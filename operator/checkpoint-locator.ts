@@ -9,7 +9,7 @@ import { CheckpointReader, committedCheckpoint, openStore, type CheckpointInfo, 
 import type { Logger } from '../lib/telemetry/logger.js';
 import type { CommittedCheckpoint } from '../lib/telemetry/progress-report.js';
 import { checkpointLocation } from '../lib/checkpoint/location.js';
-import { isForbidden, type KubeApi } from './kube-api.js';
+import { isForbidden, type KubeApi } from './runtime/kube-api.js';
 import type { StoredRun } from './run-object.js';
 
 /** A checkpoint to resume from; neither field for a fresh start; `unreadable` says why the operator cannot tell. */

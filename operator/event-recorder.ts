@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, KIND } from '../lib/api/schema.js';
 import type { Logger } from '../lib/telemetry/logger.js';
-import type { KubeApi } from './kube-api.js';
+import type { KubeApi } from './runtime/kube-api.js';
 import type { PlannedEvent } from './run-plan.js';
 import type { StoredRun } from './run-object.js';
 

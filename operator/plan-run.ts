@@ -37,14 +37,16 @@ export function planRun(input: PlanInput): RunPlan {
   const ctx: PolicyContext = {
     run,
     spec: run.spec,
+    pods: input.pods,
     gang,
+    forceDeleteAfterMs: input.forceDeleteAfterMs,
     nowMs: input.nowMs,
     nowIso,
     plan,
     classify: { restartPolicy: run.spec.restartPolicy, nowMs: input.nowMs, nodeReady: input.nodeReady },
   };
 
-  applyStuckPodPolicy(ctx, input.pods, input.forceDeleteAfterMs);
+  applyStuckPodPolicy(ctx);
   for (const pod of [...gang.older, ...gang.strays]) if (!isTerminating(pod)) plan.deletePods.push(pod);
   if (run.metadata.deletionTimestamp) return plan;
 
@@ -78,5 +80,8 @@ function updateReadiness(ctx: PolicyContext): void {
   }
   status.phase = 'Running';
   condition(ctx, ConditionType.Ready, 'True', 'GangRunning', `${ready}/${total} workers running`);
-  condition(ctx, ConditionType.Progressing, 'True', 'Training', `attempt ${ctx.gang.attempt} is training`);
+  // Naming the checkpoint the trainer reported loading, which for a store the operator cannot read (a PVC)
+  // is the only word on where the gang started.
+  const from = status.resumedFrom ? `, resumed from ${status.resumedFrom}` : '';
+  condition(ctx, ConditionType.Progressing, 'True', 'Training', `attempt ${ctx.gang.attempt} is training${from}`);
 }

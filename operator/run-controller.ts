@@ -5,11 +5,11 @@ import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../lib/api/schema.js';
 import type { Logger } from '../lib/telemetry/logger.js';
 import { LABEL_RUN } from './gang-names.js';
-import { Informer, objectKey } from './informer.js';
-import type { KubeApi } from './kube-api.js';
+import { Informer, objectKey } from './runtime/informer.js';
+import type { KubeApi } from './runtime/kube-api.js';
 import { splitKey, type StoredRun } from './run-object.js';
 import type { ReconcileResult } from './run-reconciler.js';
-import { WorkQueue } from './workqueue.js';
+import { WorkQueue } from './runtime/workqueue.js';
 
 export interface ControllerOptions {
   /** Watch one namespace, or all when undefined. */

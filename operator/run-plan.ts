@@ -36,7 +36,11 @@ export interface RunPlan {
 export interface PolicyContext {
   run: StoredRun;
   spec: CaptionTrainingRunSpec;
+  /** Every pod labelled as the run's child, of any attempt. */
+  pods: readonly V1Pod[];
   gang: ObservedGang;
+  /** Extra time a pod may stay Terminating on a NotReady node past its grace period before it is force-deleted. */
+  forceDeleteAfterMs: number;
   nowMs: number;
   nowIso: string;
   classify: ClassifyContext;

@@ -3,9 +3,13 @@
 // pods). Pure functions of (status, source); the reconciler decides which source it has.
 import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
 import type { CommittedCheckpoint, ProgressReport } from '../lib/telemetry/progress-report.js';
+import type { PlannedEvent } from './run-plan.js';
 
-/** Copies a live report into status, rounded as `kubectl get` prints it. */
-export function applyProgressReport(status: CaptionTrainingRunStatus, report: ProgressReport): void {
+/**
+ * Copies a live report into status, rounded as `kubectl get` prints it. Returns the event telling which
+ * checkpoint the trainer resumed from, when that is news: the pods were given none, or another one.
+ */
+export function applyProgressReport(status: CaptionTrainingRunStatus, report: ProgressReport): PlannedEvent | undefined {
   const percent = report.stageFraction === undefined ? undefined : Math.floor(report.stageFraction * 100);
   status.progress = {
     stage: report.stage,
@@ -21,9 +25,11 @@ export function applyProgressReport(status: CaptionTrainingRunStatus, report: Pr
   if (report.backend !== undefined) status.backend = report.backend;
   // What the trainer verified and loaded, which may differ from the operator's choice (a corrupt checkpoint
   // skipped) or fill in what the operator could not see (a PVC store).
-  if (report.resumedFrom !== undefined) status.resumedFrom = report.resumedFrom;
+  const resumed = report.resumedFrom !== undefined && report.resumedFrom !== status.resumedFrom ? report.resumedFrom : undefined;
+  if (resumed !== undefined) status.resumedFrom = resumed;
   if (report.hyperparameters !== undefined) status.hyperparameters = { ...report.hyperparameters };
   if (report.checkpoint !== undefined && (status.lastCheckpoint?.step ?? -1) <= report.checkpoint.step) setLastCheckpoint(status, report.checkpoint);
+  return resumed === undefined ? undefined : { type: 'Normal', reason: 'Resumed', message: `attempt ${status.attempt ?? 0}: the trainer resumed from ${resumed}` };
 }
 
 /**

@@ -8,7 +8,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { V1Node, V1Pod, V1Service } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../lib/api/schema.js';
-import type { CaptionTrainingRunStatus } from '../lib/api/types.js';
 import type { Logger } from '../lib/telemetry/logger.js';
 import { PROGRESS_PATH } from '../lib/telemetry/progress-report.js';
 import type { CheckpointLocator, ResumePoint } from './checkpoint-locator.js';
@@ -16,9 +15,10 @@ import { ConditionType, markCondition } from './conditions.js';
 import type { EventRecorder } from './event-recorder.js';
 import { buildService, buildSpecConfigMap, buildWorkerPod, TRAINER_METRICS_PORT, worldSize, type GangSettings } from './gang-builder.js';
 import { attemptOf, LABEL_RUN, rankOf, runSelector, serviceName } from './gang-names.js';
-import type { Informer } from './informer.js';
-import { isAlreadyExists, isConflict, isNotFound, type KubeApi } from './kube-api.js';
+import type { Informer } from './runtime/informer.js';
+import { isAlreadyExists, isConflict, isNotFound, type KubeApi } from './runtime/kube-api.js';
 import type { OperatorMetricSet } from './operator-metrics.js';
+import { gangCreated } from './gang-created.js';
 import { planRun } from './plan-run.js';
 import { isTerminating } from './pod-state.js';
 import type { ProgressPoller } from './progress-poller.js';
@@ -93,7 +93,7 @@ export class RunReconciler {
       markCondition(plan.status, { type: ConditionType.Progressing, status: 'False', reason: 'ReconcileError', message: failure.message.slice(0, 1024) }, new Date().toISOString(), run.metadata.generation);
     }
     this.deps.progress.watch(key, plan.status.phase === 'Running' ? progressUrl(pods, plan.status.attempt ?? 0) : undefined);
-    await this.updateProgress(key, run, plan.status, log);
+    await this.updateProgress(key, run, plan, log);
 
     let conflict = false;
     if (!isDeepStrictEqual(run.status ?? {}, plan.status)) {
@@ -211,20 +211,9 @@ export class RunReconciler {
       const pod = buildWorkerPod(run, rank, launch.attempt, resumeFrom, this.deps.settings);
       await ignore(this.deps.api.post(`/api/v1/namespaces/${namespace}/pods`, pod), isAlreadyExists);
     }
-    const workers = run.spec.resources.workers;
-    const processes = worldSize(run.spec.resources);
-    status.workers = { ready: status.workers?.ready ?? 0, total: workers };
-    status.worldSize = processes;
-    if (resumeFrom) status.resumedFrom = resumeFrom;
-    else delete status.resumedFrom;
-    const from = resumeFrom
-      ? `resuming from ${resumeFrom}`
-      : unseen
-        ? `the trainer resumes from the latest valid checkpoint it finds, if any (${unseen}); status.resumedFrom names it once the trainer reports`
-        : 'starting fresh (no valid checkpoint)';
-    markCondition(status, { type: ConditionType.Progressing, status: 'True', reason: 'GangCreated', message: `attempt ${launch.attempt}: ${workers} workers, ${processes} training processes, ${from}` }, new Date().toISOString(), run.metadata.generation);
-    plan.events.push({ type: 'Normal', reason: 'GangCreated', message: `created attempt ${launch.attempt} with ${workers} workers (${processes} training processes), ${from}` });
-    log.info({ attempt: launch.attempt, workers, worldSize: processes, resumeFrom }, 'gang created');
+    const gang = { attempt: launch.attempt, workers: run.spec.resources.workers, worldSize: worldSize(run.spec.resources), resumeFrom, unseen };
+    plan.events.push(gangCreated(status, gang, new Date().toISOString(), run.metadata.generation));
+    log.info({ attempt: gang.attempt, workers: gang.workers, worldSize: gang.worldSize, resumeFrom }, 'gang created');
   }
 
   /** The spec the new gang reads; replaced for each new attempt, so the attempt runs the spec it was launched with. */
@@ -251,10 +240,12 @@ export class RunReconciler {
    * Rank 0's live report while the gang runs; otherwise (between gangs, at the end, or from a trainer that
    * serves none) the newest checkpoint, read at most every checkpointPollIntervalMs per run. Best effort.
    */
-  private async updateProgress(key: string, run: StoredRun, status: CaptionTrainingRunStatus, log: Logger): Promise<void> {
+  private async updateProgress(key: string, run: StoredRun, plan: RunPlan, log: Logger): Promise<void> {
+    const { status } = plan;
     const report = status.phase === 'Running' ? this.deps.progress.latest(key) : undefined;
     if (report) {
-      applyProgressReport(status, report);
+      const resumed = applyProgressReport(status, report);
+      if (resumed) plan.events.push(resumed);
       return;
     }
     // A stage and ETA are only true of a gang that is running and reporting.

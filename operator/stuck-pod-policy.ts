@@ -1,12 +1,12 @@
 // Pods stuck Terminating on a node that stopped answering: no kubelet will ever confirm their end, so after
 // a timeout they are force-deleted. Until then the new gang waits, because a partitioned node may still be
 // running the old trainer, and two gangs must never write the same run's checkpoints.
-import type { V1Pod } from '@kubernetes/client-node';
 import { isTerminating, timeMs } from './pod-state.js';
 import { requeueAfter, type PolicyContext } from './run-plan.js';
 
-export function applyStuckPodPolicy(ctx: PolicyContext, pods: readonly V1Pod[], forceDeleteAfterMs: number): void {
-  for (const pod of pods) {
+export function applyStuckPodPolicy(ctx: PolicyContext): void {
+  const { forceDeleteAfterMs } = ctx;
+  for (const pod of ctx.pods) {
     if (!isTerminating(pod)) continue;
     const node = pod.spec?.nodeName;
     if (node === undefined || ctx.classify.nodeReady(node) === true) continue;

@@ -11,7 +11,7 @@ import { trainConfig, type TrainConfig } from '../trainer-image/train/config.js'
 import { tableSource, type FeatureTable } from '../trainer-image/train/features.js';
 import type { TrainingData } from '../trainer-image/train/loop.js';
 import { examplesOf } from '../trainer-image/train/prepare-data.js';
-import { CounterRng } from '../trainer-image/train/rng.js';
+import { CounterRng } from '../trainer-image/util/rng.js';
 import type { Snapshot } from '../trainer-image/train/snapshot.js';
 
 // Resume exactness and data-parallel equivalence do not depend on what the features mean.

@@ -4,12 +4,13 @@ import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { GROUP, PLURAL, VERSION } from '../../lib/api/schema.js';
 import type { CaptionTrainingRunStatus } from '../../lib/api/types.js';
-import { createLogger } from '../../lib/telemetry/logger.js';
+import { createLogger, type Logger } from '../../lib/telemetry/logger.js';
 import { startTestEnvironment, type TestEnvironment } from '../env/environment.js';
-import { defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
+import { checkoutImage, defaultImages, REPO_ROOT, type ImageMap } from '../env/images.js';
 import { kubectl, waitForCrdEstablished } from '../env/kubectl.js';
 import { waitFor } from '../env/wait.js';
-import { KubeApi } from '../../operator/kube-api.js';
+import { KubeApi } from '../../operator/runtime/kube-api.js';
+import { Operator } from '../../operator/operator.js';
 
 export const NS = 'default';
 export const STANDIN_MODES = ['train', 'crash', 'invalid', 'succeed'] as const;
@@ -18,7 +19,7 @@ export function standinImages(): ImageMap {
   const script = join(REPO_ROOT, 'test/e2e/operator-standin-trainer.ts');
   const images: ImageMap = defaultImages();
   for (const mode of STANDIN_MODES) {
-    images[`standin/${mode}`] = { entrypoint: [process.execPath, '--import', 'tsx', script, mode], workingDir: REPO_ROOT };
+    images[`standin/${mode}`] = checkoutImage([process.execPath, '--import', 'tsx', script, mode]);
   }
   return images;
 }
@@ -44,6 +45,42 @@ export async function startOperatorTestEnv(nodes = [{ name: 'gpu-node-1', gpus: 
     await env.stop();
     throw err;
   }
+}
+
+/** An operator that launches the real trainer image, started; the caller stops it. */
+export async function startTrainerOperator(t: OperatorTestEnv, logger: Logger): Promise<Operator> {
+  const operator = new Operator({
+    kubeConfig: t.env.cluster.kubeConfig(),
+    metricsAddress: '127.0.0.1:0',
+    settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, checkpointPollIntervalMs: 2000 },
+    // A kill after the first checkpoint must land mid-run: the checkpoint has to reach status well before the end.
+    progress: { intervalMs: 500 },
+    logger,
+  });
+  await operator.start();
+  return operator;
+}
+
+/**
+ * A run of the real trainer small enough for 2 busy cores (a few minutes) that still checkpoints every 2
+ * steps, so a kill after the first checkpoint leaves most of the training to the resumed gang. `store` is
+ * spec.checkpoint.store as a user writes it: the apiserver fills in the defaults.
+ */
+export function tinyTrainerRun(name: string, store: Record<string, unknown>): object {
+  return {
+    apiVersion: `${GROUP}/${VERSION}`,
+    kind: 'CaptionTrainingRun',
+    metadata: { name, namespace: NS },
+    spec: {
+      dataset: { format: 'synthetic', synthetic: { images: 200, seed: 5, imageSize: 64, maxObjects: 2 } },
+      model: { decoder: 'gru', attention: 'bahdanau', embeddingDim: 16, hiddenDim: 16, attentionDim: 16, dropout: 0.2 },
+      training: { epochs: 6, batchSize: 8, learningRate: 0.01, lrSchedule: { type: 'plateau', patience: 1 }, seed: 3 },
+      resources: { workers: 1, gpusPerWorker: 1, terminationGracePeriodSeconds: 30 },
+      checkpoint: { store, everySteps: 2, keepLast: 2 },
+      restartPolicy: { backoffLimit: 2, backoffSeconds: 1 },
+      evaluation: { beamSize: 2, report: { enabled: true } },
+    },
+  };
 }
 
 export interface RunOptions {

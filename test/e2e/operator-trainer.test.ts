@@ -14,8 +14,8 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../lib/telemetry/logger.js';
 import { CLI } from '../integration/train-helpers.js';
 import { kubectl } from '../env/kubectl.js';
-import { Operator } from '../../operator/operator.js';
-import { NS, runsPath, startOperatorTestEnv, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
+import type { Operator } from '../../operator/operator.js';
+import { NS, runsPath, startOperatorTestEnv, startTrainerOperator, tinyTrainerRun, waitForGang, waitForRun, type OperatorTestEnv } from './operator-harness.js';
 
 let t: OperatorTestEnv;
 let operator: Operator;
@@ -24,13 +24,7 @@ let operatorLog = '';
 
 before(async () => {
   t = await startOperatorTestEnv([{ name: 'gpu-node-1', gpus: 1 }]);
-  operator = new Operator({
-    kubeConfig: t.env.cluster.kubeConfig(),
-    metricsAddress: '127.0.0.1:0',
-    settings: { trainerImage: 'captionrun/trainer:dev', clusterDomain: 'cluster.local', nodeLostTolerationSeconds: 30, forceDeleteAfterMs: 10_000, checkpointPollIntervalMs: 2000 },
-    logger: createLogger({ component: 'operator' }, captured()),
-  });
-  await operator.start();
+  operator = await startTrainerOperator(t, createLogger({ component: 'operator' }, captured()));
 });
 
 function captured(): PassThrough {
@@ -48,24 +42,8 @@ after(async () => {
 });
 
 test('the real trainer, killed once after its first checkpoint, resumes under the operator and succeeds', async () => {
-  await t.api.post(runsPath, {
-    apiVersion: 'captionrun.dev/v1alpha1',
-    kind: 'CaptionTrainingRun',
-    metadata: { name: 'real', namespace: NS },
-    spec: {
-      dataset: { format: 'synthetic', synthetic: { images: 200, seed: 5, imageSize: 64, maxObjects: 2 } },
-      model: { decoder: 'gru', attention: 'bahdanau', embeddingDim: 16, hiddenDim: 16, attentionDim: 16, dropout: 0.2 },
-      training: { epochs: 6, batchSize: 8, learningRate: 0.01, lrSchedule: { type: 'plateau', patience: 1 }, seed: 3 },
-      resources: { workers: 1, gpusPerWorker: 1, terminationGracePeriodSeconds: 30 },
-      checkpoint: {
-        store: { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: t.env.s3Secret.name } },
-        everySteps: 2,
-        keepLast: 2,
-      },
-      restartPolicy: { backoffLimit: 2, backoffSeconds: 1 },
-      evaluation: { beamSize: 2, report: { enabled: true } },
-    },
-  });
+  const store = { s3: { bucket: t.bucket, prefix: 'runs', endpoint: t.env.minio.endpoint, forcePathStyle: true, credentialsSecret: t.env.s3Secret.name } };
+  await t.api.post(runsPath, tinyTrainerRun('real', store));
   await waitForGang(t, 'real', 0, 1, 120_000);
   const checkpointed = await waitForRun(t, 'real', 'to commit a checkpoint', (r) => (r.status?.lastCheckpoint?.step ?? 0) > 0, 300_000);
   t.env.agent.killPod(NS, 'real-worker-0-0');

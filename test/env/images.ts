@@ -1,5 +1,6 @@
 // What a container image means on a machine without a container runtime: the image's ENTRYPOINT and the
 // programs on its PATH, as local command lines. captionrun's own images run this checkout's CLI.
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultTfjsNodePath, isTfjsNodeBuild, TFJS_NODE_GPU_PATH_ENV } from '../../trainer-image/native/tfjs-node.js';
 
@@ -10,6 +11,8 @@ export interface ImageRuntime {
   programs?: Record<string, string[]>;
   /** The image's WORKDIR. */
   workingDir?: string;
+  /** Host paths the image's own files are at: a volume mounted above one does not hide it (pod-runner.ts). */
+  files?: string[];
   env?: Record<string, string>;
 }
 
@@ -18,6 +21,14 @@ export type ImageMap = Record<string, ImageRuntime>;
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * An image made of this checkout and node, started by `entrypoint`: its files stay visible under any volume
+ * mounted above them (a worker's /tmp emptyDir over a checkout under /tmp).
+ */
+export function checkoutImage(entrypoint: string[], repoRoot = REPO_ROOT): ImageRuntime {
+  return { entrypoint, workingDir: repoRoot, files: [resolve(repoRoot), process.execPath] };
+}
+
 export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
   const cli = [process.execPath, `${repoRoot}bin/captionrun`];
   // The test cluster's GPUs are simulated: the operator asks GPU pods for the GPU backend (strictly), and this
@@ -25,7 +36,7 @@ export function defaultImages(repoRoot = REPO_ROOT): ImageMap {
   // naming the backend, as on a node whose GPU backend cannot load.
   const nativeBuild = defaultTfjsNodePath();
   const env = isTfjsNodeBuild(nativeBuild) ? { [TFJS_NODE_GPU_PATH_ENV]: nativeBuild } : undefined;
-  const captionrun: ImageRuntime = { entrypoint: cli, programs: { captionrun: cli }, workingDir: repoRoot, ...(env ? { env } : {}) };
+  const captionrun: ImageRuntime = { ...checkoutImage(cli, repoRoot), programs: { captionrun: cli }, ...(env ? { env } : {}) };
   return { 'captionrun/trainer': captionrun, 'captionrun/operator': captionrun, captionrun };
 }
 

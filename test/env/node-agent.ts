@@ -423,6 +423,17 @@ export class NodeAgent {
         const c = await orUndefined(() => node.core.readNamespacedConfigMap({ name, namespace }));
         return c && { ...c.data };
       },
+      // The Node authorizer lets a node read a claim its pods use and the volume bound to it, nothing else.
+      claimedPath: async (namespace, name) => {
+        const claim = await orUndefined(() => node.core.readNamespacedPersistentVolumeClaim({ name, namespace }));
+        if (!claim) throw new Error(`persistentvolumeclaim "${name}" not found`);
+        const volumeName = claim.spec?.volumeName;
+        if (!volumeName || claim.status?.phase !== 'Bound') throw new Error(`persistentvolumeclaim "${name}" is not bound`);
+        const volume = await node.core.readPersistentVolume({ name: volumeName });
+        const path = volume.spec?.hostPath?.path ?? volume.spec?.local?.path;
+        if (!path) throw new Error(`persistentvolume "${volumeName}" is neither hostPath nor local, the only kinds this node mounts`);
+        return path;
+      },
     };
   }
 

@@ -1,15 +1,15 @@
 // A container's environment as the kubelet builds it: envFrom, then env (later wins), secret and ConfigMap
 // keys, the downward API (fieldRef, resourceFieldRef), and $(VAR) references expanded the way Kubernetes does.
-// Volumes are not mounted at their container paths (a pod's mount namespace holds only its resolv.conf and
-// hosts file), so container paths (volume mounts, the termination-message path) are rewritten to their host
-// directories wherever they appear in command, args, env values and workingDir. Names are not rewritten:
-// pods resolve them through cluster DNS (cluster-dns.ts).
+// Values reach the process as written: volumes are mounted at their container paths (pod-sandbox.ts) and
+// names resolve through cluster DNS (cluster-dns.ts).
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 
 export interface ObjectReader {
   /** The decoded data of a Secret, or undefined when it does not exist. */
   secret(namespace: string, name: string): Promise<Record<string, string> | undefined>;
   configMap(namespace: string, name: string): Promise<Record<string, string> | undefined>;
+  /** The host directory of the PersistentVolume a claim is bound to; throws while it is unbound or not local. */
+  claimedPath(namespace: string, claimName: string): Promise<string>;
 }
 
 export interface PodAddresses {
@@ -104,14 +104,4 @@ export async function containerEnvironment(
     }
   }
   return env;
-}
-
-/** Replaces container paths by host paths where they start a path in `value`, in one pass (longest first). */
-export function rewritePaths(value: string, paths: Map<string, string>): string {
-  if (paths.size === 0) return value;
-  const alternatives = [...paths.keys()]
-    .sort((a, b) => b.length - a.length)
-    .map((p) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
-  const pattern = new RegExp(`(?<![\\w.-])(${alternatives.join('|')})(?=/|$|[^\\w.-])`, 'g');
-  return value.replace(pattern, (containerPath) => paths.get(containerPath) ?? containerPath);
 }

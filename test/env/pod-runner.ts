@@ -1,19 +1,19 @@
-// One pod bound to a node of the agent, run as local processes: volumes as host directories, a "sandbox" (the
-// pod's own loopback address, resolv.conf, hosts file and hostname, pod-network.ts and pod-sandbox.ts), each
-// container's command with its environment, restarts by restartPolicy, and the container states a kubelet
-// would report. Faults (SIGKILL, OOM kill, eviction for a full emptyDir) go through the same exit path as
-// natural exits.
+// One pod bound to a node of the agent, run as local processes: volumes as host directories bind-mounted at
+// their mount paths, a "sandbox" (the pod's own loopback address, resolv.conf, hosts file and hostname,
+// pod-network.ts and pod-sandbox.ts), each container's command with its environment, restarts by
+// restartPolicy, and the container states a kubelet would report. Faults (SIGKILL, OOM kill, eviction for a
+// full emptyDir) go through the same exit path as natural exits.
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname as machineHostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { V1Container, V1ContainerState, V1ContainerStatus, V1Pod, V1Volume } from '@kubernetes/client-node';
 import type { Logger } from '../../lib/telemetry/logger.js';
-import { containerArgv, resolveImage, type ImageMap } from './images.js';
-import {
-  ContainerConfigError, containerEnvironment, expandReferences, parseQuantity, rewritePaths, type ObjectReader,
-} from './pod-environment.js';
+import { containerArgv, resolveImage, type ImageMap, type ImageRuntime } from './images.js';
+import { ContainerConfigError, containerEnvironment, expandReferences, parseQuantity, type ObjectReader } from './pod-environment.js';
 import { HOST_IP, podHostname, podHostsFile, podResolvConf } from './pod-network.js';
-import { findExecutable, SANDBOX_START_ERROR_CODE, sandboxArgv, UNSHARE_FAILED, type SandboxFiles } from './pod-sandbox.js';
+import {
+  findExecutable, SANDBOX_START_ERROR_CODE, sandboxArgv, UNSHARE_FAILED, type SandboxFiles, type SandboxMount,
+} from './pod-sandbox.js';
 import { signalGroup, spawnGroup, stopGroup, type GroupProcess } from './processes.js';
 
 const HOST_ENV = ['PATH', 'HOME', 'LANG', 'TMPDIR', 'TZ'];
@@ -208,7 +208,9 @@ export class PodRunner {
 
   private async prepareVolumes(): Promise<void> {
     for (const volume of this.pod.spec?.volumes ?? []) {
-      const hostPath = volume.hostPath?.path ?? join(this.dir, 'volumes', volume.name);
+      const claim = volume.persistentVolumeClaim?.claimName;
+      const hostPath = volume.hostPath?.path
+        ?? (claim !== undefined ? await this.host.reader.claimedPath(this.namespace, claim) : join(this.dir, 'volumes', volume.name));
       mkdirSync(hostPath, { recursive: true });
       const files = await this.volumeFiles(volume);
       for (const [file, content] of Object.entries(files)) {
@@ -243,15 +245,30 @@ export class PodRunner {
     return files;
   }
 
-  /** Container paths (mounts, termination-message path) and the host paths they stand for. */
-  private pathMap(c: ContainerRun): Map<string, string> {
-    const paths = new Map<string, string>();
+  /**
+   * What the container sees at which path, parents before children (as containerd orders mounts): its
+   * volumes, its termination-message file, and the image's own files wherever a volume would hide them. In a
+   * real image those live in its root file system, apart from any volume; here the checkout may lie under
+   * /tmp, where every captionrun worker mounts an emptyDir.
+   */
+  private mounts(c: ContainerRun, runtime: ImageRuntime | undefined): SandboxMount[] {
+    const mounts: SandboxMount[] = [];
     for (const mount of c.spec.volumeMounts ?? []) {
       const volume = this.volumes.get(mount.name);
-      if (volume) paths.set(mount.mountPath, mount.subPath ? join(volume.hostPath, mount.subPath) : volume.hostPath);
+      if (!volume) throw new Error(`volumeMount ${mount.name} names no volume of the pod`);
+      const source = mount.subPath ? join(volume.hostPath, mount.subPath) : volume.hostPath;
+      // The kubelet creates a subPath that does not exist yet.
+      if (!existsSync(source)) mkdirSync(source, { recursive: true });
+      mounts.push({ source, target: resolve(mount.mountPath), readOnly: mount.readOnly === true });
     }
-    paths.set(c.spec.terminationMessagePath ?? '/dev/termination-log', c.terminationLogPath);
-    return paths;
+    const depth = (path: string): number => path.split('/').length;
+    mounts.sort((a, b) => depth(a.target) - depth(b.target));
+    for (const path of runtime?.files ?? []) {
+      if (mounts.some((m) => isWithin(path, m.target))) mounts.push({ source: path, target: path, readOnly: false });
+    }
+    writeFileSync(c.terminationLogPath, '');
+    mounts.push({ source: c.terminationLogPath, target: c.spec.terminationMessagePath ?? '/dev/termination-log', readOnly: false });
+    return mounts;
   }
 
   private async startContainer(c: ContainerRun): Promise<void> {
@@ -274,9 +291,8 @@ export class PodRunner {
       }, 2000);
       return;
     }
-    const paths = this.pathMap(c);
-    const rewrite = (s: string): string => rewritePaths(expandReferences(s, env), paths);
-    const argv = containerArgv(runtime, c.spec.command?.map(rewrite), c.spec.args?.map(rewrite));
+    const expand = (s: string): string => expandReferences(s, env);
+    const argv = containerArgv(runtime, c.spec.command?.map(expand), c.spec.args?.map(expand));
     const [program, ...args] = argv;
     const startedAt = new Date();
     if (!program) {
@@ -287,11 +303,18 @@ export class PodRunner {
     for (const name of HOST_ENV) if (process.env[name] !== undefined) processEnv[name] = process.env[name];
     // HOSTNAME as a container runtime sets it: the pod's hostname (the machine's with hostNetwork).
     const hostname = this.hostNetwork ? machineHostname() : podHostname(this.pod);
-    Object.assign(processEnv, runtime?.env, { HOSTNAME: hostname }, Object.fromEntries(Object.entries(env).map(([k, v]) => [k, rewritePaths(v, paths)])));
+    Object.assign(processEnv, runtime?.env, { HOSTNAME: hostname }, env);
     if (c.gpus.length > 0) processEnv.NVIDIA_VISIBLE_DEVICES = c.gpus.join(',');
-    const cwd = c.spec.workingDir ? rewrite(c.spec.workingDir) : (runtime?.workingDir ?? c.dir);
-    if (!existsSync(cwd)) mkdirSync(cwd, { recursive: true });
-    const executable = findExecutable(program, processEnv.PATH, cwd);
+    let mounts: SandboxMount[];
+    try {
+      mounts = this.mounts(c, runtime);
+    } catch (err) {
+      this.exited(c, 128, startedAt, 'StartError', String(err));
+      return;
+    }
+    const workingDir = c.spec.workingDir ? expand(c.spec.workingDir) : runtime?.workingDir;
+    // The lookup runs here, before the mounts exist: a program inside a volume is looked up in its host directory.
+    const executable = findExecutable(program, processEnv.PATH, workingDir ?? c.dir, (path) => onHost(path, mounts));
     if (!executable) {
       // containerd's words for it; the program would otherwise be a 127 from the sandbox script.
       this.exited(c, 128, startedAt, 'StartError', `exec: "${program}": executable file not found in $PATH`);
@@ -299,16 +322,21 @@ export class PodRunner {
     }
     if (!this.sandbox) throw new Error(`pod ${this.namespace}/${this.name}: container started before its sandbox`);
     writeFileSync(c.sandboxStatusPath, UNSHARE_FAILED);
-    const [launcher = '', ...launcherArgs] = sandboxArgv({ ...this.sandbox, statusFile: c.sandboxStatusPath }, [executable, ...args]);
+    const files = { ...this.sandbox, mounts, statusFile: c.sandboxStatusPath, ...(workingDir ? { workingDir } : {}) };
+    const [launcher = '', ...launcherArgs] = sandboxArgv(files, [executable, ...args]);
 
-    const proc = spawnGroup(`${this.name}/${c.spec.name}`, launcher, launcherArgs, { logPath: c.logPath, env: processEnv, cwd });
+    const proc = spawnGroup(`${this.name}/${c.spec.name}`, launcher, launcherArgs, { logPath: c.logPath, env: processEnv, cwd: c.dir });
     c.proc = proc;
     let spawnError: Error | undefined;
     proc.child.once('error', (err) => (spawnError = err));
-    c.state = { kind: 'running', startedAt };
-    this.log.info({ container: c.spec.name, argv, pid: proc.pid }, 'container started');
-    this.host.event(this, 'Normal', 'Started', `Started container ${c.spec.name}`, c.spec.name);
-    this.host.changed(this);
+    // Running, as a runtime reports it, once the program itself runs: a signal sent while the sandbox script
+    // still mounts would end the script, never reaching the program's handlers.
+    if (await execReached(c.sandboxStatusPath, proc.exited)) {
+      c.state = { kind: 'running', startedAt };
+      this.log.info({ container: c.spec.name, argv, pid: proc.pid }, 'container started');
+      this.host.event(this, 'Normal', 'Started', `Started container ${c.spec.name}`, c.spec.name);
+      this.host.changed(this);
+    }
     const code = await proc.exited;
     c.proc = undefined;
     if (spawnError) {
@@ -517,6 +545,27 @@ function toApiState(state: State): V1ContainerState {
         },
       };
   }
+}
+
+const EXEC_POLL_MS = 10;
+
+/** Whether the sandbox got as far as exec'ing the program: it empties its status file just before. */
+async function execReached(statusFile: string, exited: Promise<number>): Promise<boolean> {
+  let over = false;
+  void exited.then(() => (over = true));
+  const emptied = (): boolean => statSync(statusFile, { throwIfNoEntry: false })?.size === 0;
+  while (!over && !emptied()) await new Promise((r) => setTimeout(r, EXEC_POLL_MS));
+  return emptied();
+}
+
+function isWithin(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+}
+
+/** The host path behind a container path: the deepest mount holding it, or the machine's own path. */
+function onHost(path: string, mounts: SandboxMount[]): string {
+  const mount = mounts.findLast((m) => isWithin(path, m.target));
+  return mount ? join(mount.source, path.slice(mount.target.length)) : path;
 }
 
 function readOrEmpty(path: string): string {

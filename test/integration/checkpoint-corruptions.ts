@@ -7,7 +7,7 @@ import { CheckpointReader, INVALID_REASONS, MANIFEST_FILE, type CheckpointStore 
 import { canonicalJson } from '../../lib/checkpoint/manifest.js';
 import { digestOf } from '../../lib/checkpoint/digest.js';
 import { writeCheckpoint } from '../../lib/checkpoint/save-job.js';
-import { Rng } from '../../trainer-image/data/rng.js';
+import { CounterRng } from '../../trainer-image/util/rng.js';
 
 export interface RawAccess {
   read(path: string): Promise<Uint8Array>;
@@ -16,8 +16,8 @@ export interface RawAccess {
 }
 
 export function rng(seed: number): () => number {
-  const r = new Rng(seed);
-  return () => r.next();
+  const r = new CounterRng(seed, 0);
+  return () => r.uniform();
 }
 
 export const STEPS = [10, 20, 30];

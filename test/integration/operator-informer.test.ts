@@ -6,8 +6,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../../lib/telemetry/logger.js';
-import { Informer } from '../../operator/informer.js';
-import { KubeApi } from '../../operator/kube-api.js';
+import { Informer } from '../../operator/runtime/informer.js';
+import { KubeApi } from '../../operator/runtime/kube-api.js';
 import { startCluster, type Cluster } from '../env/cluster.js';
 import { waitFor } from '../env/wait.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium } from 'playwright-core';
-import { Rng } from '../../trainer-image/data/rng.js';
+import { CounterRng } from '../../trainer-image/util/rng.js';
 import { startCli, tinySpec } from './train-helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -35,8 +35,8 @@ async function train(name: string, decoder: 'gru' | 'lstm', attention: 'bahdanau
 
 function writeEmbeddings(output: string, encoder: string, weights: string | undefined, seed: number): void {
   const { captions } = JSON.parse(readFileSync(join(output, 'captions.json'), 'utf8')) as Captions;
-  const rng = new Rng(seed);
-  const pooled = captions.map(() => Array.from({ length: 24 }, () => rng.next()));
+  const rng = new CounterRng(seed, 0);
+  const pooled = captions.map(() => Array.from({ length: 24 }, () => rng.uniform()));
   writeFileSync(join(output, 'embeddings.json'), JSON.stringify({ encoder, ...(weights ? { weights } : {}), ids: captions.map((c) => c.id), pooled }));
 }
 

@@ -5,7 +5,7 @@ import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, embed, initialState, initialValues, oneHot, paramRecord, precomputeKeys, projectRegions, step, stepParameters, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { captionLoss, type CaptionBatch } from '../../trainer-image/train/caption-loss.js';
 import { stepNoise } from '../../trainer-image/train/noise.js';
-import { CounterRng } from '../../trainer-image/train/rng.js';
+import { CounterRng } from '../../trainer-image/util/rng.js';
 
 await useBackendUnderTest();
 

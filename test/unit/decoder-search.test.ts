@@ -5,7 +5,7 @@ import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, initialValues, paramRecord, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { beamSearch, greedyDecode } from '../../trainer-image/model/decoder-search.js';
 import { captionLoss } from '../../trainer-image/train/caption-loss.js';
-import { CounterRng } from '../../trainer-image/train/rng.js';
+import { CounterRng } from '../../trainer-image/util/rng.js';
 
 await useBackendUnderTest();
 

@@ -74,6 +74,12 @@ test('a gang that came up is Running with every worker ready', () => {
   assert.equal(p.status.conditions?.find((c) => c.type === 'Ready')?.status, 'True');
 });
 
+test('a running gang\'s condition names the checkpoint its trainer resumed from', () => {
+  const r = run({ phase: 'Pending', attempt: 1, restarts: 1, workers: { ready: 0, total: 2 }, resumedFrom: '/checkpoints/runs/ns/r/ckpt-000000000004' });
+  const p = plan(r, [pod(r, 0, 1, 'running'), pod(r, 1, 1, 'running')]);
+  assert.equal(p.status.conditions?.find((c) => c.type === 'Progressing')?.message, 'attempt 1 is training, resumed from /checkpoints/runs/ns/r/ckpt-000000000004');
+});
+
 test('one killed worker fails the whole gang: next attempt, counted, with lastFailure', () => {
   const r = run(launched());
   const p = plan(r, [pod(r, 0, 0, 'running'), pod(r, 1, 0, { exit: 137 })]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../operator/workqueue.js';
+import { WorkQueue } from '../../operator/runtime/workqueue.js';
 
 test('a key named by many events is queued once', async () => {
   const q = new WorkQueue();

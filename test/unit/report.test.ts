@@ -13,7 +13,7 @@ import { CaptionrunError } from '../../lib/errors.js';
 import { attentionOverlay, blendPixels, decodeImage, upsampleBilinear } from '../../trainer-image/report/attention-maps.js';
 import { lineChartSpec, prefixIds, renderChart, scatterSpec } from '../../trainer-image/report/charts.js';
 import { PCA } from 'ml-pca';
-import { Rng } from '../../trainer-image/data/rng.js';
+import { CounterRng } from '../../trainer-image/util/rng.js';
 import { keywordClass, limitClasses, pca2d, principalComponents, tsne2d } from '../../trainer-image/report/embeddings.js';
 import { escapeHtml, html, page, raw, table } from '../../trainer-image/report/html.js';
 import { loadRunOutput, loadRunOutputs, parameterCount } from '../../trainer-image/report/load-outputs.js';
@@ -120,8 +120,8 @@ test('PCA finds the direction of largest spread; t-SNE is seeded and keeps one p
 });
 
 test('with fewer images than feature dimensions, PCA through the Gram matrix gives ml-pca\'s scores and variance', () => {
-  const rng = new Rng(3);
-  const rows = Array.from({ length: 20 }, (_, i) => Array.from({ length: 60 }, (_, j) => rng.next() + (i % 3 === j % 3 ? 2 : 0) + (j < 5 ? i * 0.3 : 0)));
+  const rng = new CounterRng(3, 0);
+  const rows = Array.from({ length: 20 }, (_, i) => Array.from({ length: 60 }, (_, j) => rng.uniform() + (i % 3 === j % 3 ? 2 : 0) + (j < 5 ? i * 0.3 : 0)));
   const reference = new PCA(rows);
   const expected = reference.predict(rows, { nComponents: 3 }).to2DArray();
   const dual = principalComponents(rows, 3);

@@ -92,6 +92,21 @@ test('a live report sets stage, ETA and the rounded columns; the checkpoint path
   assert.deepEqual(status.progress, { stage: 'Evaluating', summary: 'Evaluating', updateTime: '2026-12-04T10:05:00.000Z' });
 });
 
+test('the checkpoint a trainer reports resuming from is recorded once, with an event, when the pods were given another or none', () => {
+  const report = { stage: 'Training' as const, step: 6, epoch: 1, epochs: 4, updateTime: '2026-12-04T10:00:00.000Z' };
+  // A PVC store: the operator launched without a resume point, the trainer found one.
+  const status: CaptionTrainingRunStatus = { phase: 'Running', attempt: 1 };
+  const event = applyProgressReport(status, { ...report, resumedFrom: '/checkpoints/runs/ns/r/ckpt-000000000004' });
+  assert.deepEqual(event, { type: 'Normal', reason: 'Resumed', message: 'attempt 1: the trainer resumed from /checkpoints/runs/ns/r/ckpt-000000000004' });
+  assert.equal(status.resumedFrom, '/checkpoints/runs/ns/r/ckpt-000000000004');
+  assert.equal(applyProgressReport(status, { ...report, resumedFrom: '/checkpoints/runs/ns/r/ckpt-000000000004' }), undefined, 'the same report again is no news');
+  // The operator's choice was invalid by the time the trainer looked: it fell back to an older checkpoint.
+  const chosen: CaptionTrainingRunStatus = { phase: 'Running', attempt: 2, resumedFrom: 's3://b/runs/ns/r/ckpt-000000000008' };
+  assert.equal(applyProgressReport(chosen, { ...report, resumedFrom: 's3://b/runs/ns/r/ckpt-000000000006' })?.reason, 'Resumed');
+  assert.equal(chosen.resumedFrom, 's3://b/runs/ns/r/ckpt-000000000006');
+  assert.equal(applyProgressReport({ phase: 'Running' }, report), undefined, 'a fresh start resumes from nothing');
+});
+
 test('ETAs print as kubectl users read durations', () => {
   assert.deepEqual([0, 45, 60, 245, 3599, 3600, 7380].map(formatDuration), ['0s', '45s', '1m00s', '4m05s', '59m59s', '1h00m', '2h03m']);
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CounterRng, permutation, Stream } from '../../trainer-image/train/rng.js';
+import { CounterRng, permutation, Stream } from '../../trainer-image/util/rng.js';
 import { epochOrder } from '../../trainer-image/train/batches.js';
 
 test('a restored counter RNG continues with exactly the values the original would draw', () => {

@@ -8,7 +8,7 @@
 import type { SyntheticOptions } from '../../lib/api/types.js';
 import { InvalidInputError } from '../../lib/errors.js';
 import { selectSplit, type Box, type Dataset, type DatasetItem, type ImageSource, type SceneObject } from './dataset.js';
-import { mixSeed, Rng } from './rng.js';
+import { mixSeed, SceneRng } from './scene-rng.js';
 
 export const SHAPES = ['circle', 'square', 'triangle'] as const;
 export const COLORS: Record<string, readonly [number, number, number]> = {
@@ -48,7 +48,7 @@ export interface Scene {
 
 /** The scene for image `index` of the dataset with this seed (no pixels yet). */
 export function generateScene(seed: number, index: number, maxObjects: number): Scene {
-  const rng = new Rng(mixSeed(seed, index));
+  const rng = new SceneRng(mixSeed(seed, index));
   const count = 1 + rng.int(maxObjects);
   const cells = rng.sample(
     Array.from({ length: GRID * GRID }, (_, i) => i),
@@ -130,7 +130,7 @@ function inside(o: PlacedObject, x: number, y: number): boolean {
 /** Renders a scene into RGB pixels; noise adds seeded uniform noise of amplitude noise*128 per channel. */
 export function renderScene(scene: Scene, size: number, noise: number, noiseSeed: number): Uint8Array {
   const px = new Uint8Array(size * size * 3);
-  const rng = new Rng(noiseSeed);
+  const rng = new SceneRng(noiseSeed);
   const amplitude = noise * 128;
   for (let yi = 0; yi < size; yi++) {
     const y = (yi + 0.5) / size;

@@ -16,7 +16,7 @@
 // Parameters are plain named tensors (no layers API) so that training, gradient checkpointing, beam search
 // and checkpoints all see the same flat, ordered list.
 import { tf } from '../backend.js';
-import { CounterRng, Stream } from '../train/rng.js';
+import { CounterRng, Stream } from '../util/rng.js';
 import { attend, attentionKeys, attentionShapes, keyParameterNames, type AttentionKind } from './attention.js';
 import { cellShapes, cellStep, stateSize, type CellKind, type Tensors } from './decoder-cells.js';
 

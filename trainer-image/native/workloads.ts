@@ -3,13 +3,13 @@
 // training step is compared with the trainer's own code: bench/train.ts and the native-backend test.) Inputs and weights come from a seeded generator in
 // JavaScript, not from tf.random*, so every backend sees bit-identical starting values.
 import { tf } from '../backend.js';
-import { Rng } from '../data/rng.js';
+import { CounterRng, Stream } from '../util/rng.js';
 
 /** Deterministic values in [-scale, scale), independent of any backend. */
 export function seededValues(count: number, seed: number, scale = 1): Float32Array {
-  const rng = new Rng(seed);
+  const rng = new CounterRng(seed, Stream.Workload);
   const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = (rng.next() * 2 - 1) * scale;
+  for (let i = 0; i < count; i++) out[i] = (rng.uniform() * 2 - 1) * scale;
   return out;
 }
 

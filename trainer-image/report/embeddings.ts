@@ -3,7 +3,7 @@
 // components (at most 50), from a seeded start, so the same features always give the same picture.
 import { TSNE } from '@keckelt/tsne';
 import { PCA } from 'ml-pca';
-import { Rng } from '../data/rng.js';
+import { CounterRng, Stream } from '../util/rng.js';
 import { pySplit, tokenizeCaption } from '../eval/tokenizer.js';
 import { COLOURS, NOUNS, singular } from '../eval/word-lists.js';
 
@@ -85,7 +85,7 @@ class SeededTsne extends TSNE {
 
   constructor(
     options: { perplexity: number; dim: number; epsilon: number },
-    private readonly rng: Rng,
+    private readonly rng: CounterRng,
   ) {
     super(options);
   }
@@ -97,8 +97,8 @@ class SeededTsne extends TSNE {
       return s;
     }
     for (;;) {
-      const u = 2 * this.rng.next() - 1;
-      const v = 2 * this.rng.next() - 1;
+      const u = 2 * this.rng.uniform() - 1;
+      const v = 2 * this.rng.uniform() - 1;
       const r = u * u + v * v;
       if (r === 0 || r >= 1) continue;
       const c = Math.sqrt((-2 * Math.log(r)) / r);
@@ -112,7 +112,7 @@ export function tsne2d(rows: readonly (readonly number[])[], options: TsneOption
   const n = rows.length;
   if (n < 4) return pca2d(rows);
   const perplexity = options.perplexity ?? Math.max(2, Math.min(30, Math.floor((n - 1) / 3)));
-  const model = new SeededTsne({ perplexity, dim: 2, epsilon: 10 }, new Rng(options.seed ?? 1));
+  const model = new SeededTsne({ perplexity, dim: 2, epsilon: 10 }, new CounterRng(options.seed ?? 1, Stream.Layout));
   model.initDataRaw(pcaReduce(rows, options.pcaDimensions ?? 50));
   const iterations = options.iterations ?? 500;
   for (let i = 0; i < iterations; i++) model.step();

@@ -7,7 +7,7 @@
 import { tf } from '../backend.js';
 import { PAD_ID } from '../data/tokenizer.js';
 import type { CaptionBatch } from './caption-loss.js';
-import { permutation, Stream } from './rng.js';
+import { permutation, Stream } from '../util/rng.js';
 import type { FeatureLayout } from './features.js';
 
 export interface Example {

@@ -4,7 +4,7 @@
 // the global batch, so rank r of a data-parallel gang generates exactly its rows of the masks that one
 // process training on the whole global batch would draw.
 import { tf } from '../backend.js';
-import { CounterRng, Stream } from './rng.js';
+import { CounterRng, Stream } from '../util/rng.js';
 import type { StepNoise } from './caption-loss.js';
 
 export interface NoiseShape {

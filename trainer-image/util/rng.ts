@@ -1,6 +1,8 @@
-// Counter-based random numbers: every draw is a pure function of (seed, stream, counter), so any random
-// choice can be replayed after a restart from nothing but those integers. Math.random is never used: its
-// state cannot be saved, and a resumed run must follow the trajectory of an uninterrupted one.
+// The random number generator of the trainer, its report and its tests: counter-based, every draw a pure
+// function of (seed, stream, key, counter), so any random choice can be replayed after a restart from nothing
+// but those integers. Math.random is never used: its state cannot be saved, and a resumed run must follow the
+// trajectory of an uninterrupted one. (Synthetic scenes keep their own sequence, data/scene-rng.ts: it is
+// what defines those datasets.)
 
 /** Named streams keep unrelated uses independent: drawing more dropout bits never shifts the data order. */
 export const Stream = {
@@ -9,6 +11,10 @@ export const Stream = {
   Dropout: 3,
   ScheduledSampling: 4,
   Split: 5,
+  /** The report's t-SNE layout of caption embeddings. */
+  Layout: 6,
+  /** Inputs of the native backend's benchmark workloads. */
+  Workload: 7,
 } as const;
 
 // Chris Wellons' "lowbias32" integer hash: full avalanche, cheap in JS (two Math.imul).

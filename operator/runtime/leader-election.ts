@@ -2,7 +2,7 @@
 // Lease every retryPeriod; a candidate takes it over once it has seen no renewal for leaseDuration, timed
 // on its own clock (never by comparing timestamps written by another machine). A leader that cannot renew
 // within renewDeadline stops leading before anyone else may start, so two replicas never act at once.
-import type { Logger } from '../lib/telemetry/logger.js';
+import type { Logger } from '../../lib/telemetry/logger.js';
 import { sleep } from './informer.js';
 import { isConflict, isNotFound, type KubeApi } from './kube-api.js';
 

@@ -2,7 +2,7 @@
 // a 410 (compacted) relists, and every other error (dropped connection, stalled stream, apiserver restart)
 // watches again after a backoff. The client-node informer stops on some errors and can stall silently,
 // which for an operator means runs nobody reconciles.
-import type { Logger } from '../lib/telemetry/logger.js';
+import type { Logger } from '../../lib/telemetry/logger.js';
 import { isGone, KubeApiError, type KubeApi, type WatchEvent } from './kube-api.js';
 
 export interface KubeObject {
