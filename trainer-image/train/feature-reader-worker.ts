@@ -5,7 +5,7 @@ import { FeatureCache } from '../model/feature-cache.js';
 import type { ReaderConfig, ReadReply, ReadRequest } from './feature-reader.js';
 
 const config = workerData as ReaderConfig;
-const cache = new FeatureCache(config.dir, config.dtype, config.s3);
+const cache = new FeatureCache(config.dir, config.dtype, config.s3, config.options);
 const { shape } = config;
 const size = shape.regions * shape.channels;
 

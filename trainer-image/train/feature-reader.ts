@@ -3,12 +3,13 @@
 import type { Worker } from 'node:worker_threads';
 import type { S3Connection } from '../../lib/s3-connection.js';
 import { startModuleWorker } from '../../lib/worker-thread.js';
-import type { CacheDtype, FeatureCache, FeatureShape } from '../model/feature-cache.js';
+import type { CacheDtype, FeatureCache, FeatureCacheOptions, FeatureShape } from '../model/feature-cache.js';
 
 export interface ReaderConfig {
   dir: string;
   dtype: CacheDtype;
   s3: S3Connection;
+  options: FeatureCacheOptions;
   shape: FeatureShape;
   /** The dataset index the keys came from: removed when an entry is missing, so the relaunch checks every image. */
   index?: string;
@@ -27,7 +28,7 @@ export class FeatureReader {
   private nextId = 0;
 
   constructor(cache: FeatureCache, shape: FeatureShape, index?: string) {
-    const config: ReaderConfig = { dir: cache.dir, dtype: cache.dtype, s3: cache.s3, shape, index };
+    const config: ReaderConfig = { dir: cache.dir, dtype: cache.dtype, s3: cache.s3, options: cache.options, shape, index };
     this.worker = startModuleWorker(import.meta.url, 'feature-reader-worker', config);
     // An idle reader must not keep the process alive; one with reads in flight does (see read()).
     this.worker.unref();

@@ -96,6 +96,19 @@ export function featureCacheDir(): string {
   return process.env[FEATURE_CACHE_ENV] ?? join(workDir(), 'features');
 }
 
+export const FEATURE_MIRROR_ENV = 'CAPTIONRUN_FEATURE_MIRROR';
+
+/**
+ * Where an S3 feature cache is mirrored on local disk: $CAPTIONRUN_FEATURE_MIRROR ("off" for no mirror),
+ * else features-mirror in the working directory. Each image's entry is read once per caption (5 per image
+ * in COCO and Flickr8k): with the mirror only the first of those reads is a GET (BENCHMARKS.md, issue 19).
+ */
+export function featureCacheMirror(): string | undefined {
+  const configured = process.env[FEATURE_MIRROR_ENV];
+  if (configured === 'off') return undefined;
+  return configured || join(workDir(), 'features-mirror');
+}
+
 /**
  * The encoder input size. Synthetic scenes lay their objects out on a 3x3 grid, and every encoder gives a
  * 3x3 map at these sizes (InceptionV3 139 px, DenseNet121 and EfficientNet-Lite1 96 px): one region per cell,

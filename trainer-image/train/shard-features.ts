@@ -12,7 +12,7 @@ import { lazyEncoder } from '../model/encoder.js';
 import { cacheFeatures } from '../model/extract-features.js';
 import { FeatureCache, type FeatureShape } from '../model/feature-cache.js';
 import type { TrainConfig } from './config.js';
-import { encoderInputSize, featureCacheDir, featureCacheDtype } from './features.js';
+import { encoderInputSize, featureCacheDir, featureCacheDtype, featureCacheMirror } from './features.js';
 import { shardRange } from './validation.js';
 
 export interface CachedDataset {
@@ -31,7 +31,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
   const s3 = connectionOf(config.checkpoint.store.s3);
   const encoder = await lazyEncoder({ encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed, s3 }, log);
-  const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3);
+  const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3, { mirror: featureCacheMirror() });
   const { rank, worldSize } = group;
   const index = indexName(source, items);
   const known = await cache.readIndex(encoder.shape, index);
