@@ -21,6 +21,7 @@ import { deleteObjects, isNoSuchKey, listObjects } from '../../lib/s3-objects.js
 import { SignedGet } from '../../lib/s3-signed-get.js';
 import type { ImageSource } from '../data/dataset.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
+import { ImageKeys } from './image-keys.js';
 
 export type CacheDtype = 'float16' | 'float32';
 
@@ -115,13 +116,13 @@ export class FeatureCache {
    * A relaunch reads it instead of reading every image again to digest it. It is trusted as written: images
    * replaced in place under the same ids and source need removeIndex (or a pruned cache) to be seen.
    */
-  async readIndex(shape: FeatureShape, name: string): Promise<(string | undefined)[] | undefined> {
+  async readIndex(shape: FeatureShape, name: string): Promise<ImageKeys | undefined> {
     const buf = await this.store.read(this.indexPath(shape, name));
-    return buf && (JSON.parse(buf.toString('utf8')) as (string | null)[]).map((k) => k ?? undefined);
+    return buf && ImageKeys.decode(buf);
   }
 
-  async writeIndex(shape: FeatureShape, name: string, keys: readonly (string | undefined)[]): Promise<void> {
-    await this.store.write(this.indexPath(shape, name), Buffer.from(JSON.stringify(keys.map((k) => k ?? null))));
+  async writeIndex(shape: FeatureShape, name: string, keys: ImageKeys): Promise<void> {
+    await this.store.write(this.indexPath(shape, name), keys.encode());
   }
 
   removeIndex(shape: FeatureShape, name: string): Promise<void> {
@@ -129,7 +130,7 @@ export class FeatureCache {
   }
 
   private indexPath(shape: FeatureShape, name: string): string {
-    return this.store.location(namespaceName(shape), 'index', `${name}.json`);
+    return this.store.location(namespaceName(shape), 'index', `${name}.keys`);
   }
 
   /**

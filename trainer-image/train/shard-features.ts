@@ -11,6 +11,7 @@ import type { ProcessGroup } from '../distributed/process-group.js';
 import { lazyEncoder } from '../model/encoder.js';
 import { cacheFeatures } from '../model/extract-features.js';
 import { FeatureCache, type FeatureShape } from '../model/feature-cache.js';
+import { ImageKeys } from '../model/image-keys.js';
 import type { TrainConfig } from './config.js';
 import { encoderInputSize, featureCacheDir, featureCacheDtype, featureCacheMirror } from './features.js';
 import { shardRange } from './validation.js';
@@ -18,8 +19,8 @@ import { shardRange } from './validation.js';
 export interface CachedDataset {
   cache: FeatureCache;
   shape: FeatureShape;
-  /** Each item's cache key, aligned with the items; undefined for an image that could not be read. */
-  keys: (string | undefined)[];
+  /** Each item's cache key, aligned with the items; none for an image that could not be read. */
+  keys: ImageKeys;
   /** The name of the dataset's index in the cache (see FeatureCache.readIndex). */
   index: string;
 }
@@ -61,7 +62,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
       },
     });
     for (const bad of summary.bad) log.warn(bad, `skipping image ${bad.id}: ${bad.message}`);
-    const all = shared ? await gatherKeys(group, keys, timeoutMs) : keys;
+    const all = ImageKeys.from(shared ? await gatherKeys(group, keys, timeoutMs) : keys);
     if (rank === 0) await cache.writeIndex(encoder.shape, index, all);
     return { cache, shape: encoder.shape, keys: all, index };
   } finally {
@@ -77,7 +78,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
 export async function cacheIsShared(cache: FeatureCache, shape: FeatureShape, group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, launch: string, timeoutMs: number): Promise<boolean> {
   if (group.worldSize === 1) return true;
   const marker = (rank: number): string => `gang-probe-${launch}-rank${rank}`;
-  await cache.writeIndex(shape, marker(group.rank), []);
+  await cache.writeIndex(shape, marker(group.rank), ImageKeys.from([]));
   await gatherKeys(group, [], timeoutMs);
   let seen = 0;
   for (let r = 0; r < group.worldSize; r++) if ((await cache.readIndex(shape, marker(r))) !== undefined) seen += 1;
