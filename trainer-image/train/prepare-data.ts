@@ -9,6 +9,7 @@ import type { Dataset, DatasetItem } from '../data/dataset.js';
 import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../data/open-dataset.js';
 import type { Vocabulary } from '../data/tokenizer.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
+import type { ExtractProgress } from '../model/extract-features.js';
 import type { ImageKeys } from '../model/image-keys.js';
 import { Examples } from './batches.js';
 import type { TrainConfig } from './config.js';
@@ -31,7 +32,7 @@ export interface PreparedData {
 }
 
 /** Told as this rank's share of both splits' images is checked and encoded. */
-export type FeatureProgress = (done: number, total: number) => void;
+export type FeatureProgress = (progress: ExtractProgress) => void;
 
 /** A process alone: no peers to share the extraction with. */
 const ALONE = { rank: 0, worldSize: 1, broadcast: async (data: Uint8Array | undefined) => data ?? new Uint8Array() };

@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { lazyEncoder } from '../model/encoder.js';
-import { cacheFeatures } from '../model/extract-features.js';
+import { cacheFeatures, type ExtractProgress } from '../model/extract-features.js';
 import { FeatureCache, type FeatureShape } from '../model/feature-cache.js';
 import { ImageKeys } from '../model/image-keys.js';
 import type { TrainConfig } from './config.js';
@@ -26,7 +26,7 @@ export interface CachedDataset {
 }
 
 /** Told as this rank's share is checked and encoded. */
-export type ShardProgress = (done: number, total: number) => void;
+export type ShardProgress = (progress: ExtractProgress) => void;
 
 export async function cacheDataset(config: TrainConfig, source: string, items: readonly DatasetItem[], group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, log: Logger, onProgress?: ShardProgress): Promise<CachedDataset> {
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
@@ -54,7 +54,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
     let lastLog = 0;
     const { keys, summary } = await cacheFeatures(items.slice(start, end), encoder, cache, {
       onProgress: (p) => {
-        onProgress?.(p.done, p.total);
+        onProgress?.(p);
         if (Date.now() - lastLog < 5000 && p.done < p.total) return;
         lastLog = Date.now();
         const eta = p.etaSeconds === undefined ? '' : `, ETA ${Math.round(p.etaSeconds)} s`;

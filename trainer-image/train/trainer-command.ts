@@ -206,7 +206,10 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       config,
       restored ? { vocabulary: restored.vocabulary, maxCaptionLength: restored.state.hyperparameters.maxCaptionLength } : undefined,
       log,
-      (done, total) => progress.extractingFeatures(done, total),
+      (p) => {
+        progress.extractingFeatures(p.done, p.total);
+        opts.health?.recordExtraction(p);
+      },
       group,
     );
     const { data } = prepared;
