@@ -21,7 +21,7 @@ import { s3Address, s3ClientConfig, type S3Connection } from '../lib/s3-connecti
 import { getObjectBytes, listObjects } from '../lib/s3-objects.js';
 import { SignedGet } from '../lib/s3-signed-get.js';
 import { lazyEncoder } from '../trainer-image/model/encoder.js';
-import { FeatureCache, type FeatureShape } from '../trainer-image/model/feature-cache.js';
+import { FeatureCache, type FeatureShape } from '../trainer-image/features/feature-cache.js';
 import { SCALE_IMAGE_SIZE, SCALE_SEED } from './support/scale-trainer.js';
 import { figure, type Figure } from './results.js';
 

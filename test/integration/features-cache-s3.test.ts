@@ -12,8 +12,8 @@ import type { S3Connection } from '../../lib/s3-connection.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { openSynthetic } from '../../trainer-image/data/synthetic.js';
 import { loadEncoder, type ImageEncoder } from '../../trainer-image/model/encoder.js';
-import { extractFeatures, featureShape } from '../../trainer-image/model/extract-features.js';
-import { FeatureCache, imageDigest } from '../../trainer-image/model/feature-cache.js';
+import { extractFeatures, featureShape } from '../../trainer-image/features/extract-features.js';
+import { FeatureCache, imageDigest } from '../../trainer-image/features/feature-cache.js';
 import { freePort, startMinio, type MinioServer } from '../env/minio.js';
 
 const BUCKET = 'features';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { openSynthetic } from '../../trainer-image/data/synthetic.js';
-import { imageDigest } from '../../trainer-image/model/feature-cache.js';
+import { imageDigest } from '../../trainer-image/features/feature-cache.js';
 import { startCli, tinySpec } from './train-helpers.js';
 
 test('batchSize auto measures with the probe on a fresh run; a relaunch reads no training entry for it', { timeout: 600_000 }, async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FeatureCache, type FeatureShape, type Features } from '../../trainer-image/model/feature-cache.js';
+import { FeatureCache, type FeatureShape, type Features } from '../../trainer-image/features/feature-cache.js';
 import { featureCacheDtype } from '../../trainer-image/train/features.js';
 
 const shape: FeatureShape = { encoder: 'inceptionv3', weightsDigest: 'ab'.repeat(32), inputSize: 139, regions: 4, channels: 3 };

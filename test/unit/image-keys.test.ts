@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
-import { ImageKeys } from '../../trainer-image/model/image-keys.js';
+import { ImageKeys } from '../../trainer-image/features/image-keys.js';
 
 const key = (i: number): string => createHash('sha256').update(String(i)).digest('hex');
 const keys = [key(0), undefined, key(2), key(3), undefined, key(5)];

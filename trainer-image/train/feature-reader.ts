@@ -3,7 +3,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { S3Connection } from '../../lib/s3-connection.js';
 import { startModuleWorker } from '../../lib/worker-thread.js';
-import type { CacheDtype, FeatureCache, FeatureCacheOptions, FeatureShape } from '../model/feature-cache.js';
+import type { CacheDtype, FeatureCache, FeatureCacheOptions, FeatureShape } from '../features/feature-cache.js';
 
 export interface ReaderConfig {
   dir: string;

@@ -4,8 +4,8 @@
 // the batch, never the dataset; the validation subset is small and held in memory.
 import { join } from 'node:path';
 import type { TrainingSpec } from '../../lib/api/types.js';
-import type { CacheDtype, FeatureCache, FeatureShape } from '../model/feature-cache.js';
-import type { ImageKeys } from '../model/image-keys.js';
+import type { CacheDtype, FeatureCache, FeatureShape } from '../features/feature-cache.js';
+import type { ImageKeys } from '../features/image-keys.js';
 import type { TrainConfig } from './config.js';
 import { FeatureReader } from './feature-reader.js';
 

@@ -20,7 +20,7 @@ import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { ProcessGroup } from '../distributed/process-group.js';
 import { writeReport } from '../report/report-command.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
-import { isS3Location } from '../model/feature-cache.js';
+import { isS3Location } from '../features/feature-cache.js';
 import { makeBatch } from './batches.js';
 import { RESUME_FROM_ENV } from '../../lib/checkpoint/location.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';

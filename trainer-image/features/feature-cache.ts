@@ -21,7 +21,7 @@ import { parseS3Uri, s3Address, s3ClientConfig, type S3Connection } from '../../
 import { deleteObjects, isNoSuchKey, listObjects } from '../../lib/s3-objects.js';
 import { SignedGet } from '../../lib/s3-signed-get.js';
 import type { ImageSource } from '../data/dataset.js';
-import { float16ToFloat32, float32ToFloat16 } from './float16.js';
+import { float16ToFloat32, float32ToFloat16 } from '../model/float16.js';
 import { ImageKeys } from './image-keys.js';
 
 export type CacheDtype = 'float16' | 'float32';
