@@ -15,8 +15,8 @@ import { initBackend, type BackendName } from '../trainer-image/backend.js';
 import { openSynthetic } from '../trainer-image/data/synthetic.js';
 import { efficientnetLite1ModelDir } from '../trainer-image/model/efficientnet-lite.js';
 import { loadEncoder, type ImageEncoder } from '../trainer-image/model/encoder.js';
-import { extractFeatures } from '../trainer-image/model/extract-features.js';
-import { FeatureCache } from '../trainer-image/model/feature-cache.js';
+import { extractFeatures } from '../trainer-image/features/extract-features.js';
+import { FeatureCache } from '../trainer-image/features/feature-cache.js';
 import { backendLoads, figure, type Figure } from './results.js';
 
 const ENCODERS = [

@@ -33,7 +33,7 @@ const commands: Record<string, Entry> = {
   },
   'extract-features': {
     summary: 'encode a dataset\'s images once into the content-addressed feature cache',
-    load: async () => (await import('../trainer-image/model/extract-features-command.js')).extractFeaturesCommand,
+    load: async () => (await import('../trainer-image/features/extract-features-command.js')).extractFeaturesCommand,
   },
   launch: {
     summary: 'start one training process per GPU of a pod, torchrun-style (what multi-GPU worker pods run)',

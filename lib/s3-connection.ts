@@ -27,19 +27,30 @@ export function parseS3Uri(uri: string): { bucket: string; prefix: string } {
   return { bucket: m[1], prefix: (m[2] ?? '').replace(/^\/+|\/+$/g, '') };
 }
 
+/** Where requests for `o` go, with the defaults applied: what a client without the SDK needs (lib/s3-signed-get.ts). */
+export function s3Address(o: S3Connection): { endpoint: string | undefined; region: string; forcePathStyle: boolean; requestTimeoutMs: number } {
+  const env = process.env;
+  const endpoint = o.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  return {
+    endpoint,
+    region: o.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    forcePathStyle: o.forcePathStyle ?? endpoint !== undefined,
+    requestTimeoutMs: o.requestTimeoutMs ?? 30_000,
+  };
+}
+
 /** Client settings for `o`. Callers own retries (maxAttempts 1), so a time budget is one number, not two nested ones. */
 export function s3ClientConfig(o: S3Connection): S3ClientConfig {
   // The SDK prints a multi-line notice on Node < 22 (versions after January 2027 will need 22) once per
   // thread, into logs that are otherwise JSON lines. The pinned SDK supports Node 20, on which the local
   // commands still run (README, "Node versions"); a user who wants the notice sets the variable to "false".
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const env = process.env;
-  const endpoint = o.endpoint ?? env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
+  const { endpoint, region, forcePathStyle, requestTimeoutMs } = s3Address(o);
   const config: S3ClientConfig = {
-    region: o.region ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1',
-    forcePathStyle: o.forcePathStyle ?? endpoint !== undefined,
+    region,
+    forcePathStyle,
     maxAttempts: 1,
-    requestHandler: { connectionTimeout: 5000, requestTimeout: o.requestTimeoutMs ?? 30_000 },
+    requestHandler: { connectionTimeout: 5000, requestTimeout: requestTimeoutMs },
   };
   if (endpoint) config.endpoint = endpoint;
   const credentials = explicitCredentials(o);

@@ -2,7 +2,7 @@
 // the image's real digest, so a trainer's pass over the dataset finds every entry and never builds the
 // encoder. For tests and benchmarks that need many cached images (encoding 100,000 takes hours on 2 cores).
 import { openSynthetic } from '../trainer-image/data/synthetic.js';
-import { imageDigest, type FeatureCache, type FeatureShape } from '../trainer-image/model/feature-cache.js';
+import { imageDigest, type FeatureCache, type FeatureShape } from '../trainer-image/features/feature-cache.js';
 
 export async function fillSyntheticCache(cache: FeatureCache, shape: FeatureShape, synthetic: { images: number; seed: number; imageSize: number; maxObjects: number }): Promise<void> {
   const dataset = openSynthetic(synthetic);

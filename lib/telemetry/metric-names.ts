@@ -16,6 +16,14 @@ export const TrainerMetrics = {
   trainStepsTotal: 'captionrun_train_steps_total',
   /** Training processes in the gang (WORLD_SIZE). */
   worldSize: 'captionrun_world_size',
+  /**
+   * Feature extraction before training, per rank, over its share of the images: how many are checked or
+   * encoded (label `state`: "done", "total"), images per second since it started, and the seconds it still
+   * expects to need (absent until the first batch; 0 once done). A COCO extraction takes hours.
+   */
+  featureExtractionImages: 'captionrun_feature_extraction_images',
+  featureExtractionImagesPerSecond: 'captionrun_feature_extraction_images_per_second',
+  featureExtractionEtaSeconds: 'captionrun_feature_extraction_eta_seconds',
   /** Time each step spent in the gradient all-reduce between ranks, and the bytes it sent. */
   allReduceDurationSeconds: 'captionrun_allreduce_duration_seconds',
   allReduceBytesTotal: 'captionrun_allreduce_bytes_total',

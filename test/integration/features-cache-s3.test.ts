@@ -1,15 +1,19 @@
 // The feature cache under an s3:// prefix (a real MinIO), on real encoder passes over small synthetic images:
 // the second pass does no encoder work, a corrupt object is detected by its digest and recomputed, prune
-// empties the prefix and reports its bytes, and an unreachable store fails the pass instead of missing.
+// empties the prefix and reports its bytes, an unreachable store fails the pass instead of missing, and the
+// local mirror serves entries read once from S3, holding only verified copies.
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Connection } from '../../lib/s3-connection.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { openSynthetic } from '../../trainer-image/data/synthetic.js';
 import { loadEncoder, type ImageEncoder } from '../../trainer-image/model/encoder.js';
-import { extractFeatures, featureShape } from '../../trainer-image/model/extract-features.js';
-import { FeatureCache } from '../../trainer-image/model/feature-cache.js';
+import { extractFeatures, featureShape } from '../../trainer-image/features/extract-features.js';
+import { FeatureCache, imageDigest } from '../../trainer-image/features/feature-cache.js';
 import { freePort, startMinio, type MinioServer } from '../env/minio.js';
 
 const BUCKET = 'features';
@@ -100,4 +104,38 @@ test('an unreachable store fails the pass, naming the entry, rather than countin
   await assert.rejects(extractFeatures(items.slice(0, 2), encoder, cache, { batchSize: 2 }), /feature cache read s3:\/\/features\/down\/inceptionv3-75-/);
   assert.equal(cache.stats.misses, 0);
   assert.equal(encoder.imagesEncoded - before, 0);
+});
+
+test('the mirror serves entries read once from S3; a damaged mirror copy is replaced from S3, never used', async () => {
+  const mirror = await mkdtemp(join(tmpdir(), 'features-mirror-'));
+  try {
+    const shape = featureShape(encoder);
+    const first = await extractFeatures(items, encoder, new FeatureCache(`s3://${BUCKET}/m`, 'float16', s3), { batchSize: 5 });
+    const keysOf = await Promise.all(items.map(async (it) => imageDigest(await it.image())));
+
+    const cache = new FeatureCache(`s3://${BUCKET}/m`, 'float16', s3, { mirror });
+    for (const key of keysOf) assert.ok(await cache.get(shape, key));
+    assert.equal(cache.stats.mirrorHits, 0, 'an empty mirror serves nothing');
+    // A fresh cache object on the same mirror (a relaunched trainer on the same node) reads no object.
+    const again = new FeatureCache(`s3://${BUCKET}/m`, 'float16', s3, { mirror });
+    const byKey = new Map(items.map((it, i) => [keysOf[i] as string, first.features.get(it.id)]));
+    for (const key of keysOf) assert.deepEqual((await again.get(shape, key))?.map, byKey.get(key)?.map);
+    assert.equal(again.stats.mirrorHits, items.length);
+
+    const victim = keysOf[2] as string;
+    const path = join(mirror, `inceptionv3-75-${encoder.weightsDigest.slice(0, 16)}`, victim.slice(0, 2), `${victim}.feat`);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 100] = (bytes[bytes.length - 100] as number) ^ 0xff;
+    await writeFile(path, bytes);
+    const corrupt: string[] = [];
+    again.onCorrupt = (where, reason) => corrupt.push(`${where}: ${reason}`);
+    assert.deepEqual((await again.get(shape, victim))?.map, byKey.get(victim)?.map, 'the S3 entry, not the damaged copy');
+    assert.deepEqual(corrupt, [`${path}: digest mismatch`]);
+    assert.equal((await keys('m')).length, items.length, 'the intact S3 entry is kept');
+    const mirrorHits = again.stats.mirrorHits;
+    await again.get(shape, victim);
+    assert.equal(again.stats.mirrorHits, mirrorHits + 1, 'mirrored again from S3');
+  } finally {
+    await rm(mirror, { recursive: true, force: true });
+  }
 });

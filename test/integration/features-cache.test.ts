@@ -10,8 +10,8 @@ import { useBackendUnderTest } from '../backend-under-test.js';
 import type { DatasetItem } from '../../trainer-image/data/dataset.js';
 import { openSynthetic } from '../../trainer-image/data/synthetic.js';
 import { loadEncoder, type ImageEncoder } from '../../trainer-image/model/encoder.js';
-import { extractFeatures, featureShape, type ExtractProgress } from '../../trainer-image/model/extract-features.js';
-import { FeatureCache } from '../../trainer-image/model/feature-cache.js';
+import { extractFeatures, featureShape, type ExtractProgress } from '../../trainer-image/features/extract-features.js';
+import { FeatureCache } from '../../trainer-image/features/feature-cache.js';
 import { FLOAT16_RELATIVE_ERROR } from '../../trainer-image/model/float16.js';
 import { decodeToRgb } from '../../trainer-image/model/image-pipeline.js';
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { lazyEncoder } from '../../trainer-image/model/encoder.js';
-import { FeatureCache } from '../../trainer-image/model/feature-cache.js';
+import { FeatureCache } from '../../trainer-image/features/feature-cache.js';
 import { fillSyntheticCache } from '../feature-cache-fill.js';
 import { CLI, REPO, type LogLine } from './train-helpers.js';
 

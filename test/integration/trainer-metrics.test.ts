@@ -1,5 +1,6 @@
-// The real trainer serves /metrics while it trains: the health monitor's series and the checkpoint library's,
-// all labelled with the run, as the alert rules and the chart's PodMonitor expect.
+// The real trainer serves /metrics while it trains: the health monitor's series (feature extraction's
+// progress included) and the checkpoint library's, all labelled with the run, as the alert rules and the
+// chart's PodMonitor expect.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -42,4 +43,10 @@ test('a training trainer exports run-labelled step, checkpoint, disk and thresho
   assert.match(series('captionrun_disk_free_bytes') ?? '', /volume="cache"/, 'the feature cache volume is watched');
   assert.ok(scraped.includes('captionrun_disk_free_bytes{') && /volume="checkpoint"/.test(scraped), 'the local checkpoint volume is watched');
   assert.match(series('captionrun_checkpoint_saves_total') ?? '', /run="scraped"/, "the checkpoint library's series carry the run too");
+  // The feature pass before training (a fresh cache: every image encoded) left its final progress.
+  const images = (state: string): number => Number(/ (\S+)$/.exec(scraped.split('\n').find((l) => l.startsWith(`captionrun_feature_extraction_images{${labels},state="${state}"}`)) ?? '')?.[1]);
+  assert.ok(images('total') > 0, `extraction's image count is exported:\n${scraped.slice(0, 3000)}`);
+  assert.equal(images('done'), images('total'), 'every image of the share is done');
+  assert.match(series('captionrun_feature_extraction_images_per_second') ?? '', new RegExp(`\\{${labels}\\} [0-9.]*[1-9]`), 'a rate above 0');
+  assert.match(series('captionrun_feature_extraction_eta_seconds') ?? '', new RegExp(`\\{${labels}\\} 0$`), 'nothing left once done');
 });

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FeatureCache, type FeatureShape, type Features } from '../../trainer-image/model/feature-cache.js';
+import { FeatureCache, type FeatureShape, type Features } from '../../trainer-image/features/feature-cache.js';
 import { featureCacheDtype } from '../../trainer-image/train/features.js';
 
 const shape: FeatureShape = { encoder: 'inceptionv3', weightsDigest: 'ab'.repeat(32), inputSize: 139, regions: 4, channels: 3 };
@@ -32,7 +32,7 @@ test('a shared cache gives each precision what it would have stored itself, whoe
   await half.put(shape, key, features);
   // A float16 entry has lost digits a float32 run wants: a miss, so the features are encoded again.
   assert.equal(await wide.get(shape, key), undefined);
-  assert.deepEqual(wide.stats, { hits: 0, misses: 1, corrupt: 0, bytesWritten: 0 });
+  assert.deepEqual(wide.stats, { hits: 0, misses: 1, corrupt: 0, bytesWritten: 0, mirrorHits: 0 });
   await wide.put(shape, key, features);
   assert.deepEqual((await wide.get(shape, key))?.map, features.map);
   // A float32 entry is rounded for a float16 run exactly as its own put would have stored it.

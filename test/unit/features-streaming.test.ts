@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { openSynthetic } from '../../trainer-image/data/synthetic.js';
 import type { ImageEncoder } from '../../trainer-image/model/encoder.js';
-import { cacheFeatures } from '../../trainer-image/model/extract-features.js';
-import { FeatureCache, type FeatureShape } from '../../trainer-image/model/feature-cache.js';
+import { cacheFeatures } from '../../trainer-image/features/extract-features.js';
+import { FeatureCache, type FeatureShape } from '../../trainer-image/features/feature-cache.js';
+import { ImageKeys } from '../../trainer-image/features/image-keys.js';
 import { CachedFeatures } from '../../trainer-image/train/features.js';
 import { Prefetcher } from '../../trainer-image/train/prefetch.js';
 import { cacheIsShared } from '../../trainer-image/train/shard-features.js';
@@ -68,8 +69,8 @@ test('a relaunch after a partial pass encodes only the missing images', async ()
 test('the cached source reads the requested images, in the requested order, as the cache stores them', async () => {
   const cache = new FeatureCache(join(dir, 'source'));
   const { keys } = await cacheFeatures(items, fakeEncoder().encoder, cache, { batchSize: 5 });
-  await cache.writeIndex(shape, 'dataset', keys);
-  const source = new CachedFeatures(cache, shape, keys as string[], 'dataset');
+  await cache.writeIndex(shape, 'dataset', ImageKeys.from(keys));
+  const source = new CachedFeatures(cache, shape, ImageKeys.from(keys), 'dataset');
   const size = shape.regions * shape.channels;
   const rows = await source.read([7, 2, 7]);
   assert.equal(rows.length, 3 * size);
@@ -79,7 +80,7 @@ test('the cached source reads the requested images, in the requested order, as t
   assert.deepEqual(rows.subarray(size, 2 * size), two);
   assert.deepEqual(rows.subarray(2 * size), seven);
   assert.notDeepEqual(seven, two);
-  assert.deepEqual(await cache.readIndex(shape, 'dataset'), keys);
+  assert.deepEqual((await cache.readIndex(shape, 'dataset'))?.toArray(), keys);
   // An entry deleted under a running trainer fails its batch and drops the index, so the relaunch checks
   // (and re-encodes) every image instead of trusting keys that no longer all resolve.
   await rm(cache.path(shape, keys[1] as string));

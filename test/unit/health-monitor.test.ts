@@ -85,3 +85,19 @@ test('checkpoint staleness is measured from the last commit', async () => {
   assert.deepEqual(snap.firing.map((a) => a.name), ['CaptionRunCheckpointStale']);
   assert.equal(snap.checkpointAgeSeconds, 601);
 });
+
+test('feature extraction progress is exported: images done and in all, images/s, and an ETA that is 0 once done', async () => {
+  const monitor = new HealthMonitor({ labels, thresholds, volumes: [], logger, gpus: async () => [] });
+  const before = await monitor.registry.metrics();
+  assert.doesNotMatch(before, /^captionrun_feature_extraction_\w+\{/m, 'no series before extraction reports');
+  monitor.recordExtraction({ done: 64, total: 1000, imagesPerSecond: 20.5, etaSeconds: 45.7 });
+  let text = await monitor.registry.metrics();
+  assert.match(text, /^captionrun_feature_extraction_images\{namespace="ml",run="r1",rank="0",state="done"\} 64$/m);
+  assert.match(text, /^captionrun_feature_extraction_images\{namespace="ml",run="r1",rank="0",state="total"\} 1000$/m);
+  assert.match(text, /^captionrun_feature_extraction_images_per_second\{namespace="ml",run="r1",rank="0"\} 20.5$/m);
+  assert.match(text, /^captionrun_feature_extraction_eta_seconds\{namespace="ml",run="r1",rank="0"\} 45.7$/m);
+  monitor.recordExtraction({ done: 1000, total: 1000, imagesPerSecond: 21, etaSeconds: 0.01 });
+  text = await monitor.registry.metrics();
+  assert.match(text, /^captionrun_feature_extraction_eta_seconds\{[^}]*\} 0$/m);
+  assert.match(text, /^captionrun_feature_extraction_images\{[^}]*state="done"\} 1000$/m);
+});

@@ -174,7 +174,7 @@ export function openSynthetic(options: Partial<SyntheticOptions> = {}): Dataset 
     throw new InvalidInputError(`synthetic.noise must be 0..1, got ${o.noise}`, { field: 'spec.dataset.synthetic.noise' });
   }
   const all: DatasetItem[] = [];
-  for (let i = 0; i < o.images; i++) all.push(syntheticItem(o, i));
+  for (let i = 0; i < o.images; i++) all.push(new SyntheticItem(o, i, generateScene(o.seed, i, o.maxObjects).captions));
   const source = `synthetic:seed=${o.seed},images=${o.images},imageSize=${o.imageSize},maxObjects=${o.maxObjects},noise=${o.noise}`;
   return {
     format: 'synthetic',
@@ -186,24 +186,39 @@ export function openSynthetic(options: Partial<SyntheticOptions> = {}): Dataset 
 }
 
 /**
- * Scene i of the dataset. Built outside openSynthetic so that the image closure's scope holds only (o, i):
- * a closure created there would keep openSynthetic's whole item list alive through any one item kept (the
- * trainer keeps the validation items).
+ * Scene i of the dataset. Only its captions are held: the id, split, objects and pixels are derived from
+ * (options, i) when asked for, on the prototype, so an item costs its caption strings and three fields.
+ * 100,000 items held as plain objects with their objects and an image closure each took 107 MB of heap;
+ * the trainer holds every item while it prepares its data (BENCHMARKS.md, issue 19).
  */
-function syntheticItem(o: SyntheticOptions, i: number): DatasetItem {
-  const scene = generateScene(o.seed, i, o.maxObjects);
-  return {
-    id: `synthetic-${o.seed}-${i}`,
-    split: i % 10 === 9 ? 'val' : 'train',
-    captions: scene.captions,
-    objects: scene.sceneObjects,
-    // Regenerated on demand rather than captured: 100,000 items would otherwise pin every scene.
-    image: async (): Promise<ImageSource> => ({
+class SyntheticItem implements DatasetItem {
+  constructor(
+    private readonly o: SyntheticOptions,
+    private readonly i: number,
+    readonly captions: string[],
+  ) {}
+
+  get id(): string {
+    return `synthetic-${this.o.seed}-${this.i}`;
+  }
+
+  get split(): string {
+    return this.i % 10 === 9 ? 'val' : 'train';
+  }
+
+  /** Regenerated on each call: the trainer asks only for the validation items' objects. */
+  get objects(): SceneObject[] {
+    return generateScene(this.o.seed, this.i, this.o.maxObjects).sceneObjects;
+  }
+
+  async image(): Promise<ImageSource> {
+    const { o, i } = this;
+    return {
       kind: 'raw',
       data: renderScene(generateScene(o.seed, i, o.maxObjects), o.imageSize, o.noise, mixSeed(o.seed, i, 1)),
       width: o.imageSize,
       height: o.imageSize,
       channels: 3,
-    }),
-  };
+    };
+  }
 }

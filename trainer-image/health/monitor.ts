@@ -63,6 +63,7 @@ export class HealthMonitor {
   private readonly actions: Counter;
   private readonly allReduceSeconds: Histogram;
   private readonly allReduceBytes: Counter;
+  private readonly extraction: Record<'images' | 'rate' | 'eta', Gauge>;
   private lastCommitMs?: number;
   private timer?: NodeJS.Timeout;
   private sampling?: Promise<HealthSnapshot>;
@@ -107,6 +108,11 @@ export class HealthMonitor {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [this.registry],
     });
+    this.extraction = {
+      images: gauge(TrainerMetrics.featureExtractionImages, "Images of this rank's share of feature extraction, done and in all", ['state']),
+      rate: gauge(TrainerMetrics.featureExtractionImagesPerSecond, 'Feature extraction images per second since it started'),
+      eta: gauge(TrainerMetrics.featureExtractionEtaSeconds, 'Seconds feature extraction still expects to need'),
+    };
     this.allReduceBytes = new Counter({
       name: TrainerMetrics.allReduceBytesTotal,
       help: 'Bytes this rank sent in gradient all-reduces',
@@ -137,6 +143,15 @@ export class HealthMonitor {
   recordAllReduce(seconds: number, bytesSent: number): void {
     this.allReduceSeconds.observe(this.base, seconds);
     this.allReduceBytes.inc(this.base, bytesSent);
+  }
+
+  /** Feature extraction's progress, as the pass over this rank's share reports it after each batch. */
+  recordExtraction(p: { done: number; total: number; imagesPerSecond: number; etaSeconds?: number }): void {
+    this.extraction.images.set({ ...this.base, state: 'done' }, p.done);
+    this.extraction.images.set({ ...this.base, state: 'total' }, p.total);
+    this.extraction.rate.set(this.base, p.imagesPerSecond);
+    if (p.done >= p.total) this.extraction.eta.set(this.base, 0);
+    else if (p.etaSeconds !== undefined) this.extraction.eta.set(this.base, p.etaSeconds);
   }
 
   /** The checkpoint library exports the commit time itself; the monitor needs it for local-mode alerts. */

@@ -9,7 +9,7 @@ import { logger as defaultLogger, type Logger } from '../../lib/telemetry/logger
 import { tf } from '../backend.js';
 import { DENSENET_CHANNELS, DENSENET_DEFAULT_SIZE, densenetMapSize, loadDenseNet121 } from './densenet121.js';
 import { EFFICIENTNET_CHANNELS, EFFICIENTNET_DEFAULT_SIZE, efficientnetMapSize, loadEfficientNetLite1 } from './efficientnet-lite.js';
-import type { FeatureShape } from './feature-cache.js';
+import type { FeatureShape } from '../features/feature-cache.js';
 import { INCEPTION_CHANNELS, INCEPTION_DEFAULT_SIZE, inceptionMapSize, loadInceptionV3Trunk, nsfwjsInceptionArtifacts } from './inception-v3.js';
 
 export interface EncodedBatch {

@@ -1,11 +1,11 @@
 // The feature reader's thread: fetches cache entries (file reads or S3 GETs), checks their digests and widens
 // float16 to float32 off the training loop's thread, so a step's reads cost the loop only a message.
 import { parentPort, workerData } from 'node:worker_threads';
-import { FeatureCache } from '../model/feature-cache.js';
+import { FeatureCache } from '../features/feature-cache.js';
 import type { ReaderConfig, ReadReply, ReadRequest } from './feature-reader.js';
 
 const config = workerData as ReaderConfig;
-const cache = new FeatureCache(config.dir, config.dtype, config.s3);
+const cache = new FeatureCache(config.dir, config.dtype, config.s3, config.options);
 const { shape } = config;
 const size = shape.regions * shape.channels;
 

@@ -4,7 +4,8 @@
 // the batch, never the dataset; the validation subset is small and held in memory.
 import { join } from 'node:path';
 import type { TrainingSpec } from '../../lib/api/types.js';
-import type { CacheDtype, FeatureCache, FeatureShape } from '../model/feature-cache.js';
+import type { CacheDtype, FeatureCache, FeatureShape } from '../features/feature-cache.js';
+import type { ImageKeys } from '../features/image-keys.js';
 import type { TrainConfig } from './config.js';
 import { FeatureReader } from './feature-reader.js';
 
@@ -57,7 +58,7 @@ export class CachedFeatures implements FeatureSource {
   constructor(
     cache: FeatureCache,
     shape: FeatureShape,
-    private readonly keys: readonly string[],
+    private readonly keys: ImageKeys,
     index?: string,
   ) {
     const side = Math.round(Math.sqrt(shape.regions));
@@ -69,14 +70,14 @@ export class CachedFeatures implements FeatureSource {
   }
 
   read(images: readonly number[]): Promise<Float32Array> {
-    return this.reader.read(images.map((image) => this.keys[image] as string));
+    return this.reader.read(images.map((image) => this.keys.at(image) as string));
   }
 
   /** The whole set in memory: for the validation subset, which is bounded by spec.training.validationImages. */
   async table(ids: readonly string[]): Promise<FeatureTable> {
     const { encoder, regions, channels, grid } = this;
     const size = regions * channels;
-    const all = await this.read(this.keys.map((_, i) => i));
+    const all = await this.read(Array.from({ length: this.keys.length }, (_, i) => i));
     return { encoder, regions, channels, grid, ids: [...ids], features: ids.map((_, i) => all.slice(i * size, (i + 1) * size)) };
   }
 }
@@ -94,6 +95,19 @@ export function workDir(): string {
 /** A directory or an s3://bucket/prefix. */
 export function featureCacheDir(): string {
   return process.env[FEATURE_CACHE_ENV] ?? join(workDir(), 'features');
+}
+
+export const FEATURE_MIRROR_ENV = 'CAPTIONRUN_FEATURE_MIRROR';
+
+/**
+ * Where an S3 feature cache is mirrored on local disk: $CAPTIONRUN_FEATURE_MIRROR ("off" for no mirror),
+ * else features-mirror in the working directory. Each image's entry is read once per caption (5 per image
+ * in COCO and Flickr8k): with the mirror only the first of those reads is a GET (BENCHMARKS.md, issue 19).
+ */
+export function featureCacheMirror(): string | undefined {
+  const configured = process.env[FEATURE_MIRROR_ENV];
+  if (configured === 'off') return undefined;
+  return configured || join(workDir(), 'features-mirror');
 }
 
 /**

@@ -9,6 +9,8 @@ import type { Dataset, DatasetItem } from '../data/dataset.js';
 import { DEFAULT_VALIDATION_SPLIT, openDataset } from '../data/open-dataset.js';
 import type { Vocabulary } from '../data/tokenizer.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
+import type { ExtractProgress } from '../features/extract-features.js';
+import type { ImageKeys } from '../features/image-keys.js';
 import { Examples } from './batches.js';
 import type { TrainConfig } from './config.js';
 import { CachedFeatures } from './features.js';
@@ -30,7 +32,7 @@ export interface PreparedData {
 }
 
 /** Told as this rank's share of both splits' images is checked and encoded. */
-export type FeatureProgress = (done: number, total: number) => void;
+export type FeatureProgress = (progress: ExtractProgress) => void;
 
 /** A process alone: no peers to share the extraction with. */
 const ALONE = { rank: 0, worldSize: 1, broadcast: async (data: Uint8Array | undefined) => data ?? new Uint8Array() };
@@ -74,15 +76,10 @@ export async function prepareData(
 }
 
 /** The items whose images could be read, with their keys. */
-function kept(items: readonly DatasetItem[], keys: readonly (string | undefined)[]): { items: DatasetItem[]; keys: string[] } {
-  const out: { items: DatasetItem[]; keys: string[] } = { items: [], keys: [] };
-  items.forEach((item, i) => {
-    const key = keys[i];
-    if (key === undefined) return;
-    out.items.push(item);
-    out.keys.push(key);
-  });
-  return out;
+function kept(items: readonly DatasetItem[], keys: ImageKeys): { items: DatasetItem[]; keys: ImageKeys } {
+  const positions: number[] = [];
+  for (let i = 0; i < items.length; i++) if (keys.has(i)) positions.push(i);
+  return { items: positions.map((i) => items[i] as DatasetItem), keys: keys.pick(positions) };
 }
 
 /** One example per (image, caption); `image` indexes `items`. */

@@ -9,29 +9,30 @@ import type { Logger } from '../../lib/telemetry/logger.js';
 import type { DatasetItem } from '../data/dataset.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { lazyEncoder } from '../model/encoder.js';
-import { cacheFeatures } from '../model/extract-features.js';
-import { FeatureCache, type FeatureShape } from '../model/feature-cache.js';
+import { cacheFeatures, type ExtractProgress } from '../features/extract-features.js';
+import { FeatureCache, type FeatureShape } from '../features/feature-cache.js';
+import { ImageKeys } from '../features/image-keys.js';
 import type { TrainConfig } from './config.js';
-import { encoderInputSize, featureCacheDir, featureCacheDtype } from './features.js';
+import { encoderInputSize, featureCacheDir, featureCacheDtype, featureCacheMirror } from './features.js';
 import { shardRange } from './validation.js';
 
 export interface CachedDataset {
   cache: FeatureCache;
   shape: FeatureShape;
-  /** Each item's cache key, aligned with the items; undefined for an image that could not be read. */
-  keys: (string | undefined)[];
+  /** Each item's cache key, aligned with the items; none for an image that could not be read. */
+  keys: ImageKeys;
   /** The name of the dataset's index in the cache (see FeatureCache.readIndex). */
   index: string;
 }
 
 /** Told as this rank's share is checked and encoded. */
-export type ShardProgress = (done: number, total: number) => void;
+export type ShardProgress = (progress: ExtractProgress) => void;
 
 export async function cacheDataset(config: TrainConfig, source: string, items: readonly DatasetItem[], group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, log: Logger, onProgress?: ShardProgress): Promise<CachedDataset> {
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
   const s3 = connectionOf(config.checkpoint.store.s3);
   const encoder = await lazyEncoder({ encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed, s3 }, log);
-  const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3);
+  const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3, { mirror: featureCacheMirror() });
   const { rank, worldSize } = group;
   const index = indexName(source, items);
   const known = await cache.readIndex(encoder.shape, index);
@@ -53,7 +54,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
     let lastLog = 0;
     const { keys, summary } = await cacheFeatures(items.slice(start, end), encoder, cache, {
       onProgress: (p) => {
-        onProgress?.(p.done, p.total);
+        onProgress?.(p);
         if (Date.now() - lastLog < 5000 && p.done < p.total) return;
         lastLog = Date.now();
         const eta = p.etaSeconds === undefined ? '' : `, ETA ${Math.round(p.etaSeconds)} s`;
@@ -61,7 +62,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
       },
     });
     for (const bad of summary.bad) log.warn(bad, `skipping image ${bad.id}: ${bad.message}`);
-    const all = shared ? await gatherKeys(group, keys, timeoutMs) : keys;
+    const all = ImageKeys.from(shared ? await gatherKeys(group, keys, timeoutMs) : keys);
     if (rank === 0) await cache.writeIndex(encoder.shape, index, all);
     return { cache, shape: encoder.shape, keys: all, index };
   } finally {
@@ -77,7 +78,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
 export async function cacheIsShared(cache: FeatureCache, shape: FeatureShape, group: Pick<ProcessGroup, 'rank' | 'worldSize' | 'broadcast'>, launch: string, timeoutMs: number): Promise<boolean> {
   if (group.worldSize === 1) return true;
   const marker = (rank: number): string => `gang-probe-${launch}-rank${rank}`;
-  await cache.writeIndex(shape, marker(group.rank), []);
+  await cache.writeIndex(shape, marker(group.rank), ImageKeys.from([]));
   await gatherKeys(group, [], timeoutMs);
   let seen = 0;
   for (let r = 0; r < group.worldSize; r++) if ((await cache.readIndex(shape, marker(r))) !== undefined) seen += 1;

@@ -20,7 +20,7 @@ import { startHealth, type RunningHealth } from '../health/start-health.js';
 import { ProcessGroup } from '../distributed/process-group.js';
 import { writeReport } from '../report/report-command.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
-import { isS3Location } from '../model/feature-cache.js';
+import { isS3Location } from '../features/feature-cache.js';
 import { makeBatch } from './batches.js';
 import { RESUME_FROM_ENV } from '../../lib/checkpoint/location.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
@@ -206,28 +206,31 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       config,
       restored ? { vocabulary: restored.vocabulary, maxCaptionLength: restored.state.hyperparameters.maxCaptionLength } : undefined,
       log,
-      (done, total) => progress.extractingFeatures(done, total),
+      (p) => {
+        progress.extractingFeatures(p.done, p.total);
+        opts.health?.recordExtraction(p);
+      },
       group,
     );
     const { data } = prepared;
     log.info({ seconds: Math.round(performance.now() - launched) / 1000, resumed: restored !== undefined }, `data ready ${((performance.now() - launched) / 1000).toFixed(1)} s after launch`);
     const opt = lossOptions(config);
-    // The memory probe trains on at most 4 examples (train-step.ts).
-    const probe = data.train.examples.slice(0, 4);
-    const probeFeatures = await data.train.features.read(probe.map((ex) => ex.image));
     // Rank 0 decides what `auto` resolves to (its memory measurement) and every rank takes its answer.
     // Measured with the schedule's final teacher-forcing probability: sampling coins below 1 take the
-    // heavier path through the loss.
+    // heavier path through the loss. The probe's features (at most 4 examples, train-step.ts) are read only
+    // here, when a fresh run measures an automatic batch size: never on a resume, never on the other ranks.
     const chooseHyper = (decoder: Decoder): Promise<Hyperparameters> =>
       broadcastJson(gang, slowMs, () =>
-        chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, () =>
-          measureBytesPerSample(
+        chooseHyperparameters(config.training, prepared.maxCaptionLength, data.vocabulary.size, d.worldSize, data.train.examples.length, backend, async () => {
+          const probe = data.train.examples.slice(0, 4);
+          const probeFeatures = await data.train.features.read(probe.map((ex) => ex.image));
+          return measureBytesPerSample(
             decoder,
             (size) => makeBatch(data.train.features, probeFeatures.subarray(0, size * data.train.features.regions * data.train.features.channels), probe.slice(0, size)),
             (size) => stepNoise(config.training.seed, 0, { steps: prepared.maxCaptionLength - 1, batch: size, hidden: decoder.cfg.hiddenDim }, decoder.cfg.dropout, teacherForcingAt(teacherForcingSchedule(config.training), Number.POSITIVE_INFINITY)),
             opt,
-          ),
-        ),
+          );
+        }),
       );
     const { decoder, adam, hyper, state: initial } = await startOrResume(config, restored, data, chooseHyper, log);
     if (!restored && writer) log.info({ hyperparameters: hyper, worldSize: d.worldSize }, `hyperparameters: batch ${hyper.batchSize} per process (global ${hyper.batchSize * d.worldSize}), learning rate ${hyper.learningRate}, max caption length ${hyper.maxCaptionLength}, vocabulary ${hyper.vocabularySize}`);

@@ -4,9 +4,9 @@
 // Images that cannot be loaded or decoded are reported and skipped; the rest go on.
 import { InvalidInputError } from '../../lib/errors.js';
 import type { DatasetItem, ImageSource } from '../data/dataset.js';
-import { featureShape, type ImageEncoder, type LazyEncoder } from './encoder.js';
+import { featureShape, type ImageEncoder, type LazyEncoder } from '../model/encoder.js';
 import { imageDigest, type FeatureCache, type Features } from './feature-cache.js';
-import { decodeBatch, type BadImage } from './image-pipeline.js';
+import { decodeBatch, type BadImage } from '../model/image-pipeline.js';
 
 export interface ExtractProgress {
   done: number;

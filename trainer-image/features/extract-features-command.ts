@@ -15,7 +15,7 @@ import { logger } from '../../lib/telemetry/logger.js';
 import { BACKENDS, initBackend, type BackendName } from '../backend.js';
 import { openDataset } from '../data/open-dataset.js';
 import { SYNTHETIC_DEFAULTS } from '../data/synthetic.js';
-import { loadEncoder } from './encoder.js';
+import { loadEncoder } from '../model/encoder.js';
 import { featureShape, streamFeatures, type ExtractProgress } from './extract-features.js';
 import { FeatureCache, type CacheDtype } from './feature-cache.js';
 

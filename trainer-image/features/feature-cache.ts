@@ -7,17 +7,22 @@
 // back), so what a run trains on never depends on who filled the cache first.
 //
 // Layout: <location>/<encoder>-<inputSize>-<weights digest 16>/<key[0..2]>/<key>.feat, where the location
-// is a directory or an s3://bucket/prefix (a cluster run's workers then share one cache).
+// is a directory or an s3://bucket/prefix (a cluster run's workers then share one cache). An S3 cache can
+// have a read-through mirror on local disk: an entry read from S3 and found intact is written there, and
+// later reads of it (the image's other captions, later epochs) are file reads instead of GETs.
 //   "CRF1" | u32 header length | header JSON | map values | pooled values | sha256(all before)
 import { createHash, randomBytes } from 'node:crypto';
-import type { Dirent } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync, type Dirent } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { parseS3Uri, s3ClientConfig, type S3Connection } from '../../lib/s3-connection.js';
-import { deleteObjects, getObjectBytes, isNoSuchKey, listObjects } from '../../lib/s3-objects.js';
+import { parseS3Uri, s3Address, s3ClientConfig, type S3Connection } from '../../lib/s3-connection.js';
+import { deleteObjects, isNoSuchKey, listObjects } from '../../lib/s3-objects.js';
+import { SignedGet } from '../../lib/s3-signed-get.js';
 import type { ImageSource } from '../data/dataset.js';
-import { float16ToFloat32, float32ToFloat16 } from './float16.js';
+import { float16ToFloat32, float32ToFloat16 } from '../model/float16.js';
+import { ImageKeys } from './image-keys.js';
 
 export type CacheDtype = 'float16' | 'float32';
 
@@ -57,7 +62,22 @@ export interface CacheStats {
   misses: number;
   corrupt: number;
   bytesWritten: number;
+  /** Hits served by the local mirror rather than the cache's own store. */
+  mirrorHits: number;
 }
+
+export interface FeatureCacheOptions {
+  /**
+   * A local directory mirroring the entries read from an S3 cache (ignored for a local one). It stops
+   * growing while its filesystem has less than MIRROR_MIN_FREE free, so it never fills a node's disk.
+   */
+  mirror?: string;
+}
+
+/** The mirror writes only while its filesystem keeps this much free: 10 % of it and at least 1 GiB. */
+const MIRROR_MIN_FREE = { fraction: 0.1, bytes: 2 ** 30 };
+/** Free space is looked at once per this many mirror writes (a statfs each time would cost as much as a write). */
+const MIRROR_CHECK_EVERY = 64;
 
 /** True when `location` names an S3 prefix rather than a local directory. */
 export function isS3Location(location: string): boolean {
@@ -65,18 +85,22 @@ export function isS3Location(location: string): boolean {
 }
 
 export class FeatureCache {
-  readonly stats: CacheStats = { hits: 0, misses: 0, corrupt: 0, bytesWritten: 0 };
+  readonly stats: CacheStats = { hits: 0, misses: 0, corrupt: 0, bytesWritten: 0, mirrorHits: 0 };
   /** Called with the entry's path and why, whenever a corrupt entry is found (it is then deleted). */
   onCorrupt: (path: string, reason: string) => void = () => {};
   private readonly store: EntryStore;
+  private readonly mirror: LocalMirror | undefined;
 
   /** `dir` is a directory or an s3://bucket/prefix, reached through `s3` (default: the AWS_* env vars). */
   constructor(
     readonly dir: string,
     readonly dtype: CacheDtype = 'float16',
     readonly s3: S3Connection = {},
+    readonly options: FeatureCacheOptions = {},
   ) {
-    this.store = isS3Location(dir) ? new S3Entries(dir, s3) : new LocalEntries(dir);
+    const remote = isS3Location(dir);
+    this.store = remote ? new S3Entries(dir, s3) : new LocalEntries(dir);
+    this.mirror = remote && options.mirror ? new LocalMirror(options.mirror) : undefined;
   }
 
   /** The location of one encoder configuration: changing weights or input size can never hit old entries. */
@@ -85,7 +109,7 @@ export class FeatureCache {
   }
 
   path(shape: FeatureShape, key: string): string {
-    return this.store.location(namespaceName(shape), key.slice(0, 2), `${key}.feat`);
+    return this.store.location(...entryParts(shape, key));
   }
 
   /**
@@ -93,13 +117,13 @@ export class FeatureCache {
    * A relaunch reads it instead of reading every image again to digest it. It is trusted as written: images
    * replaced in place under the same ids and source need removeIndex (or a pruned cache) to be seen.
    */
-  async readIndex(shape: FeatureShape, name: string): Promise<(string | undefined)[] | undefined> {
+  async readIndex(shape: FeatureShape, name: string): Promise<ImageKeys | undefined> {
     const buf = await this.store.read(this.indexPath(shape, name));
-    return buf && (JSON.parse(buf.toString('utf8')) as (string | null)[]).map((k) => k ?? undefined);
+    return buf && ImageKeys.decode(buf);
   }
 
-  async writeIndex(shape: FeatureShape, name: string, keys: readonly (string | undefined)[]): Promise<void> {
-    await this.store.write(this.indexPath(shape, name), Buffer.from(JSON.stringify(keys.map((k) => k ?? null))));
+  async writeIndex(shape: FeatureShape, name: string, keys: ImageKeys): Promise<void> {
+    await this.store.write(this.indexPath(shape, name), keys.encode());
   }
 
   removeIndex(shape: FeatureShape, name: string): Promise<void> {
@@ -107,7 +131,7 @@ export class FeatureCache {
   }
 
   private indexPath(shape: FeatureShape, name: string): string {
-    return this.store.location(namespaceName(shape), 'index', `${name}.json`);
+    return this.store.location(namespaceName(shape), 'index', `${name}.keys`);
   }
 
   /**
@@ -120,6 +144,8 @@ export class FeatureCache {
 
   /** The cached features, or undefined on a miss or a corrupt entry (which is deleted). */
   async get(shape: FeatureShape, key: string): Promise<Features | undefined> {
+    const fromMirror = await this.fromMirror(shape, key);
+    if (fromMirror) return fromMirror;
     const path = this.path(shape, key);
     const buf = await this.store.read(path);
     if (buf === undefined) {
@@ -140,7 +166,32 @@ export class FeatureCache {
       return undefined;
     }
     this.stats.hits++;
+    // Only an entry that passed its digest is mirrored, so the mirror never holds what the store would not.
+    await this.mirror?.write(entryParts(shape, key), buf);
     return entry.dtype === this.dtype ? entry.features : this.asStored(entry.features);
+  }
+
+  /**
+   * The mirror's copy when it has an intact one of this cache's dtype. A corrupt copy is the mirror's own
+   * damage, not the store's: it is deleted there only, and the entry read again from the store.
+   */
+  private async fromMirror(shape: FeatureShape, key: string): Promise<Features | undefined> {
+    if (!this.mirror) return undefined;
+    const parts = entryParts(shape, key);
+    const buf = this.mirror.read(parts);
+    if (buf === undefined) return undefined;
+    const entry = this.check(buf, shape, key);
+    if (typeof entry === 'string' || entry.dtype !== this.dtype) {
+      if (typeof entry === 'string') {
+        this.stats.corrupt++;
+        this.onCorrupt(this.mirror.location(parts), entry);
+      }
+      this.mirror.remove(parts);
+      return undefined;
+    }
+    this.stats.hits++;
+    this.stats.mirrorHits++;
+    return entry.features;
   }
 
   /** Whether an entry exists, without reading it (a relaunch checks a whole dataset this way). */
@@ -211,6 +262,78 @@ function namespaceName(shape: FeatureShape): string {
   return `${shape.encoder}-${shape.inputSize}-${shape.weightsDigest.slice(0, 16)}`;
 }
 
+function entryParts(shape: FeatureShape, key: string): string[] {
+  return [namespaceName(shape), key.slice(0, 2), `${key}.feat`];
+}
+
+/**
+ * Verified copies of an S3 cache's entries on local disk. Best effort: a write that fails (disk full, a
+ * read-only volume) or that would leave the filesystem short of MIRROR_MIN_FREE is skipped, and the entry
+ * is read from S3 again next time; the mirror is derived data, never the only copy.
+ */
+class LocalMirror {
+  private readonly entries: LocalEntries;
+  private writes = 0;
+  private full = false;
+  private readonly made = new Set<string>();
+
+  constructor(dir: string) {
+    this.entries = new LocalEntries(dir);
+  }
+
+  location(parts: string[]): string {
+    return this.entries.location(...parts);
+  }
+
+  /**
+   * The mirror's file operations are synchronous: they run on the feature reader's own thread, where each
+   * awaited fs call cost a trip through libuv's pool (open, stat, read, close) for a 36 KiB file.
+   */
+  read(parts: string[]): Buffer | undefined {
+    try {
+      return readFileSync(this.location(parts));
+    } catch {
+      return undefined;
+    }
+  }
+
+  remove(parts: string[]): void {
+    rmSync(this.location(parts), { force: true });
+  }
+
+  async write(parts: string[], data: Buffer): Promise<void> {
+    if (this.writes++ % MIRROR_CHECK_EVERY === 0) this.full = !(await this.hasRoom());
+    if (this.full) return;
+    const location = this.location(parts);
+    const dir = dirname(location);
+    // Temp file + rename as for any local entry, but each directory is made once: a mkdir per entry was a
+    // third of the mirror's cost per write.
+    const tmp = `${location}.${process.pid}-${threadId}-${this.writes}.tmp`;
+    try {
+      if (!this.made.has(dir)) {
+        mkdirSync(dir, { recursive: true });
+        this.made.add(dir);
+      }
+      writeFileSync(tmp, data);
+      renameSync(tmp, location);
+    } catch {
+      this.full = true;
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  private async hasRoom(): Promise<boolean> {
+    await mkdir(this.entries.location(), { recursive: true }).catch(() => {});
+    try {
+      const fs = await statfs(this.entries.location());
+      const free = fs.bavail * fs.bsize;
+      return free >= Math.max(MIRROR_MIN_FREE.bytes, MIRROR_MIN_FREE.fraction * fs.blocks * fs.bsize);
+    } catch {
+      return false;
+    }
+  }
+}
+
 /** Where entries live: whole entries in and out, addressed by the locations location() builds. */
 interface EntryStore {
   location(...parts: string[]): string;
@@ -272,6 +395,8 @@ class LocalEntries implements EntryStore {
 /** Entries as objects under s3://bucket/prefix. A PUT replaces an object whole, so no temp object is needed. */
 class S3Entries implements EntryStore {
   private readonly client: S3Client;
+  /** Reads, the per-step path, skip the SDK's per-request middleware; writes and listings are rare. */
+  private readonly getter: SignedGet;
   private readonly bucket: string;
   private readonly prefix: string;
 
@@ -280,6 +405,7 @@ class S3Entries implements EntryStore {
     this.bucket = bucket;
     this.prefix = prefix;
     this.client = new S3Client(s3ClientConfig(connection));
+    this.getter = SignedGet.fromClient(this.client, bucket, s3Address(connection));
   }
 
   location(...parts: string[]): string {
@@ -289,7 +415,7 @@ class S3Entries implements EntryStore {
   async read(location: string): Promise<Buffer | undefined> {
     // Only a missing key is a miss: taking an unreachable cache for an empty one would silently re-encode
     // every image (hours on a real dataset). Failing names the cause, and a relaunch finds the entries again.
-    return getObjectBytes(this.client, this.bucket, parseS3Uri(location).prefix).catch((err: unknown) => {
+    return this.getter.get(parseS3Uri(location).prefix).catch((err: unknown) => {
       throw failure('read', location, err);
     });
   }
