@@ -1,12 +1,14 @@
 // GetObject for hot paths: one SigV4-signed HTTP GET over a keep-alive agent, without the AWS SDK's
 // middleware stack. The feature reader issues one GET per cache entry per batch (32 per step at batch 32);
 // through the SDK each cost ~0.7 ms of client CPU on the cores that train (BENCHMARKS.md, issue 19), this
-// path a fraction of that. Credentials still come from the SDK's resolver (env, Secret files, IRSA, instance
-// metadata), so rotation and session tokens behave as for every other S3 call; only the request is ours.
-import { createHash, createHmac } from 'node:crypto';
+// path a fraction of that. The signature is the SDK's own signer (@smithy/signature-v4, ~20 us a request) and
+// the credentials its resolver (env, Secret files, IRSA, instance metadata), so rotation and session tokens
+// behave as for every other S3 call; only the HTTP request is ours.
+import { createHash } from 'node:crypto';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { SignatureV4 } from '@smithy/signature-v4';
 
 /** sha256 of an empty body: a GET signs its (absent) payload with this. */
 const EMPTY_SHA256 = createHash('sha256').digest('hex');
@@ -37,23 +39,17 @@ export interface SignedGetOptions {
   maxSockets?: number;
 }
 
-interface Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-  sessionToken?: string;
-}
-
-/** Signed GETs of one bucket's objects, reusing connections and the day's signing key. */
+/** Signed GETs of one bucket's objects, reusing connections (and, in the signer, the day's signing key). */
 export class SignedGet {
   private readonly agent: HttpAgent;
   private readonly https: boolean;
   private readonly host: string;
   private readonly pathPrefix: string;
-  private signingKey: { secret: string; date: string; key: Buffer } | undefined;
+  private readonly signer: SignatureV4;
 
-  constructor(
+  private constructor(
     private readonly bucket: string,
-    private readonly credentials: () => Promise<Credentials>,
+    client: S3Client,
     private readonly options: SignedGetOptions,
   ) {
     const base = new URL(options.endpoint ?? `https://s3.${options.region}.amazonaws.com`);
@@ -63,20 +59,27 @@ export class SignedGet {
     this.pathPrefix = `${base.pathname.replace(/\/+$/, '')}${virtualHost ? '' : `/${encodeSegment(bucket)}`}`;
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 64 };
     this.agent = this.https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+    // S3 signs the path as sent (no second escaping) and wants the payload hash header.
+    this.signer = new SignatureV4({ service: 's3', region: options.region, credentials: client.config.credentials, sha256: client.config.sha256, uriEscapePath: false, applyChecksum: true });
   }
 
-  /** Builds one from an SDK client's settings: its region, endpoint, addressing style and credential chain. */
+  /** Builds one from an SDK client: its credential chain and hash, with `options` for where requests go. */
   static fromClient(client: S3Client, bucket: string, options: SignedGetOptions): SignedGet {
-    const resolve = client.config.credentials;
-    return new SignedGet(bucket, () => resolve(), options);
+    return new SignedGet(bucket, client, options);
   }
 
   /** The object's bytes, or undefined when there is no such key. */
   async get(key: string): Promise<Buffer | undefined> {
-    const credentials = await this.credentials();
     const path = `${this.pathPrefix}/${key.split('/').map(encodeSegment).join('/')}`;
-    const headers = this.sign(path, credentials, new Date());
-    const res = await this.send(path, headers, key);
+    const signed = await this.signer.sign({
+      method: 'GET',
+      protocol: this.https ? 'https:' : 'http:',
+      hostname: this.host,
+      path,
+      query: {},
+      headers: { host: this.host, 'x-amz-content-sha256': EMPTY_SHA256 },
+    });
+    const res = await this.send(path, signed.headers, key);
     const body = await readBody(res);
     if (res.statusCode === 200) return body;
     if (res.statusCode === 404) return undefined;
@@ -101,31 +104,6 @@ export class SignedGet {
       req.on('error', (err) => reject(err instanceof S3GetError ? err : new S3GetError(this.bucket, key, undefined, (err as NodeJS.ErrnoException).code ?? err.name, err.message, { cause: err })));
       req.end();
     });
-  }
-
-  /** SigV4 headers for GET `path` (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html). */
-  private sign(path: string, credentials: Credentials, now: Date): Record<string, string> {
-    const amzDate = now.toISOString().replace(/[-:]|\.\d{3}/g, '');
-    const date = amzDate.slice(0, 8);
-    const headers: Record<string, string> = { host: this.host, 'x-amz-content-sha256': EMPTY_SHA256, 'x-amz-date': amzDate };
-    if (credentials.sessionToken) headers['x-amz-security-token'] = credentials.sessionToken;
-    const names = Object.keys(headers).sort();
-    const signedHeaders = names.join(';');
-    const canonical = ['GET', path, '', ...names.map((n) => `${n}:${headers[n]}`), '', signedHeaders, EMPTY_SHA256].join('\n');
-    const scope = `${date}/${this.options.region}/s3/aws4_request`;
-    const toSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonical).digest('hex')}`;
-    const signature = createHmac('sha256', this.keyFor(credentials.secretAccessKey, date)).update(toSign).digest('hex');
-    headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
-    return headers;
-  }
-
-  /** The signing key changes with the day and the secret only: derived once for both, not four HMACs a GET. */
-  private keyFor(secret: string, date: string): Buffer {
-    if (this.signingKey?.secret === secret && this.signingKey.date === date) return this.signingKey.key;
-    const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
-    const key = hmac(hmac(hmac(hmac(`AWS4${secret}`, date), this.options.region), 's3'), 'aws4_request');
-    this.signingKey = { secret, date, key };
-    return key;
   }
 }
 

@@ -3,7 +3,7 @@
 // object and the server's code rather than a miss.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { s3Address } from '../../lib/s3-connection.js';
 import { S3GetError, SignedGet } from '../../lib/s3-signed-get.js';
 import { startMinio, type MinioServer } from '../env/minio.js';
@@ -21,7 +21,8 @@ after(async () => {
 
 function getter(secretAccessKey = minio.secretAccessKey): SignedGet {
   const address = s3Address({ endpoint: minio.endpoint, region: minio.region });
-  return new SignedGet(BUCKET, async () => ({ accessKeyId: minio.accessKeyId, secretAccessKey }), address);
+  const client = new S3Client({ ...address, credentials: { accessKeyId: minio.accessKeyId, secretAccessKey } });
+  return SignedGet.fromClient(client, BUCKET, address);
 }
 
 test('reads objects whose keys need encoding, byte for byte, over reused connections', async () => {
