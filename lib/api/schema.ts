@@ -51,6 +51,15 @@ const dataset = obj(
       maxObjects: int('Most shapes per image.', 1, 4, { default: 2 }),
       noise: num('Pixel noise amplitude, 0 for clean images.', { minimum: 0, maximum: 1, default: 0 }),
     }),
+    featureCache: str(
+      'Where encoded features are cached, keyed by image digest, encoder, weights and input size. An s3://bucket/prefix ' +
+        '(reached with the checkpoint store\'s S3 settings and Secret) is shared by every rank of a gang, every relaunch ' +
+        'and every run with the same encoder: each rank encodes only its share of the missing images and reads through ' +
+        'a copy on its cache volume. A directory path is for `captionrun train` on one machine (a pod\'s root filesystem ' +
+        'is read-only). Absent: the trainer\'s work directory, in a pod its cache volume, which each pod fills with ' +
+        'every image and a relaunched gang starts again. $CAPTIONRUN_FEATURE_CACHE overrides it.',
+      { minLength: 1, pattern: '^(s3://[a-z0-9.-]{3,63}(/.*)?|/.+|\\./.*|[^:]+)$' },
+    ),
   },
   {
     required: ['format'],

@@ -25,6 +25,8 @@ export interface DatasetSpec {
   trainSplit: string;
   validationSplit?: string;
   synthetic?: SyntheticOptions;
+  /** An s3://bucket/prefix or a directory; absent: the trainer's work directory (a pod's cache volume). */
+  featureCache?: string;
 }
 
 export interface ModelSpec {

@@ -41,7 +41,7 @@ Options:
   --input-size N        encoder input side in px (default 299 InceptionV3, 224 DenseNet121, 240
                         EfficientNet-Lite1)
   --cache DIR           feature cache directory or s3://bucket/prefix, reached as the dataset is
-                        (default .captionrun/features)
+                        (default: the spec's dataset.featureCache, else .captionrun/features)
   --dtype D             float16 (default) | float32 storage
   --batch-size N        images per encoder pass (default 8)
   --backend B           ${BACKENDS.join(' | ')} (default: best available)
@@ -61,7 +61,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
       encoder: { type: 'string' },
       weights: { type: 'string' },
       'input-size': { type: 'string' },
-      cache: { type: 'string', default: '.captionrun/features' },
+      cache: { type: 'string' },
       dtype: { type: 'string', default: 'float16' },
       'batch-size': { type: 'string', default: '8' },
       backend: { type: 'string' },
@@ -83,7 +83,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     const batchSize = int('--batch-size', v['batch-size'], 1, 1024);
     const inputSize = v['input-size'] === undefined ? undefined : int('--input-size', v['input-size'], 32, 1024);
     // Before the backend and the encoder load: a mistyped s3:// cache fails in a moment, not after seconds.
-    const cache = new FeatureCache(v.cache, dtype, s3);
+    const cache = new FeatureCache(v.cache ?? ('featureCache' in dataset ? dataset.featureCache : undefined) ?? '.captionrun/features', dtype, s3);
     cache.onCorrupt = (path, reason) => logger.warn({ path, reason }, 'feature cache: corrupt entry, recomputing');
 
     await initBackend(v.backend === undefined ? undefined : (oneOf('--backend', v.backend, BACKENDS) as BackendName));

@@ -3,7 +3,7 @@
 // TensorFlow.js has no float16 math). Training images are read per batch from the cache, so memory follows
 // the batch, never the dataset; the validation subset is small and held in memory.
 import { join } from 'node:path';
-import type { TrainingSpec } from '../../lib/api/types.js';
+import type { DatasetSpec, TrainingSpec } from '../../lib/api/types.js';
 import type { CacheDtype, FeatureCache, FeatureShape } from '../features/feature-cache.js';
 import type { ImageKeys } from '../features/image-keys.js';
 import type { TrainConfig } from './config.js';
@@ -92,9 +92,9 @@ export function workDir(): string {
   return process.env.CAPTIONRUN_CACHE ?? '.captionrun';
 }
 
-/** A directory or an s3://bucket/prefix. */
-export function featureCacheDir(): string {
-  return process.env[FEATURE_CACHE_ENV] ?? join(workDir(), 'features');
+/** A directory or an s3://bucket/prefix: $CAPTIONRUN_FEATURE_CACHE, else spec.dataset.featureCache, else the work directory's. */
+export function featureCacheDir(dataset: Pick<DatasetSpec, 'featureCache'>): string {
+  return process.env[FEATURE_CACHE_ENV] ?? dataset.featureCache ?? join(workDir(), 'features');
 }
 
 export const FEATURE_MIRROR_ENV = 'CAPTIONRUN_FEATURE_MIRROR';

@@ -32,7 +32,7 @@ export async function cacheDataset(config: TrainConfig, source: string, items: r
   // s3:// weights and an s3:// cache are reached like the checkpoints: one endpoint and one Secret for the run.
   const s3 = connectionOf(config.checkpoint.store.s3);
   const encoder = await lazyEncoder({ encoder: config.encoder.name, encoderWeights: config.encoder.weights, inputSize: encoderInputSize(config), seed: config.training.seed, s3 }, log);
-  const cache = new FeatureCache(featureCacheDir(), featureCacheDtype(config.training.precision), s3, { mirror: featureCacheMirror() });
+  const cache = new FeatureCache(featureCacheDir(config.dataset), featureCacheDtype(config.training.precision), s3, { mirror: featureCacheMirror() });
   const { rank, worldSize } = group;
   const index = indexName(source, items);
   const known = await cache.readIndex(encoder.shape, index);

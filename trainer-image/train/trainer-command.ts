@@ -144,12 +144,19 @@ export interface TrainOptions {
 
 /** Watches the volumes this trainer writes to and serves /metrics and /progress (CAPTIONRUN_METRICS_PORT; 0 = any free port). */
 async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, log: Logger, progress: TrainingProgress): Promise<RunningHealth> {
-  const cacheDir = featureCacheDir();
+  const cacheDir = featureCacheDir(config.dataset);
   // A feature cache in S3 takes no room on the cache volume, which then holds only the work directory:
   // pruning those shared entries would free nothing there.
   const s3Cache = isS3Location(cacheDir);
   const cachePath = s3Cache ? workDir() : cacheDir;
-  await mkdir(cachePath, { recursive: true });
+  await mkdir(cachePath, { recursive: true }).catch((err: unknown) => {
+    if (s3Cache) throw err;
+    throw new InvalidInputError(`cannot create the feature cache directory ${cachePath}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      field: 'spec.dataset.featureCache',
+      hint: 'in a pod, name an s3:// prefix (the root filesystem is read-only) or leave the field out for the cache volume',
+      cause: err,
+    });
+  });
   const volumes = [{ volume: 'cache', path: cachePath }];
   const local = config.checkpoint.store.local?.path;
   // A checkpoint directory that cannot be created is not watched: the store's own write check reports it
