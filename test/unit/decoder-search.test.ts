@@ -4,7 +4,7 @@ import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, initialValues, paramRecord, type DecoderConfig } from '../../trainer-image/model/decoder.js';
 import { beamSearch, blockedWords, greedyDecode, lengthNormalisedScore } from '../../trainer-image/model/decoder-search.js';
-import { captionLoss } from '../../trainer-image/train/caption-loss.js';
+import { captionLoss } from '../../trainer-image/model/caption-loss.js';
 import { CounterRng } from '../../trainer-image/train/rng.js';
 
 await useBackendUnderTest();
@@ -48,7 +48,7 @@ for (const cell of ['gru', 'lstm'] as const) {
       const p = paramRecord(decoder);
       const base = { features: features(2, 2), inputs: tf.tensor2d([[1, 5, 6, 0], [1, 7, 2, 0]]), mask: tf.tensor2d([[1, 1, 1, 0], [1, 1, 0, 0]]) };
       const loss = (targets: number[][]): number =>
-        captionLoss(cfg, p, { ...base, targets: tf.tensor2d(targets) }, {}, { attentionRegularization: 0, blockSteps: 2, checkpointing: false }).crossEntropy.dataSync()[0] as number;
+        captionLoss(cfg, p, { ...base, targets: tf.tensor2d(targets) }, {}, { attentionRegularization: 0, labelSmoothing: 0, blockSteps: 2, checkpointing: false }).crossEntropy.dataSync()[0] as number;
       const a = loss([[5, 6, 2, 0], [7, 2, 0, 0]]);
       assert.equal(loss([[5, 6, 2, 8], [7, 2, 4, 3]]), a, 'targets under mask 0 do not count');
       assert.notEqual(loss([[5, 6, 3, 0], [7, 2, 0, 0]]), a, 'targets under mask 1 do');
