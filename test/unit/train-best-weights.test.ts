@@ -28,6 +28,24 @@ function start(c: TrainConfig, restored?: RestoredParts): Promise<Start> {
   return startOrResume(c, restored, data, async () => hyper, log);
 }
 
+/**
+ * The fixture's in-memory store, taking ownership of each saved file's buffer as the real checkpoint writer
+ * does (it detaches them): a snapshot that hands out a buffer the loop still needs fails here.
+ */
+function detachingIO(): ReturnType<typeof memoryIO> {
+  const io = memoryIO();
+  const keep = io.save.bind(io);
+  io.save = async (snapshot, must) => {
+    const copy = { ...snapshot, files: snapshot.files.map((f) => ({ name: f.name, data: f.data.slice() })) };
+    for (const f of snapshot.files) {
+      if (f.data.buffer.byteLength === 0) throw new Error(`${f.name}: buffer already handed to an earlier save`);
+      structuredClone(f.data.buffer, { transfer: [f.data.buffer as ArrayBuffer] });
+    }
+    return keep(copy, must);
+  };
+  return io;
+}
+
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => a !== undefined && b !== undefined && Buffer.from(a).equals(Buffer.from(b));
 
 for (const metric of ['cider', 'bleu4'] as const) {
@@ -35,7 +53,7 @@ for (const metric of ['cider', 'bleu4'] as const) {
     // A rate far too high for this toy decoder: the metric peaks early and never recovers, so the best
     // epoch is not the last one and keeping the last weights would fail this test.
     const c = loopConfig({ epochs: 6, batchSize: 4, learningRate: 0.3, lrSchedule: { type: 'constant' }, validationMetric: metric });
-    const io = memoryIO();
+    const io = detachingIO();
     const full = await start(c);
     const out = await runTraining({ config: c, hyper, decoder: full.decoder, adam: full.adam, data, checkpoints: io, group, log, stopRequested: () => false }, full.state);
     assert.equal(out.kind, 'finished');
@@ -55,7 +73,7 @@ for (const metric of ['cider', 'bleu4'] as const) {
     assert.ok(same(packParameters(final.decoder), out.best), 'finalWeights builds the decoder from them');
 
     // Stopped after the first epoch and resumed: the run ends on the same best weights.
-    const resumedIO = memoryIO();
+    const resumedIO = detachingIO();
     const first = await start(c);
     let steps = 0;
     const stopped = await runTraining({ config: c, hyper, decoder: first.decoder, adam: first.adam, data, checkpoints: resumedIO, group, log, stopRequested: () => steps++ >= 8 }, first.state);

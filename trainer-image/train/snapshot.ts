@@ -74,7 +74,9 @@ export function captureSnapshot(decoder: Decoder, adam: Adam, vocabulary: Vocabu
     { name: ADAM_M_FILE, data: packTensors(names.map((n) => adam.m.get(n) as tf.Tensor)) },
     { name: ADAM_V_FILE, data: packTensors(names.map((n) => adam.v.get(n) as tf.Tensor)) },
     { name: VOCABULARY_FILE, data: new TextEncoder().encode(JSON.stringify(vocabulary.toJSON())) },
-    ...(best ? [{ name: BEST_WEIGHTS_FILE, data: best }] : []),
+    // A copy: the checkpoint writer takes ownership of (detaches) each file's buffer, and the loop keeps
+    // the best weights across many saves.
+    ...(best ? [{ name: BEST_WEIGHTS_FILE, data: best.slice() }] : []),
   ];
   return { step: state.step, epoch: state.cursor.epoch, files, state: structuredClone(state), metrics };
 }
