@@ -164,8 +164,8 @@ async function matrix(values: { encoders: string; decoders: string; epochs?: str
       const started = performance.now();
       await train(specFile, join(dir, 'outputs'), join(dir, 'train.log'));
       const wall = (performance.now() - started) / 1000;
-      const written = JSON.parse(readFileSync(join(dir, 'outputs', 'captions.json'), 'utf8')) as { grid: number; captions: (Captioned & { id: string })[] };
-      const row = await scoreCaptions(written.captions.map((c) => c.id), written.captions, written.grid * written.grid);
+      const written = JSON.parse(readFileSync(join(dir, 'outputs', 'captions.json'), 'utf8')) as { grid: { rows: number; cols: number }; captions: (Captioned & { id: string })[] };
+      const row = await scoreCaptions(written.captions.map((c) => c.id), written.captions, written.grid.rows * written.grid.cols);
       rows.set(label, row);
       writeFileSync(join(dir, 'scores.json'), `${JSON.stringify({ ...row, wallSeconds: wall, load: loadavg() }, null, 2)}\n`);
       figures.push(...rowFigures(label, row, wall, encoder === 'inceptionv3' ? undefined : rows.get(`inceptionv3+${decoder}`), encoder === 'efficientnet-lite1' && decoder === 'gru'));
