@@ -21,3 +21,6 @@ if (!available.includes(name)) {
 const mod = (await import(`./${name}.ts`)) as { default: Benchmark };
 const figures = await mod.default(args);
 writeResults(name, figures);
+// Whatever a benchmark leaves open (the training feature reader's worker thread, a backend's pool) must not
+// keep the process alive once its figures are written.
+process.exit(0);

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { BACKENDS, initBackend, tf, type BackendName } from '../trainer-image/backend.js';
 import { createDecoder, disposeDecoder, initialValues, type DecoderConfig } from '../trainer-image/model/decoder.js';
 import { Adam, DEFAULT_ADAM } from '../trainer-image/train/adam.js';
-import type { CaptionBatch } from '../trainer-image/train/caption-loss.js';
+import type { CaptionBatch } from '../trainer-image/model/caption-loss.js';
 import { disposeNoise, stepNoise } from '../trainer-image/train/noise.js';
 import { CounterRng } from '../trainer-image/util/rng.js';
 import { trainStep } from '../trainer-image/train/train-step.js';
@@ -40,7 +40,7 @@ function randomBatch(steps: number): CaptionBatch {
 async function measure(cfg: DecoderConfig, batch: CaptionBatch, steps: number, iterations: number, checkpointing: boolean): Promise<{ msPerStep: number; peakMB: number }> {
   const decoder = createDecoder(cfg, initialValues(cfg, 1));
   const adam = new Adam(decoder.params, DEFAULT_ADAM);
-  const opts = { attentionRegularization: 1, blockSteps: checkpointing ? BLOCK : 1 << 30, checkpointing };
+  const opts = { attentionRegularization: 1, labelSmoothing: 0, blockSteps: checkpointing ? BLOCK : 1 << 30, checkpointing };
   const run = async (i: number): Promise<void> => {
     const noise = stepNoise(1, i, { steps, batch: BATCH, hidden: cfg.hiddenDim }, cfg.dropout, 1);
     await trainStep(decoder, adam, batch, noise, 1e-3, opts);

@@ -223,8 +223,9 @@ const training = obj(
       minLearningRate: num('Lowest learning rate the schedule goes to.', { minimum: 0, maximum: 1, default: 1e-6 }),
     })),
     validationMetric: oneOf(
-      'Metric that drives the plateau schedule, early stopping and keepBest: bleu4 (higher is better), loss, or none.',
-      ['bleu4', 'loss', 'none'],
+      'Metric that drives the plateau schedule, early stopping, keepBest and which epoch\'s weights the final ' +
+        'outputs hold: bleu4 or cider (CIDEr-D; both of greedy captions, higher is better), loss, or none (the last epoch\'s weights).',
+      ['bleu4', 'cider', 'loss', 'none'],
       { default: 'bleu4' },
     ),
     validationImages: int(
@@ -248,6 +249,11 @@ const training = obj(
       maximum: 100,
       default: 1,
     }),
+    labelSmoothing: num(
+      'Label smoothing epsilon of the training loss: each target word\'s one-hot is mixed with eps of a uniform ' +
+        'distribution over the vocabulary; 0 is plain cross-entropy. Validation loss is always unsmoothed.',
+      { minimum: 0, maximum: 0.5, default: 0 },
+    ),
     seed: int('Seed of every random choice: a resumed run follows the trajectory of an uninterrupted one.', 0, 2147483647, {
       default: 42,
     }),
@@ -265,7 +271,7 @@ const training = obj(
     'x-kubernetes-validations': [
       {
         rule: "self.lrSchedule.type != 'plateau' || self.validationMetric != 'none'",
-        message: "spec.training.lrSchedule.type: plateau needs spec.training.validationMetric (bleu4 or loss); choose a metric or another schedule",
+        message: "spec.training.lrSchedule.type: plateau needs spec.training.validationMetric (bleu4, cider or loss); choose a metric or another schedule",
         fieldPath: '.lrSchedule.type',
       },
       {
@@ -275,7 +281,7 @@ const training = obj(
       },
       {
         rule: "self.earlyStoppingPatience == 0 || self.validationMetric != 'none'",
-        message: 'spec.training.earlyStoppingPatience needs spec.training.validationMetric (bleu4 or loss)',
+        message: 'spec.training.earlyStoppingPatience needs spec.training.validationMetric (bleu4, cider or loss)',
         fieldPath: '.earlyStoppingPatience',
       },
     ],
@@ -449,6 +455,18 @@ const restartPolicy = obj('How failures are retried: the gang is relaunched from
 
 const evaluation = obj('Evaluation after training.', {
   beamSize: int('Beam width for the final captions; 1 is greedy.', 1, 20, { default: 3 }),
+  noRepeatNgramSize: int(
+    'No caption (validation, final or `captionrun caption`) repeats an n-gram of this many words: decoding ' +
+      'skips any word that would. 2 forbids repeated bigrams ("in the water in the water"); 0 allows repeats.',
+    0,
+    10,
+    { default: 0 },
+  ),
+  lengthPenalty: num(
+    'GNMT length penalty alpha for beam search: finished captions are ranked by log-probability / ((5 + length) / 6)^alpha; ' +
+      '0 ranks by log-probability, which favours short captions.',
+    { minimum: 0, maximum: 3, default: 0 },
+  ),
   llm: obj(
     'An OpenAI-compatible vision endpoint (vLLM, Ollama, llama.cpp server) that captions the validation images at the ' +
       'end of the run, for comparison with the trained decoder: its captions go to llm-captions.json in the outputs and ' +
@@ -521,7 +539,7 @@ export const specSchema: Schema = obj(
       {
         rule: "self.checkpoint.keepBest == 0 || self.training.validationMetric != 'none'",
         message:
-          'spec.checkpoint.keepBest needs spec.training.validationMetric (bleu4 or loss) to rank checkpoints; ' +
+          'spec.checkpoint.keepBest needs spec.training.validationMetric (bleu4, cider or loss) to rank checkpoints; ' +
           'set keepBest: 0 or choose a metric',
         fieldPath: '.checkpoint.keepBest',
       },

@@ -66,12 +66,14 @@ export interface TrainingSpec {
     patience: number;
     minLearningRate: number;
   };
-  validationMetric: 'bleu4' | 'loss' | 'none';
+  validationMetric: 'bleu4' | 'cider' | 'loss' | 'none';
   /** The first this many validation images are validated on. */
   validationImages: number;
   earlyStoppingPatience: number;
   gradientClipNorm: number;
   attentionRegularization: number;
+  /** Label smoothing epsilon of the training loss; 0 is plain cross-entropy. */
+  labelSmoothing: number;
   seed: number;
   precision: 'float32' | 'float16-storage';
 }
@@ -144,6 +146,10 @@ export interface LlmSpec {
 
 export interface EvaluationSpec {
   beamSize: number;
+  /** Decoding refuses words that would repeat an n-gram of this size; 0 allows repeats. */
+  noRepeatNgramSize: number;
+  /** GNMT length penalty alpha for ranking finished beams; 0 ranks by log-probability. */
+  lengthPenalty: number;
   llm?: LlmSpec;
   report: { enabled: boolean };
 }

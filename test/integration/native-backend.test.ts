@@ -13,7 +13,7 @@ import { initBackend, tf } from '../../trainer-image/backend.js';
 import { defaultTfjsNodePath, importTfjsNode, isTfjsNodeBuild, TFJS_NODE_PATH_ENV } from '../../trainer-image/native/tfjs-node.js';
 import { foldedConvNet, inceptionFeatureLayer, inceptionFeatures, inceptionInput, matmulInputs, seededValues } from '../../trainer-image/native/workloads.js';
 import { createDecoder, disposeDecoder, initialValues, paramRecord, parameterShapes, type DecoderConfig } from '../../trainer-image/model/decoder.js';
-import { captionLoss } from '../../trainer-image/train/caption-loss.js';
+import { captionLoss } from '../../trainer-image/model/caption-loss.js';
 import { disposeNoise, stepNoise } from '../../trainer-image/train/noise.js';
 
 // The version setup-native.sh pins: the one the GPU trainer image links too.
@@ -55,7 +55,7 @@ async function decoderGradients(cfg: DecoderConfig): Promise<{ loss: number; gra
   };
   const noise = stepNoise(7, 1, { steps: STEPS, batch: BATCH, hidden: cfg.hiddenDim }, cfg.dropout, 0.7);
   const p = paramRecord(decoder);
-  const { value, grads } = tf.variableGrads(() => captionLoss(cfg, p, batch, noise, { attentionRegularization: 1, blockSteps: 4, checkpointing: true }).total, [...decoder.params.values()]);
+  const { value, grads } = tf.variableGrads(() => captionLoss(cfg, p, batch, noise, { attentionRegularization: 1, labelSmoothing: 0, blockSteps: 4, checkpointing: true }).total, [...decoder.params.values()]);
   const out = { loss: (await value.data())[0] as number, grads: await Promise.all([...decoder.params.values()].map(async (v) => (await grads[v.name]!.data()) as Float32Array)) };
   tf.dispose([value, ...Object.values(grads), ...Object.values(batch)]);
   disposeNoise(noise);

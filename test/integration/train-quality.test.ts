@@ -20,7 +20,7 @@ import { beamCaptions } from '../../trainer-image/train/final-evaluation.js';
 import type { Hyperparameters } from '../../trainer-image/train/hyperparameters.js';
 import { freshState, runTraining, type LoopContext } from '../../trainer-image/train/loop.js';
 import { prepareData, type PreparedData } from '../../trainer-image/train/prepare-data.js';
-import { bleu4 as corpusBleu4 } from '../../trainer-image/train/validation.js';
+import { scores } from '../../trainer-image/train/validation.js';
 import type { ProcessGroup } from '../../trainer-image/distributed/process-group.js';
 import { loopbackGang } from '../train-fixture.js';
 
@@ -65,8 +65,8 @@ for (const decoder of ['gru', 'lstm'] as const) {
       const hyper: Hyperparameters = { batchSize: 16, learningRate: 0.01, maxCaptionLength, vocabularySize: data.vocabulary.size, auto: [] };
       await runTraining({ config: c, hyper, decoder: model, adam, data, checkpoints: noCheckpoints, group, log, stopRequested: () => false }, freshState(c, hyper, model));
 
-      const captions = beamCaptions(model, data.val, valItems, data.vocabulary, 1, maxCaptionLength - 2);
-      const bleu4 = corpusBleu4(
+      const captions = beamCaptions(model, data.val, valItems, data.vocabulary, { beamSize: 1, noRepeatNgramSize: 0, lengthPenalty: 0 }, maxCaptionLength - 2);
+      const { bleu4 } = scores(
         data.val,
         captions.map((x) => x.caption),
       );

@@ -12,6 +12,7 @@ import { openDataset } from '../../trainer-image/data/open-dataset.js';
 import { SYNTHETIC_DEFAULTS } from '../../trainer-image/data/synthetic.js';
 import { buildVocabulary } from '../../trainer-image/train/hyperparameters.js';
 import { trainConfig } from '../../trainer-image/train/config.js';
+import { checkpointMetricName, metricValue } from '../../trainer-image/train/validation.js';
 
 /** A valid run with parts of its spec replaced. */
 function runWith(parts: { model?: Record<string, unknown>; dataset?: Record<string, unknown>; training?: Record<string, unknown> }): unknown {
@@ -116,5 +117,46 @@ test('the trainer and validate refuse the same dataset and vocabulary specs, nam
     assert.equal(verdict.ok, false, `${what}: validate refuses it too`);
     if (verdict.ok) continue;
     assert.ok(verdict.issues.some((i) => i.path === field), `${what}: validate names ${field}: ${JSON.stringify(verdict.issues)}`);
+  }
+});
+
+/** A valid run with `spec.training` and `spec.evaluation` set. */
+function runWithQuality(training: Record<string, unknown>, evaluation: Record<string, unknown>): unknown {
+  const run = runWithModel({}) as { spec: Record<string, unknown> };
+  return { ...run, spec: { ...run.spec, training, evaluation } };
+}
+
+test('the decoding and loss fields validate accepts reach the trainer as written; out-of-range values are refused by name', () => {
+  const verdict = validateRun(runWithQuality({ labelSmoothing: 0.1, validationMetric: 'cider', earlyStoppingPatience: 3 }, { beamSize: 5, noRepeatNgramSize: 2, lengthPenalty: 0.6 }));
+  assert.ok(verdict.ok, JSON.stringify(verdict));
+  const c = trainConfig(verdict.run, {});
+  assert.deepEqual([c.training.labelSmoothing, c.training.validationMetric, c.training.earlyStoppingPatience], [0.1, 'cider', 3]);
+  assert.deepEqual([c.evaluation.beamSize, c.evaluation.noRepeatNgramSize, c.evaluation.lengthPenalty], [5, 2, 0.6]);
+  // Unset, the trainer decodes and trains as before these fields existed.
+  const plain = validateRun(runWithModel({}));
+  assert.ok(plain.ok);
+  const d = trainConfig(plain.run, {});
+  assert.deepEqual([d.training.labelSmoothing, d.evaluation.noRepeatNgramSize, d.evaluation.lengthPenalty], [0, 0, 0]);
+  for (const [training, evaluation, path] of [
+    [{ labelSmoothing: 0.7 }, {}, 'spec.training.labelSmoothing'],
+    [{}, { noRepeatNgramSize: -1 }, 'spec.evaluation.noRepeatNgramSize'],
+    [{}, { lengthPenalty: 5 }, 'spec.evaluation.lengthPenalty'],
+    [{ validationMetric: 'cider-d' }, {}, 'spec.training.validationMetric'],
+  ] as const) {
+    const refused = validateRun(runWithQuality(training, evaluation));
+    assert.equal(refused.ok, false, path);
+    if (refused.ok) continue;
+    assert.ok(refused.issues.some((i) => i.path === path), `${path}: ${JSON.stringify(refused.issues)}`);
+  }
+});
+
+test('keepBest ranks checkpoints by the metric the loop writes for the spec\'s validationMetric', () => {
+  assert.equal(checkpointMetricName('cider'), 'valCider');
+  assert.equal(checkpointMetricName('bleu4'), 'valBleu4');
+  assert.equal(checkpointMetricName('loss'), 'valLoss');
+  const record = { epoch: 0, step: 6, trainLoss: 3, learningRate: 0.01, valBleu4: 0.1, valCider: 0.3, valLoss: 2.5 };
+  for (const metric of ['cider', 'bleu4', 'loss'] as const) {
+    const name = checkpointMetricName(metric) as 'valCider' | 'valBleu4' | 'valLoss';
+    assert.equal(metricValue(metric, record), record[name], `${metric}: ranked by the value written as ${name}`);
   }
 });

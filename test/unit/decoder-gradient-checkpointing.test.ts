@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../trainer-image/backend.js';
 import { useBackendUnderTest } from '../backend-under-test.js';
 import { createDecoder, embed, initialState, initialValues, oneHot, paramRecord, precomputeKeys, projectRegions, step, stepParameters, type DecoderConfig } from '../../trainer-image/model/decoder.js';
-import { captionLoss, type CaptionBatch } from '../../trainer-image/train/caption-loss.js';
+import { captionLoss, type CaptionBatch } from '../../trainer-image/model/caption-loss.js';
 import { stepNoise } from '../../trainer-image/train/noise.js';
 import { CounterRng } from '../../trainer-image/util/rng.js';
 
@@ -35,7 +35,7 @@ for (const cell of ['gru', 'lstm'] as const) {
       const vars = [...decoder.params.values()];
       const gradsOf = (checkpointing: boolean): Map<string, Float32Array> => {
         const { grads, value } = tf.variableGrads(
-          () => captionLoss(cfg, p, batch, noise, { attentionRegularization: 1, blockSteps: 3, checkpointing }).total,
+          () => captionLoss(cfg, p, batch, noise, { attentionRegularization: 1, labelSmoothing: 0, blockSteps: 3, checkpointing }).total,
           vars,
         );
         value.dispose();
@@ -71,7 +71,7 @@ for (const cell of ['gru', 'lstm'] as const) {
       const vars = [...decoder.params.values()];
       const batch = randomBatch(3, 7, 4, 7, 12);
       const [size, steps] = batch.inputs.shape;
-      const blockedLoss = (): tf.Scalar => captionLoss(cfg, p, batch, {}, { attentionRegularization: 0, blockSteps: 3, checkpointing: false }).crossEntropy;
+      const blockedLoss = (): tf.Scalar => captionLoss(cfg, p, batch, {}, { attentionRegularization: 0, labelSmoothing: 0, blockSteps: 3, checkpointing: false }).crossEntropy;
       const unrolledLoss = (): tf.Scalar => {
         const projected = projectRegions(p, batch.features);
         const keys = precomputeKeys(cfg, p, projected);

@@ -28,7 +28,7 @@ test("metrics.json carries the error analysis `captionrun evaluate` gives for th
     image: async () => ({ kind: 'raw', data: new Uint8Array(8 * 8 * 3), width: 8, height: 8, channels: 3 }),
   }));
   const dir = mkdtempSync(join(tmpdir(), 'final-eval-'));
-  const result = await finalEvaluation(decoder, data.val, items, vocabulary, freshState(c, hyper, decoder), 2, dir, { name: 'inceptionv3', weights: 'random', inputSize: null }, new ResourceLog('cpu'));
+  const result = await finalEvaluation(decoder, data.val, items, vocabulary, freshState(c, hyper, decoder), { beamSize: 2, noRepeatNgramSize: 2, lengthPenalty: 0.5 }, { epoch: 1, by: 'last', metric: 'bleu4' }, dir, { name: 'inceptionv3', weights: 'random', inputSize: null }, new ResourceLog('cpu'));
   disposeDecoder(decoder);
 
   const metrics = JSON.parse(readFileSync(join(dir, 'metrics.json'), 'utf8')) as { valBleu4: number; errorAnalysis: { images: number; worstByBleu4: unknown[] } };

@@ -93,7 +93,13 @@ images are still captioned).
         indexes.forEach((source, k) => {
           const image = (sources[source] as { id: string }).id;
           const features = tf.tensor3d(stored.subarray(k * regions * encoder.channels, (k + 1) * regions * encoder.channels), [1, regions, encoder.channels]);
-          const c = beamSearch(model.decoder.cfg, p, features, beam, { startId: START_ID, endId: END_ID, maxLength: model.description.maxCaptionLength - 2 });
+          const c = beamSearch(model.decoder.cfg, p, features, beam, {
+            startId: START_ID,
+            endId: END_ID,
+            maxLength: model.description.maxCaptionLength - 2,
+            noRepeatNgramSize: model.description.noRepeatNgramSize ?? 0,
+            lengthPenalty: model.description.lengthPenalty ?? 0,
+          });
           features.dispose();
           const caption = model.vocabulary.decode(c.tokens).join(' ');
           if (format === 'table') {

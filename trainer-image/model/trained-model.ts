@@ -30,6 +30,16 @@ export interface ModelDescription {
   /** Tokens per caption including <start> and <end>: captions are at most maxCaptionLength - 2 words. */
   maxCaptionLength: number;
   beamSize: number;
+  /** How the run's final captions were decoded (absent in models written before these options: 0, 0). */
+  noRepeatNgramSize?: number;
+  lengthPenalty?: number;
+}
+
+/** How the final captions are decoded, recorded in model.json so `captionrun caption` decodes the same way. */
+export interface Decoding {
+  beamSize: number;
+  noRepeatNgramSize: number;
+  lengthPenalty: number;
 }
 
 export interface TrainedModel {
@@ -45,8 +55,8 @@ export async function writeTrainedModel(dir: string, model: TrainedModel): Promi
   await writeFile(join(dir, VOCABULARY_FILE), `${JSON.stringify(model.vocabulary.toJSON())}\n`);
 }
 
-export function describeModel(decoder: Decoder, encoder: ModelDescription['encoder'], maxCaptionLength: number, beamSize: number): ModelDescription {
-  return { format: 1, encoder, featureStorage: 'float16', decoder: decoder.cfg, parameters: parameterShapes(decoder.cfg), dtype: 'float32', byteOrder: 'little-endian', maxCaptionLength, beamSize };
+export function describeModel(decoder: Decoder, encoder: ModelDescription['encoder'], maxCaptionLength: number, decoding: Decoding): ModelDescription {
+  return { format: 1, encoder, featureStorage: 'float16', decoder: decoder.cfg, parameters: parameterShapes(decoder.cfg), dtype: 'float32', byteOrder: 'little-endian', maxCaptionLength, ...decoding };
 }
 
 /** Loads a run's outputs from a directory or an s3:// prefix; a missing or inconsistent file names itself. */

@@ -6,7 +6,7 @@
 // checkpoint written by W ranks resumes on W' ranks without repeating or skipping any example.
 import { tf } from '../backend.js';
 import { PAD_ID } from '../data/tokenizer.js';
-import type { CaptionBatch } from './caption-loss.js';
+import type { CaptionBatch } from '../model/caption-loss.js';
 import { permutation, Stream } from '../util/rng.js';
 import type { FeatureLayout } from './features.js';
 

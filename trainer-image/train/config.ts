@@ -15,9 +15,10 @@ export interface TrainConfig {
   checkpoint: CheckpointSpec;
   /**
    * report: write report.html into the outputs at the end (spec.evaluation.report.enabled); llm: caption the
-   * validation images with that endpoint too (spec.evaluation.llm).
+   * validation images with that endpoint too (spec.evaluation.llm). noRepeatNgramSize applies to validation's
+   * greedy captions as well as the final beam search, so the validation metric ranks what the outputs will say.
    */
-  evaluation: { beamSize: number; report: boolean; llm?: LlmSpec };
+  evaluation: { beamSize: number; noRepeatNgramSize: number; lengthPenalty: number; report: boolean; llm?: LlmSpec };
   distributed: DistributedConfig;
 }
 
@@ -58,7 +59,7 @@ export function trainConfig(run: CaptionTrainingRun, env: NodeJS.ProcessEnv = pr
     },
     training: spec.training,
     checkpoint: spec.checkpoint,
-    evaluation: { beamSize: spec.evaluation.beamSize, report: spec.evaluation.report.enabled, ...(spec.evaluation.llm ? { llm: spec.evaluation.llm } : {}) },
+    evaluation: { beamSize: spec.evaluation.beamSize, noRepeatNgramSize: spec.evaluation.noRepeatNgramSize, lengthPenalty: spec.evaluation.lengthPenalty, report: spec.evaluation.report.enabled, ...(spec.evaluation.llm ? { llm: spec.evaluation.llm } : {}) },
     distributed: distributedConfig(run, env),
   };
 }

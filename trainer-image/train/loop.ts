@@ -8,10 +8,11 @@
 import type { Logger } from '../../lib/telemetry/logger.js';
 import type { Vocabulary } from '../data/tokenizer.js';
 import { parameterShapes, type Decoder } from '../model/decoder.js';
+import { packParameters } from '../model/packed-tensors.js';
 import type { Adam } from './adam.js';
 import type { CollectiveStats, ProcessGroup } from '../distributed/process-group.js';
 import { batchesPerEpoch, disposeBatch, epochHasBatch, epochOrder, makeBatch, rankSlice, targetWords, type Examples } from './batches.js';
-import type { LossOptions } from './caption-loss.js';
+import type { LossOptions } from '../model/caption-loss.js';
 import type { CheckpointIO } from './checkpoint-io.js';
 import type { TrainConfig } from './config.js';
 import type { FeatureSource } from './features.js';
@@ -25,7 +26,7 @@ import { captureSnapshot, type EpochRecord, type TrainerState } from './snapshot
 import { GradientSync } from './gradient-sync.js';
 import { teacherForcingAt, teacherForcingSchedule } from './teacher-forcing.js';
 import { trainStep } from './train-step.js';
-import { validationBleu4, validationLoss, type ValidationSet } from './validation.js';
+import { metricValue, validationLoss, validationScores, type ValidationSet } from './validation.js';
 
 export interface TrainingData {
   vocabulary: Vocabulary;
@@ -58,11 +59,15 @@ export interface LoopContext {
   progress?: TrainingProgress;
 }
 
-export type LoopOutcome = { kind: 'finished' | 'stopped'; state: TrainerState };
+/**
+ * `best`: the decoder weights (packed as in a checkpoint) of the epoch the validation metric ranked best so
+ * far, which the final outputs hold; absent when the spec has no validation metric.
+ */
+export type LoopOutcome = { kind: 'finished' | 'stopped'; state: TrainerState; best?: Uint8Array };
 
 export function lossOptions(config: TrainConfig): LossOptions {
   const gc = config.training.gradientCheckpointing;
-  return { attentionRegularization: config.training.attentionRegularization, blockSteps: gc.enabled ? gc.blockSteps : 1 << 30, checkpointing: gc.enabled };
+  return { attentionRegularization: config.training.attentionRegularization, labelSmoothing: config.training.labelSmoothing, blockSteps: gc.enabled ? gc.blockSteps : 1 << 30, checkpointing: gc.enabled };
 }
 
 export function freshState(config: TrainConfig, hyper: Hyperparameters, decoder: Decoder): TrainerState {
@@ -88,7 +93,8 @@ export function higherIsBetter(config: TrainConfig): boolean {
   return config.training.validationMetric !== 'loss';
 }
 
-export async function runTraining(ctx: LoopContext, initial: TrainerState): Promise<LoopOutcome> {
+/** `best`: the restored checkpoint's best weights, when it has them. */
+export async function runTraining(ctx: LoopContext, initial: TrainerState, best?: Uint8Array): Promise<LoopOutcome> {
   const { config, hyper, decoder, adam, data, log, group } = ctx;
   const t = config.training;
   const state: TrainerState = structuredClone(initial);
@@ -118,10 +124,11 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
   const startStep = state.step;
   let lastInfoLog = 0;
 
+  let bestWeights = best;
   const save = async (must: boolean, metrics?: Record<string, number>): Promise<void> => {
     state.adamSteps = adam.t;
     if (!writer) return;
-    if (await ctx.checkpoints.save(captureSnapshot(decoder, adam, data.vocabulary, state, metrics), must)) lastSaved = state.step;
+    if (await ctx.checkpoints.save(captureSnapshot(decoder, adam, data.vocabulary, state, metrics, bestWeights), must)) lastSaved = state.step;
   };
   const stop = async (): Promise<LoopOutcome> => {
     if (writer) {
@@ -131,7 +138,7 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
     // Nobody leaves before rank 0 has committed the final checkpoint: the gang exits 75 together.
     await group.barrier({ timeoutMs: deadlines.slowMs });
     log.info({ step: state.step, epoch: state.cursor.epoch }, `stopped on request at step ${state.step}; final checkpoint written`);
-    return { kind: 'stopped', state };
+    return { kind: 'stopped', state, ...(bestWeights ? { best: bestWeights } : {}) };
   };
 
   while (!state.finished && state.cursor.epoch < t.epochs) {
@@ -191,7 +198,8 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
       }
     }
     const trainLoss = state.epochLoss.steps > 0 ? state.epochLoss.sum / state.epochLoss.steps : Number.NaN;
-    const record = await endOfEpoch(ctx, state, schedule, opts, trainLoss, learningRateAt(state.lrSchedule, schedule, Math.max(0, state.step - 1)), deadlines.slowMs);
+    const { record, improved } = await endOfEpoch(ctx, state, schedule, opts, trainLoss, learningRateAt(state.lrSchedule, schedule, Math.max(0, state.step - 1)), deadlines.slowMs);
+    if (improved) bestWeights = packParameters(decoder);
     state.epochLoss = { sum: 0, steps: 0 };
     state.cursor = { epoch: epoch + 1, sample: 0 };
     const stopEarly = t.earlyStoppingPatience > 0 && t.validationMetric !== 'none' && state.early.epochsWithoutImprovement >= t.earlyStoppingPatience;
@@ -199,12 +207,13 @@ export async function runTraining(ctx: LoopContext, initial: TrainerState): Prom
     state.finished = stopEarly || state.cursor.epoch >= t.epochs;
     const metrics: Record<string, number> = { ...(Number.isFinite(record.trainLoss) ? { loss: record.trainLoss } : {}) };
     if (record.valBleu4 !== undefined) metrics.valBleu4 = record.valBleu4;
+    if (record.valCider !== undefined) metrics.valCider = record.valCider;
     if (record.valLoss !== undefined) metrics.valLoss = record.valLoss;
     if (config.checkpoint.everyEpoch || state.finished) await save(true, metrics);
     deadlines.expectSlowStep();
   }
   if (writer) await ctx.checkpoints.flush();
-  return { kind: 'finished', state };
+  return { kind: 'finished', state, ...(bestWeights ? { best: bestWeights } : {}) };
 }
 
 /**
@@ -242,24 +251,28 @@ class CollectiveDeadlines {
   }
 }
 
-async function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrScheduleOptions, opts: LossOptions, trainLoss: number, learningRate: number, timeoutMs: number): Promise<EpochRecord> {
+async function endOfEpoch(ctx: LoopContext, state: TrainerState, schedule: LrScheduleOptions, opts: LossOptions, trainLoss: number, learningRate: number, timeoutMs: number): Promise<{ record: EpochRecord; improved: boolean }> {
   const { config, decoder, data, hyper, log, group } = ctx;
   const epoch = state.cursor.epoch;
   const record: EpochRecord = { epoch, step: state.step, trainLoss, learningRate };
   const metric = config.training.validationMetric;
+  let improved = false;
   if (data.val.table.features.length > 0 && metric !== 'none') {
     ctx.progress?.enter('Validating');
-    record.valBleu4 = await validationBleu4(decoder, data.val, data.vocabulary, hyper.maxCaptionLength - 2, group, timeoutMs);
+    const greedy = { maxWords: hyper.maxCaptionLength - 2, noRepeatNgramSize: config.evaluation.noRepeatNgramSize };
+    const scores = await validationScores(decoder, data.val, data.vocabulary, greedy, group, timeoutMs);
+    record.valBleu4 = scores.bleu4;
+    record.valCider = scores.ciderD;
     if (metric === 'loss') record.valLoss = await validationLoss(decoder, data.val, opts, group, timeoutMs);
-    const value = metric === 'loss' ? (record.valLoss as number) : record.valBleu4;
+    const value = metricValue(metric, record) as number;
     state.lrSchedule = afterValidation(state.lrSchedule, schedule, value);
-    const improved = state.early.best === null || (higherIsBetter(config) ? value > state.early.best : value < state.early.best);
+    improved = state.early.best === null || (higherIsBetter(config) ? value > state.early.best : value < state.early.best);
     state.early = improved ? { best: value, epochsWithoutImprovement: 0 } : { best: state.early.best, epochsWithoutImprovement: state.early.epochsWithoutImprovement + 1 };
   }
   state.history.push(record);
   ctx.progress?.validated(record.valBleu4);
-  if (group.rank === 0) log.info({ ...record, lrNext: state.lrSchedule.current }, `epoch ${epoch + 1}/${config.training.epochs}: train loss ${round(trainLoss)}${record.valBleu4 !== undefined ? `, val BLEU-4 ${round(record.valBleu4)}` : ''}`);
-  return record;
+  if (group.rank === 0) log.info({ ...record, lrNext: state.lrSchedule.current, improved }, `epoch ${epoch + 1}/${config.training.epochs}: train loss ${round(trainLoss)}${record.valBleu4 !== undefined ? `, val BLEU-4 ${round(record.valBleu4)}` : ''}${record.valCider !== undefined ? `, CIDEr-D ${round(record.valCider)}` : ''}${improved ? ' (best so far)' : ''}`);
+  return { record, improved };
 }
 
 function round(x: number): number {

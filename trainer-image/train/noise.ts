@@ -5,7 +5,7 @@
 // process training on the whole global batch would draw.
 import { tf } from '../backend.js';
 import { CounterRng, Stream } from '../util/rng.js';
-import type { StepNoise } from './caption-loss.js';
+import type { StepNoise } from '../model/caption-loss.js';
 
 export interface NoiseShape {
   steps: number;

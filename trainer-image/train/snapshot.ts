@@ -17,12 +17,15 @@ export const WEIGHTS_FILE = 'decoder.f32';
 export const ADAM_M_FILE = 'adam-m.f32';
 export const ADAM_V_FILE = 'adam-v.f32';
 export const VOCABULARY_FILE = 'vocabulary.json';
+/** The decoder weights of the best-validated epoch so far: what the final outputs hold. */
+export const BEST_WEIGHTS_FILE = 'best-decoder.f32';
 
 export interface EpochRecord {
   epoch: number;
   step: number;
   trainLoss: number;
   valBleu4?: number;
+  valCider?: number;
   valLoss?: number;
   learningRate: number;
 }
@@ -63,13 +66,17 @@ export interface Snapshot {
   metrics?: Record<string, number>;
 }
 
-export function captureSnapshot(decoder: Decoder, adam: Adam, vocabulary: Vocabulary, state: TrainerState, metrics?: Record<string, number>): Snapshot {
+/** `best`: the packed weights of the best-validated epoch, kept so that a resumed run still ends on them. */
+export function captureSnapshot(decoder: Decoder, adam: Adam, vocabulary: Vocabulary, state: TrainerState, metrics?: Record<string, number>, best?: Uint8Array): Snapshot {
   const names = parameterShapes(decoder.cfg).map(([n]) => n);
   const files: SnapshotFile[] = [
     { name: WEIGHTS_FILE, data: packParameters(decoder) },
     { name: ADAM_M_FILE, data: packTensors(names.map((n) => adam.m.get(n) as tf.Tensor)) },
     { name: ADAM_V_FILE, data: packTensors(names.map((n) => adam.v.get(n) as tf.Tensor)) },
     { name: VOCABULARY_FILE, data: new TextEncoder().encode(JSON.stringify(vocabulary.toJSON())) },
+    // A copy: the checkpoint writer takes ownership of (detaches) each file's buffer, and the loop keeps
+    // the best weights across many saves.
+    ...(best ? [{ name: BEST_WEIGHTS_FILE, data: best.slice() }] : []),
   ];
   return { step: state.step, epoch: state.cursor.epoch, files, state: structuredClone(state), metrics };
 }
@@ -80,6 +87,8 @@ export interface RestoredParts {
   weights: Map<string, Float32Array>;
   adamM: Map<string, Float32Array>;
   adamV: Map<string, Float32Array>;
+  /** Packed weights of the best-validated epoch; absent in checkpoints of runs without a validation metric. */
+  best?: Uint8Array;
 }
 
 /** Splits a loaded checkpoint back into its parts; throws when a file is missing or the wrong size. */
@@ -98,7 +107,16 @@ export function readSnapshot(files: Map<string, Uint8Array>, state: unknown): Re
     weights: unpackTensors(file(WEIGHTS_FILE), shapes),
     adamM: unpackTensors(file(ADAM_M_FILE), shapes),
     adamV: unpackTensors(file(ADAM_V_FILE), shapes),
+    ...bestWeights(files, shapes),
   };
+}
+
+function bestWeights(files: Map<string, Uint8Array>, shapes: [string, number[]][]): { best?: Uint8Array } {
+  const best = files.get(BEST_WEIGHTS_FILE);
+  if (!best) return {};
+  // Unpacking checks the size against the decoder's shapes, so a truncated file fails here, not at the end of the run.
+  unpackTensors(best, shapes);
+  return { best };
 }
 
 /**

@@ -4,7 +4,7 @@ import { tf } from '../backend.js';
 import type { CollectiveStats } from '../distributed/process-group.js';
 import { paramRecord, type Decoder } from '../model/decoder.js';
 import type { Adam } from './adam.js';
-import { captionLoss, type CaptionBatch, type LossOptions, type LossScale, type StepNoise } from './caption-loss.js';
+import { captionLoss, type CaptionBatch, type LossOptions, type LossScale, type StepNoise } from '../model/caption-loss.js';
 import type { GradientSync } from './gradient-sync.js';
 
 export interface StepResult {

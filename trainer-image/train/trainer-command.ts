@@ -26,10 +26,11 @@ import { RESUME_FROM_ENV } from '../../lib/checkpoint/location.js';
 import { openCheckpointIO, type CheckpointIO, type LoadedState } from './checkpoint-io.js';
 import { encoderInputSize, featureCacheDir, workDir } from './features.js';
 import { trainConfig, type TrainConfig } from './config.js';
-import { finalEvaluation } from './final-evaluation.js';
+import { finalEvaluation, finalWeights } from './final-evaluation.js';
 import { LLM_CAPTIONS_FILE, llmEvaluation } from './llm-evaluation.js';
 import { chooseHyperparameters, type Hyperparameters } from './hyperparameters.js';
 import { higherIsBetter, lossOptions, runTraining } from './loop.js';
+import { checkpointMetricName } from './validation.js';
 import { stepNoise } from './noise.js';
 import { teacherForcingAt, teacherForcingSchedule } from './teacher-forcing.js';
 import { prepareData } from './prepare-data.js';
@@ -190,7 +191,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       spec: config.checkpoint,
       namespace: config.run.namespace,
       run: config.run.name,
-      metric: config.training.validationMetric === 'loss' ? 'valLoss' : 'valBleu4',
+      metric: checkpointMetricName(config.training.validationMetric),
       higherIsBetter: higherIsBetter(config),
       logger: log,
       registry: opts.health?.registry,
@@ -254,7 +255,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
       ...(latest ? { resumedFrom: latest.checkpoint.uri, checkpoint: latest.checkpoint } : {}),
     });
     const outcome = initial.finished
-      ? { kind: 'finished' as const, state: initial }
+      ? { kind: 'finished' as const, state: initial, ...(restored?.best ? { best: restored.best } : {}) }
       : await runTraining(
           {
             config, hyper, decoder, adam, data, checkpoints, group, log, progress,
@@ -266,6 +267,7 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
             },
           },
           initial,
+          restored?.best,
         );
     if (outcome.kind === 'stopped' || !writer) {
       await checkpoints.close();
@@ -275,7 +277,10 @@ export async function train(config: TrainConfig, opts: TrainOptions): Promise<nu
     }
     progress.enter('Evaluating');
     const encoder = { name: config.encoder.name, weights: config.encoder.weights, inputSize: encoderInputSize(config) ?? null };
-    const result = await finalEvaluation(decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, config.evaluation.beamSize, opts.outputDir, encoder, resources);
+    const final = finalWeights(decoder, outcome.state, outcome.best);
+    const { beamSize, noRepeatNgramSize, lengthPenalty } = config.evaluation;
+    log.info({ weights: final.selected }, final.selected.by === 'best' ? `final outputs from epoch ${final.selected.epoch}, the best by validation ${final.selected.metric} (${final.selected.value})` : `final outputs from the last epoch (${final.selected.epoch})`);
+    const result = await finalEvaluation(final.decoder, data.val, prepared.valItems, data.vocabulary, outcome.state, { beamSize, noRepeatNgramSize, lengthPenalty }, final.selected, opts.outputDir, encoder, resources);
     // A report that cannot be built fails the run like any other output would: a relaunch resumes from the
     // finished checkpoint and tries the evaluation again, and backoffLimit ends it with the reason.
     // The LLM's captions are part of the evaluation stage (progress says Evaluating until the report).

@@ -1,5 +1,6 @@
-// Validation after every epoch: greedy captions for the held-out images scored with corpus BLEU-4 (the COCO
-// caption toolkit's, from eval/), and (when the spec asks for it) the teacher-forced loss without dropout.
+// Validation after every epoch: greedy captions for the held-out images scored with corpus BLEU-4 and CIDEr-D
+// (the COCO caption toolkit's, from eval/), and (when the spec asks for it) the teacher-forced loss without
+// dropout or label smoothing.
 // In a gang each rank decodes a contiguous shard of the images and the captions are gathered on every rank,
 // which then scores the whole set: the same captions and the same score as one process, in 1/W of the time.
 import { tf } from '../backend.js';
@@ -8,10 +9,15 @@ import { greedyDecode } from '../model/decoder-search.js';
 import { paramRecord, type Decoder } from '../model/decoder.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { disposeBatch, makeBatch, targetWords, type Examples } from './batches.js';
-import { captionLoss, type LossOptions } from './caption-loss.js';
+import { captionLoss, type LossOptions } from '../model/caption-loss.js';
 import { tableRows, type FeatureTable } from './features.js';
-import { corpusBleu } from '../eval/bleu.js';
-import type { Candidates, References } from '../eval/captions.js';
+import type { EpochRecord } from './snapshot.js';
+import type { TrainingSpec } from '../../lib/api/types.js';
+
+type ValidationMetric = TrainingSpec['validationMetric'];
+import { bleuTokenized } from '../eval/bleu.js';
+import { tokenizeSet, type Candidates, type References } from '../eval/captions.js';
+import { ciderD } from '../eval/cider.js';
 
 export interface ValidationSet {
   table: FeatureTable;
@@ -23,28 +29,52 @@ export interface ValidationSet {
 
 const CHUNK = 32;
 
-export function generateCaptions(decoder: Decoder, table: FeatureTable, maxWords: number): number[][] {
+/** How validation decodes: the final captions' n-gram blocking, so the metric ranks what users will get. */
+export interface GreedyOptions {
+  maxWords: number;
+  noRepeatNgramSize: number;
+}
+
+export function generateCaptions(decoder: Decoder, table: FeatureTable, opts: GreedyOptions): number[][] {
   const p = paramRecord(decoder);
   const out: number[][] = [];
   for (let start = 0; start < table.features.length; start += CHUNK) {
     const rows = table.features.slice(start, start + CHUNK);
     const features = tf.tensor3d(concat(rows), [rows.length, table.regions, table.channels]);
-    for (const c of greedyDecode(decoder.cfg, p, features, { startId: START_ID, endId: END_ID, maxLength: maxWords })) out.push(c.tokens);
+    for (const c of greedyDecode(decoder.cfg, p, features, { startId: START_ID, endId: END_ID, maxLength: opts.maxWords, noRepeatNgramSize: opts.noRepeatNgramSize })) out.push(c.tokens);
     features.dispose();
   }
   return out;
 }
 
-export async function validationBleu4(decoder: Decoder, set: ValidationSet, vocabulary: Vocabulary, maxWords: number, group: ProcessGroup, timeoutMs: number): Promise<number> {
+export interface ValidationScores {
+  bleu4: number;
+  ciderD: number;
+}
+
+export async function validationScores(decoder: Decoder, set: ValidationSet, vocabulary: Vocabulary, opts: GreedyOptions, group: ProcessGroup, timeoutMs: number): Promise<ValidationScores> {
   const { start, end } = shardRange(set.table.features.length, group.rank, group.worldSize);
   const shard = { ...set.table, features: set.table.features.slice(start, end) };
-  const mine = generateCaptions(decoder, shard, maxWords).map((ids) => vocabulary.decode(ids).join(' '));
+  const mine = generateCaptions(decoder, shard, opts).map((ids) => vocabulary.decode(ids).join(' '));
   const hypotheses: string[] = [];
   for (let root = 0; root < group.worldSize; root++) {
     const bytes = await group.broadcast(root === group.rank ? new TextEncoder().encode(JSON.stringify(mine)) : undefined, { root, timeoutMs });
     hypotheses.push(...(JSON.parse(new TextDecoder().decode(bytes)) as string[]));
   }
-  return bleu4(set, hypotheses);
+  return scores(set, hypotheses);
+}
+
+/** The metric's value in an epoch's record: what early stopping, the plateau schedule and keepBest rank. */
+export function metricValue(metric: ValidationMetric, record: EpochRecord): number | undefined {
+  if (metric === 'bleu4') return record.valBleu4;
+  if (metric === 'cider') return record.valCider;
+  if (metric === 'loss') return record.valLoss;
+  return undefined;
+}
+
+/** Checkpoint manifests carry an epoch's metrics under these names; keepBest ranks by the spec's. */
+export function checkpointMetricName(metric: ValidationMetric): string {
+  return metric === 'loss' ? 'valLoss' : metric === 'cider' ? 'valCider' : 'valBleu4';
 }
 
 /** Rank `rank`'s contiguous share of n items: the first n mod W ranks take one more. */
@@ -63,10 +93,11 @@ export function captionSets(set: ValidationSet, hypotheses: readonly string[]): 
   };
 }
 
-/** Corpus BLEU-4 of one caption per validation image. */
-export function bleu4(set: ValidationSet, hypotheses: readonly string[]): number {
+/** Corpus BLEU-4 and CIDEr-D of one caption per validation image. */
+export function scores(set: ValidationSet, hypotheses: readonly string[]): ValidationScores {
   const { refs, cands } = captionSets(set, hypotheses);
-  return corpusBleu(refs, cands).bleu4;
+  const tokenized = tokenizeSet(refs, cands);
+  return { bleu4: bleuTokenized(tokenized).corpus.bleu4, ciderD: ciderD(tokenized).ciderD };
 }
 
 /** Mean cross-entropy per target word over the validation captions, each rank summing its shard. */
@@ -79,7 +110,7 @@ export async function validationLoss(decoder: Decoder, set: ValidationSet, opts:
     const examples = set.examples.slice(at, Math.min(at + CHUNK, end));
     const batch = makeBatch(set.table, tableRows(set.table, examples.map((ex) => ex.image)), examples);
     // Dividing by 1 word leaves the summed cross-entropy.
-    nll += tf.tidy(() => captionLoss(decoder.cfg, p, batch, {}, { ...opts, checkpointing: false }, { words: 1, captions: examples.length }).crossEntropy.dataSync()[0] as number);
+    nll += tf.tidy(() => captionLoss(decoder.cfg, p, batch, {}, { ...opts, checkpointing: false, labelSmoothing: 0 }, { words: 1, captions: examples.length }).crossEntropy.dataSync()[0] as number);
     words += targetWords(examples);
     disposeBatch(batch);
   }

@@ -1,4 +1,5 @@
-// The training objective, unrolled over the caption: masked cross-entropy of every next word plus the
+// The training objective, unrolled over the caption: masked cross-entropy of every next word (optionally
+// against label-smoothed targets, Szegedy et al. 2016) plus the
 // doubly-stochastic attention penalty  lambda * sum_r (1 - sum_t alpha_{t,r})^2  (Xu et al. 2015, eq. 14),
 // averaged over the batch. "The batch" is the global one: with data parallelism each rank sums its slice and
 // divides by the global batch's word and caption counts (LossScale), so the ranks' gradients add up to the
@@ -9,9 +10,9 @@
 // a packed tensor [batch, carry] to [batch, carry + 1 + regions]: the recurrent state and the previous
 // prediction are carried, the block's summed loss and attention mass come out next to them.
 import { tf } from '../backend.js';
-import type { Tensors } from '../model/decoder-cells.js';
-import { advance, embed, initialState, numStateTensors, oneHot, outputLogits, precomputeKeys, projectRegions, stepParameters, wordGates, type DecoderConfig } from '../model/decoder.js';
-import { recomputedInBackward } from './gradient-checkpointing.js';
+import type { Tensors } from './decoder-cells.js';
+import { advance, embed, initialState, numStateTensors, oneHot, outputLogits, precomputeKeys, projectRegions, stepParameters, wordGates, type DecoderConfig } from './decoder.js';
+import { recomputedInBackward } from '../train/gradient-checkpointing.js';
 
 export interface CaptionBatch {
   /** Encoder regions: [batch, regions, channels]. */
@@ -34,6 +35,8 @@ export interface StepNoise {
 
 export interface LossOptions {
   attentionRegularization: number;
+  /** Epsilon of label smoothing: targets are (1 - eps) one-hot + eps uniform over the vocabulary; 0 is plain cross-entropy. */
+  labelSmoothing: number;
   /** Decoder steps per block; every block is recomputed in the backward pass when `checkpointing` is set. */
   blockSteps: number;
   checkpointing: boolean;
@@ -47,6 +50,7 @@ export interface LossScale {
 
 export interface CaptionLoss {
   total: tf.Scalar;
+  /** Per target word, against the smoothed targets when opts.labelSmoothing > 0. */
   crossEntropy: tf.Scalar;
 }
 
@@ -67,7 +71,7 @@ export function captionLoss(cfg: DecoderConfig, p: Tensors, batch: CaptionBatch,
   const placeholder = tf.zeros([1]);
   for (let start = 0; start < steps; start += opts.blockSteps) {
     const k = Math.min(opts.blockSteps, steps - start);
-    const block = (xs: tf.Tensor[]): tf.Tensor => runBlock(cfg, names, k, { dropout: noise.dropout !== undefined, sampling }, xs);
+    const block = (xs: tf.Tensor[]): tf.Tensor => runBlock(cfg, names, k, { dropout: noise.dropout !== undefined, sampling, labelSmoothing: opts.labelSmoothing }, xs);
     const inputs = [
       carry,
       projected,
@@ -98,7 +102,7 @@ function differentiableInputs(numParams: number): boolean[] {
   return [true, true, true, false, false, false, false, false, ...Array<boolean>(numParams).fill(true)];
 }
 
-function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout: boolean; sampling: boolean }, xs: tf.Tensor[]): tf.Tensor {
+function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout: boolean; sampling: boolean; labelSmoothing: number }, xs: tf.Tensor[]): tf.Tensor {
   const [carry, regions, keys, inputs, targets, mask, dropout, coins] = xs as [
     tf.Tensor2D, tf.Tensor3D, tf.Tensor3D, tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor3D, tf.Tensor2D,
   ];
@@ -145,30 +149,48 @@ function runBlock(cfg: DecoderConfig, names: string[], k: number, has: { dropout
     logits = outputLogits(p, has.dropout ? tf.mul(out, tf.reshape(dropout, [k * batchSize, hidden])) : out);
   }
   const m = timeMajor(mask);
-  const nll = crossEntropy(logits, timeMajor(targets)) as tf.Tensor1D;
+  const nll = crossEntropy(has.labelSmoothing)(logits, timeMajor(targets)) as tf.Tensor1D;
   const loss = tf.sum(tf.reshape(tf.mul(nll, m), [k, batchSize]), 0);
   const mass = tf.sum(tf.mul(tf.stack(alphas), tf.reshape(m, [k, batchSize, 1])), 0);
   return tf.concat([...state, tf.expandDims(previous, 1), tf.expandDims(loss, 1), mass], 1);
 }
 
 /**
- * -log softmax(logits)[target] per row, with the fused gradient softmax - one-hot (as TensorFlow's
- * SparseSoftmaxCrossEntropyWithLogits): a few passes over [rows, vocab] instead of log-softmax's and a
- * one-hot product's separate forward and backward ops.
+ * Per row, the cross-entropy of softmax(logits) against (1 - eps) one-hot(target) + eps / V:
+ * logSumExp(z) - (1 - eps) z[target] - eps mean(z), with the fused gradient softmax - smoothed target (as
+ * TensorFlow's SparseSoftmaxCrossEntropyWithLogits at eps 0): a few passes over [rows, vocab] instead of
+ * log-softmax's and a one-hot product's separate forward and backward ops.
  */
-const crossEntropy = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-  const [logits, targets, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
-  const logSum = tf.logSumExp(logits, 1, true);
-  save([logits, logSum, targets]);
-  return {
-    value: tf.sub(tf.reshape(logSum, [-1]), tf.sum(tf.mul(oneHot(targets, logits.shape[1]), logits), 1)),
-    gradFunc: (dy: tf.Tensor | tf.Tensor[], [z, lse, ids]: tf.Tensor[]) => {
-      const softmax = tf.exp(tf.sub(z as tf.Tensor, lse as tf.Tensor));
-      const target = oneHot(ids as tf.Tensor1D, (z as tf.Tensor2D).shape[1]);
-      return [tf.mul(tf.sub(softmax, target), tf.expandDims(dy as tf.Tensor, 1)), tf.zerosLike(ids as tf.Tensor)];
-    },
-  };
-});
+function crossEntropy(eps: number): (logits: tf.Tensor2D, targets: tf.Tensor1D) => tf.Tensor {
+  let fn = crossEntropies.get(eps);
+  if (!fn) {
+    fn = smoothedCrossEntropy(eps);
+    crossEntropies.set(eps, fn);
+  }
+  return fn;
+}
+
+const crossEntropies = new Map<number, (logits: tf.Tensor2D, targets: tf.Tensor1D) => tf.Tensor>();
+
+function smoothedCrossEntropy(eps: number): (logits: tf.Tensor2D, targets: tf.Tensor1D) => tf.Tensor {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [logits, targets, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+    const logSum = tf.logSumExp(logits, 1, true);
+    save([logits, logSum, targets]);
+    const picked = tf.sum(tf.mul(oneHot(targets, logits.shape[1]), logits), 1);
+    const value = eps === 0 ? tf.sub(tf.reshape(logSum, [-1]), picked) : tf.sub(tf.sub(tf.reshape(logSum, [-1]), tf.mul(1 - eps, picked)), tf.mul(eps, tf.mean(logits, 1)));
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor | tf.Tensor[], [z, lse, ids]: tf.Tensor[]) => {
+        const vocab = (z as tf.Tensor2D).shape[1];
+        const softmax = tf.exp(tf.sub(z as tf.Tensor, lse as tf.Tensor));
+        const hot = oneHot(ids as tf.Tensor1D, vocab);
+        const target = eps === 0 ? hot : tf.add(tf.mul(1 - eps, hot), eps / vocab);
+        return [tf.mul(tf.sub(softmax, target), tf.expandDims(dy as tf.Tensor, 1)), tf.zerosLike(ids as tf.Tensor)];
+      },
+    };
+  }) as (logits: tf.Tensor2D, targets: tf.Tensor1D) => tf.Tensor;
+}
 
 /** [batch, k] -> [k * batch], row t*batch + b: the layout of the block's stacked steps. */
 function timeMajor(x: tf.Tensor2D): tf.Tensor1D {
