@@ -220,7 +220,9 @@ test('cluster DNS answers for Services and pods by the endpoint rules, and NXDOM
     namespace: NS,
     body: { metadata: { name: 'web', namespace: NS }, spec: { selector: { app: 'web' }, ports: [{ port: 80 }] } },
   });
-  assert.deepEqual(await resolver.resolve4(`web.${suffix}`), [created.spec?.clusterIP]);
+  // The server learns Services from its watch, a moment after the create returns.
+  const web = await waitFor('web in DNS', () => resolver.resolve4(`web.${suffix}`).catch(() => undefined), { timeoutMs: 5000, intervalMs: 50 });
+  assert.deepEqual(web, [created.spec?.clusterIP]);
 
   for (const missing of [`nope.${suffix}`, `nope.ready-only.${suffix}`, `a.b.c.${suffix}`, 'nothing.cluster.local', 'example.com']) {
     await assert.rejects(resolver.resolve4(missing), { code: 'ENOTFOUND' }, missing);
