@@ -59,7 +59,7 @@ export async function applyRetention(
     if (keep.has(c.name)) continue;
     await reader.store.deleteCheckpoint(c.name);
     deleted.push(c.name);
-    options.logger?.info({ store: reader.store.uri, checkpoint: c.name, valid: c.valid, reason: c.reason, anchor: anchor.name }, 'retention deleted checkpoint');
+    options.logger?.info({ checkpoint: c.name, valid: c.valid, reason: c.reason, anchor: anchor.name }, 'retention deleted checkpoint');
   }
   return { anchor: anchor.name, kept: names.filter((n) => !deleted.includes(n)), deleted };
 }

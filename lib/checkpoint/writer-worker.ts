@@ -89,7 +89,7 @@ async function save(req: SaveRequest): Promise<void> {
       deleted = (await applyRetention(reader, config.retention, { inUse: config.inUse, logger })).deleted;
     } catch (err) {
       // A failed cleanup costs disk space, not data: the committed checkpoint stands.
-      logger.error({ store: store.uri, err: (err as Error).message }, 'retention failed');
+      logger.error({ err: (err as Error).message }, 'retention failed');
     }
   }
   post({ type: 'done', id: req.id, deleted });
