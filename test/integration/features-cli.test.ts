@@ -1,5 +1,5 @@
 // `captionrun extract-features` end to end as a user runs it: a second run over the same images is all
-// cache hits; usage and dataset errors exit with the documented codes and say what is wrong.
+// cache hits, and --prune starts over; usage and dataset errors exit with the documented codes and say what is wrong.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -36,6 +36,12 @@ test('a second run over the same synthetic images encodes nothing', async () => 
   const second = JSON.parse((await run(args)).stdout) as typeof a;
   assert.deepEqual([second.total, second.encoded, second.hits], [10, 0, 10]);
   assert.equal(second.weightsDigest, a.weightsDigest);
+  // --prune empties the cache first (what images replaced in place need): everything is encoded again.
+  const pruned = await run([...args, '--prune']);
+  assert.equal(pruned.code, 0, pruned.stderr);
+  const third = JSON.parse(pruned.stdout) as typeof a;
+  assert.deepEqual([third.total, third.encoded, third.hits], [10, 10, 0]);
+  assert.match(pruned.stderr, /"bytesFreed":[1-9]\d*,"msg":"feature cache pruned"/);
 });
 
 test('usage and input errors exit 2 and 3 with a message naming the problem', async () => {

@@ -43,6 +43,9 @@ Options:
   --cache DIR           feature cache directory or s3://bucket/prefix, reached as the dataset is
                         (default: the spec's dataset.featureCache, else .captionrun/features)
   --dtype D             float16 (default) | float32 storage
+  --prune               first delete everything in the cache (every encoder's entries and the datasets'
+                        indexes): for images replaced in place under the same names, which a cached
+                        index would otherwise keep serving the old features for
   --batch-size N        images per encoder pass (default 8)
   --backend B           ${BACKENDS.join(' | ')} (default: best available)
   --images N, --seed N, --image-size N, --max-objects N, --noise X
@@ -63,6 +66,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
       'input-size': { type: 'string' },
       cache: { type: 'string' },
       dtype: { type: 'string', default: 'float16' },
+      prune: { type: 'boolean', default: false },
       'batch-size': { type: 'string', default: '8' },
       backend: { type: 'string' },
       images: { type: 'string' },
@@ -73,7 +77,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
       output: { type: 'string', short: 'o', default: 'text' },
     });
     if (!args) return ExitCode.Ok;
-    const v = args.values;
+    const { prune, ...v } = args.values;
     if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`);
     const { dataset, model, s3 } = v.spec ? await fromSpecFile(v.spec) : { ...fromFlags(v), s3: {} satisfies S3Connection };
     if (v.encoder) model.encoder = oneOf('--encoder', v.encoder, ENCODERS);
@@ -85,6 +89,7 @@ Exit codes: 0 done (bad images, if any, are listed), 2 usage error, 3 invalid da
     // Before the backend and the encoder load: a mistyped s3:// cache fails in a moment, not after seconds.
     const cache = new FeatureCache(v.cache ?? ('featureCache' in dataset ? dataset.featureCache : undefined) ?? '.captionrun/features', dtype, s3);
     cache.onCorrupt = (path, reason) => logger.warn({ path, reason }, 'feature cache: corrupt entry, recomputing');
+    if (prune) logger.info({ cache: cache.dir, bytesFreed: await cache.prune() }, 'feature cache pruned');
 
     await initBackend(v.backend === undefined ? undefined : (oneOf('--backend', v.backend, BACKENDS) as BackendName));
     const ds = await openDataset(dataset, { s3 });

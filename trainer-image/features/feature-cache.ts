@@ -115,7 +115,7 @@ export class FeatureCache {
   /**
    * A dataset's index: each image's key, in the dataset's order, from a pass that found them all in the cache.
    * A relaunch reads it instead of reading every image again to digest it. It is trusted as written: images
-   * replaced in place under the same ids and source need removeIndex (or a pruned cache) to be seen.
+   * replaced in place under the same ids and source need a pruned cache (`extract-features --prune`) to be seen.
    */
   async readIndex(shape: FeatureShape, name: string): Promise<ImageKeys | undefined> {
     const buf = await this.store.read(this.indexPath(shape, name));
@@ -135,8 +135,8 @@ export class FeatureCache {
   }
 
   /**
-   * Deletes every entry and returns the bytes freed: the health monitor's remedy when the cache volume runs
-   * low. Entries are derived data, so a later miss only recomputes them.
+   * Deletes every entry and index and returns the bytes freed (`extract-features --prune`). Entries are
+   * derived data, so a later miss only recomputes them.
    */
   prune(): Promise<number> {
     return this.store.prune();
