@@ -1,9 +1,8 @@
 // The end of a run: the weights of the best-validated epoch (not merely the last one), beam-search captions
-// for every validation image, their BLEU-4 and error analysis, and
-// the outputs a user keeps, written to one directory: the trained model as `captionrun caption` loads it,
-// captions with attention weights, metrics (with the error analysis `captionrun evaluate` would print for
-// these captions), and what the report draws (the first validation images, pooled encoder features,
-// resource samples and caption latencies).
+// for every validation image, and the outputs a user keeps, written to one directory: the trained model as
+// `captionrun caption` loads it, captions with attention weights, metrics (BLEU-4, CIDEr-D and the error
+// analysis `captionrun evaluate` would print for these captions), and what the report draws (the first
+// validation images, pooled encoder features, resource samples and caption latencies).
 import { mkdir, writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { join, resolve } from 'node:path';

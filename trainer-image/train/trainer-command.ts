@@ -146,8 +146,8 @@ export interface TrainOptions {
 /** Watches the volumes this trainer writes to and serves /metrics and /progress (CAPTIONRUN_METRICS_PORT; 0 = any free port). */
 async function startTrainerHealth(run: CaptionTrainingRun, config: TrainConfig, log: Logger, progress: TrainingProgress): Promise<RunningHealth> {
   const cacheDir = featureCacheDir(config.dataset);
-  // A feature cache in S3 takes no room on the cache volume, which then holds only the work directory:
-  // pruning those shared entries would free nothing there.
+  // With a feature cache in S3 the cache volume holds the work directory (and the cache's local mirror):
+  // that is the directory whose disk the monitor watches.
   const s3Cache = isS3Location(cacheDir);
   const cachePath = s3Cache ? workDir() : cacheDir;
   await mkdir(cachePath, { recursive: true }).catch((err: unknown) => {

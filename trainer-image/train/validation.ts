@@ -13,11 +13,11 @@ import { captionLoss, type LossOptions } from '../model/caption-loss.js';
 import { tableRows, type FeatureTable } from './features.js';
 import type { EpochRecord } from './snapshot.js';
 import type { TrainingSpec } from '../../lib/api/types.js';
-
-type ValidationMetric = TrainingSpec['validationMetric'];
 import { bleuTokenized } from '../eval/bleu.js';
 import { tokenizeSet, type Candidates, type References } from '../eval/captions.js';
 import { ciderD } from '../eval/cider.js';
+
+type ValidationMetric = TrainingSpec['validationMetric'];
 
 export interface ValidationSet {
   table: FeatureTable;
